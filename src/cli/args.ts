@@ -1,0 +1,49 @@
+/** Command-line parsing: the flags every command takes plus its own, mapped to config keys. */
+import { parseArgs } from 'node:util';
+import { UsageError } from './io.js';
+
+export const COMMON_FLAGS = {
+  data: { type: 'string' },
+  'database-url': { type: 'string' },
+  config: { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+export interface ParsedCommand {
+  readonly positionals: string[];
+  readonly values: Record<string, string | boolean | undefined>;
+}
+
+export function parseCommand(
+  args: readonly string[],
+  extra: Record<string, { type: 'string' | 'boolean' }>,
+  positionalCount: number,
+): ParsedCommand {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: [...args], options: { ...COMMON_FLAGS, ...extra }, allowPositionals: true, strict: true });
+  } catch (error) {
+    throw new UsageError(`${(error as Error).message.split('\n')[0]}`);
+  }
+  if (parsed.positionals.length !== positionalCount) {
+    throw new UsageError(`expected ${positionalCount} argument(s), got ${parsed.positionals.length}`);
+  }
+  return { positionals: parsed.positionals, values: parsed.values as Record<string, string | boolean | undefined> };
+}
+
+/** Flags that are config keys (SPEC §7: flags are the last layer). */
+export function configFlags(values: ParsedCommand['values']): Record<string, unknown> {
+  return {
+    dataDir: values.data,
+    databaseUrl: values['database-url'],
+    host: values.host,
+    port: values.port,
+  };
+}
+
+/** `a,b,c` → ['a','b','c']; empty items dropped. */
+export function splitList(value: string | boolean | undefined): string[] | undefined {
+  if (typeof value !== 'string') return undefined;
+  return value.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+}

@@ -1,0 +1,89 @@
+/**
+ * The operator's commands (SPEC §8). Each opens tokenbox on the configured store, does one thing
+ * through the services, and prints either a human line or exactly one JSON document.
+ */
+import { AppError } from '../domain/errors.js';
+import { isoDate } from '../domain/clock.js';
+import { createTokenBody, parseInput } from '../http/schemas.js';
+import type { Tokenbox } from '../main.js';
+import type { TokenObject } from '../services/token-view.js';
+import type { CliIo } from './io.js';
+import { splitList, type ParsedCommand } from './args.js';
+
+export type CommandBody = (app: Tokenbox, cmd: ParsedCommand, io: CliIo) => Promise<void>;
+
+function print(io: CliIo, cmd: ParsedCommand, json: unknown, human: () => string): void {
+  io.out(cmd.values.json ? JSON.stringify(json, null, 2) : human());
+}
+
+export const accountsCreate: CommandBody = async (app, cmd, io) => {
+  const created = await app.accounts.create(cmd.positionals[0] as string);
+  print(io, cmd, created, () => `created account ${created.username}\ndefault public token: ${created.defaultPublicToken.token}`);
+};
+
+export const accountsList: CommandBody = async (app, cmd, io) => {
+  const accounts = await app.accounts.list();
+  print(io, cmd, accounts, () => accounts.map((a) => `${a.username}\t${a.created}`).join('\n') || '(no accounts)');
+};
+
+export const tokensCreate: CommandBody = async (app, cmd, io) => {
+  const [username] = cmd.positionals as [string];
+  const body: Record<string, unknown> = {};
+  if (cmd.values.note !== undefined) body.note = cmd.values.note;
+  const scopes = splitList(cmd.values.scopes);
+  if (scopes) body.scopes = scopes;
+  const allowedUrls = splitList(cmd.values['allowed-urls']);
+  if (allowedUrls) body.allowedUrls = allowedUrls;
+  const input = parseInput(createTokenBody, body);
+  const grant = await app.access.operator(username, 'cli');
+  const token = await app.tokens.create(grant, input);
+  print(io, cmd, token, () => `${token.usage} ${token.id}\n${token.token}${token.usage === 'sk' ? '\n(this secret token is shown only once)' : ''}`);
+};
+
+export const tokensList: CommandBody = async (app, cmd, io) => {
+  const grant = await app.access.operator(cmd.positionals[0] as string, 'cli');
+  const tokens: TokenObject[] = [];
+  let start: string | undefined;
+  do {
+    const page = await app.tokens.list(grant, { sortBy: 'created', limit: 100, ...(start !== undefined && { start }) });
+    tokens.push(...page.tokens);
+    start = page.next ?? undefined;
+  } while (start !== undefined);
+  print(io, cmd, tokens, () =>
+    tokens.map((t) => [t.id, t.usage, t.default ? 'default' : '-', JSON.stringify(t.note), t.scopes.join(','), t.token ?? ''].join('\t')).join('\n'),
+  );
+};
+
+export const tokensDelete: CommandBody = async (app, cmd) => {
+  const [username, id] = cmd.positionals as [string, string];
+  const grant = await app.access.operator(username, 'cli');
+  await app.tokens.delete(grant, id);
+};
+
+export const keysRotate: CommandBody = async (app, cmd, io) => {
+  const key = await app.keyring.rotate();
+  print(io, cmd, { id: key.id, created: isoDate(key.created) }, () => `new signing key ${key.id}; older keys verify until their tokens expire`);
+};
+
+export const keysList: CommandBody = async (app, cmd, io) => {
+  const now = app.clock();
+  const verifying = new Set(app.keyring.verifyingKeys(now).map((k) => k.id));
+  const keys = app.keyring.list().map((k) => ({
+    id: k.id,
+    created: isoDate(k.created),
+    retired: k.retired === null ? null : isoDate(k.retired),
+    signing: k.retired === null,
+    verifying: verifying.has(k.id),
+  }));
+  print(io, cmd, keys, () =>
+    keys.map((k) => `${k.id}\t${k.created}\t${k.signing ? 'signing' : k.verifying ? 'verifying' : 'expired'}`).join('\n'),
+  );
+};
+
+export const migrate: CommandBody = async (app, cmd, io) => {
+  const applied = [...app.migration.applied];
+  print(io, cmd, { applied }, () => (applied.length ? `applied ${applied.join(', ')}` : 'the store is up to date'));
+};
+
+/** Re-exported so the runner can tell an operation's refusal from a crash. */
+export { AppError };

@@ -1,0 +1,108 @@
+/** The `tokenbox` command line: dispatch, config, exit codes (0 ok, 1 failed, 2 usage). */
+import { loadConfig } from '../config/config.js';
+import { AppError } from '../domain/errors.js';
+import { openTokenbox, type Tokenbox } from '../main.js';
+import { KeyringError } from '../services/keyring.js';
+import { configFlags, parseCommand, type ParsedCommand } from './args.js';
+import * as commands from './commands.js';
+import { UsageError, type CliIo } from './io.js';
+import { serve } from './serve.js';
+
+interface CommandSpec {
+  readonly usage: string;
+  readonly positionals: number;
+  readonly flags?: Record<string, { type: 'string' | 'boolean' }>;
+  readonly run: (app: Tokenbox, cmd: ParsedCommand, io: CliIo) => Promise<number | void>;
+}
+
+const COMMANDS: Record<string, CommandSpec> = {
+  serve: {
+    usage: 'serve [--host 127.0.0.1] [--port 8080] [--config PATH]',
+    positionals: 0,
+    flags: { host: { type: 'string' }, port: { type: 'string' } },
+    run: (app, _cmd, io) => serve(app, io),
+  },
+  'accounts create': { usage: 'accounts create <username> [--json]', positionals: 1, run: commands.accountsCreate },
+  'accounts list': { usage: 'accounts list [--json]', positionals: 0, run: commands.accountsList },
+  'tokens create': {
+    usage: 'tokens create <username> [--scopes a,b] [--note N] [--allowed-urls u1,u2] [--json]',
+    positionals: 1,
+    flags: { scopes: { type: 'string' }, note: { type: 'string' }, 'allowed-urls': { type: 'string' } },
+    run: commands.tokensCreate,
+  },
+  'tokens list': { usage: 'tokens list <username> [--json]', positionals: 1, run: commands.tokensList },
+  'tokens delete': { usage: 'tokens delete <username> <id>', positionals: 2, run: commands.tokensDelete },
+  'keys rotate': { usage: 'keys rotate [--json]', positionals: 0, run: commands.keysRotate },
+  'keys list': { usage: 'keys list [--json]', positionals: 0, run: commands.keysList },
+  migrate: { usage: 'migrate [--json]', positionals: 0, run: commands.migrate },
+};
+
+function usageText(): string {
+  const lines = Object.values(COMMANDS).map((c) => `  tokenbox ${c.usage}`);
+  return ['usage:', ...lines, '', 'every command takes --data DIR (default ./data), --database-url URL and --config PATH'].join('\n');
+}
+
+function findCommand(argv: readonly string[]): { spec: CommandSpec; rest: string[] } | null {
+  const two = `${argv[0]} ${argv[1]}`;
+  if (COMMANDS[two]) return { spec: COMMANDS[two], rest: argv.slice(2) };
+  const one = argv[0];
+  if (one !== undefined && COMMANDS[one] && !one.includes(' ')) return { spec: COMMANDS[one], rest: argv.slice(1) };
+  return null;
+}
+
+function sentence(text: string): string {
+  const trimmed = text.trim();
+  return /[.!?]$/.test(trimmed) ? trimmed : `${trimmed}.`;
+}
+
+export async function runCli(argv: readonly string[], io: CliIo, env: Record<string, string | undefined> = process.env): Promise<number> {
+  if (argv.length === 0 || argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') {
+    io.out(usageText());
+    return argv.length === 0 ? 2 : 0;
+  }
+  const found = findCommand(argv);
+  if (!found) {
+    io.err(`unknown command "${argv.slice(0, 2).join(' ')}"; run tokenbox --help.`);
+    return 2;
+  }
+  let cmd: ParsedCommand;
+  try {
+    cmd = parseCommand(found.rest, found.spec.flags ?? {}, found.spec.positionals);
+  } catch (error) {
+    io.err(sentence(`${(error as Error).message}; usage: tokenbox ${found.spec.usage}`));
+    return 2;
+  }
+  if (cmd.values.help) {
+    io.out(`usage: tokenbox ${found.spec.usage}`);
+    return 0;
+  }
+  const loaded = loadConfig({
+    flags: configFlags(cmd.values),
+    ...(typeof cmd.values.config === 'string' && { configPath: cmd.values.config }),
+    env,
+  });
+  if (!loaded.ok) {
+    io.err(sentence(`invalid configuration: ${loaded.errors.join('; ')}`));
+    return 2;
+  }
+  let app: Tokenbox;
+  try {
+    app = await openTokenbox(loaded.config);
+  } catch (error) {
+    io.err(sentence(error instanceof KeyringError ? error.message : `cannot open the store: ${(error as Error).message}`));
+    return 1;
+  }
+  if (found.spec === COMMANDS.serve) return (await found.spec.run(app, cmd, io)) ?? 0;
+  try {
+    return (await found.spec.run(app, cmd, io)) ?? 0;
+  } catch (error) {
+    if (error instanceof AppError || error instanceof UsageError) {
+      io.err(sentence(error.message));
+      return error instanceof UsageError ? 2 : 1;
+    }
+    io.err(sentence(`unexpected error: ${(error as Error).message}`));
+    return 1;
+  } finally {
+    await app.close();
+  }
+}

@@ -1,0 +1,45 @@
+/**
+ * `tokenbox serve`: the HTTP server until SIGTERM or SIGINT. A second signal (sent to an `npx`
+ * process group, the signal reaches npm and node alike) does not cut the shutdown short; a timer
+ * guarantees the exit within 10 s.
+ */
+import { buildServer } from '../http/server.js';
+import type { Tokenbox } from '../main.js';
+import type { CliIo } from './io.js';
+
+const SHUTDOWN_DEADLINE_MS = 9_000;
+
+export async function serve(app: Tokenbox, io: CliIo): Promise<number> {
+  const server = buildServer(app);
+  const keyTimer = setInterval(() => {
+    app.keyring.refresh().catch((error: unknown) => server.log.error({ err: error }, 'signing keys could not be reloaded'));
+  }, 5_000);
+  keyTimer.unref();
+  try {
+    await server.listen({ host: app.config.host, port: app.config.port });
+  } catch (error) {
+    clearInterval(keyTimer);
+    await app.close();
+    io.err(`cannot listen on ${app.config.host}:${app.config.port}: ${(error as NodeJS.ErrnoException).code ?? 'error'}.`);
+    return 1;
+  }
+  return new Promise((resolve) => {
+    let stopping = false;
+    const stop = (signal: NodeJS.Signals) => {
+      if (stopping) return;
+      stopping = true;
+      server.log.info({ signal }, 'shutting down');
+      clearInterval(keyTimer);
+      setTimeout(() => resolve(1), SHUTDOWN_DEADLINE_MS).unref();
+      server
+        .close()
+        .then(() => app.close())
+        .then(
+          () => resolve(0),
+          () => resolve(1),
+        );
+    };
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+  });
+}

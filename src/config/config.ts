@@ -1,0 +1,131 @@
+/**
+ * The one configuration module (SPEC §7): defaults ← JSON file (`--config` or `TOKENBOX_CONFIG`)
+ * ← environment (`TOKENBOX_<KEY>`, with `DATABASE_URL` / `REDIS_URL` as fallbacks) ← flags.
+ * Parsed once and frozen. Nothing else in tokenbox reads `process.env`.
+ */
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { ScopeCatalog, SCOPE_PATTERN } from '../domain/scopes.js';
+
+const RESERVED_PREFIXES = ['/tokens/', '/scopes/', '/analytics/', '/auth/', '/account/', '/health', '/openapi.json'];
+const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
+
+const scopeSchema = z.strictObject({
+  id: z.string().regex(SCOPE_PATTERN).max(128),
+  description: z.string().max(200),
+  public: z.boolean(),
+});
+
+const routeSchema = z
+  .strictObject({
+    path: z.string().startsWith('/').max(2048),
+    methods: z.array(z.enum(METHODS)).min(1).optional(),
+    scope: z.string().regex(SCOPE_PATTERN),
+    upstream: z.url({ protocol: /^https?$/ }).optional(),
+  })
+  .refine((r) => !RESERVED_PREFIXES.some((p) => r.path.startsWith(p) || p.startsWith(r.path.replace(/\*.*$/, ''))), {
+    message: 'routes a reserved prefix',
+    path: ['path'],
+  });
+
+const port = z.coerce.number().int().min(0).max(65535);
+const positive = z.coerce.number().int().min(1);
+
+export const configSchema = z.strictObject({
+  host: z.string().min(1).default('127.0.0.1'),
+  port: port.default(8080),
+  dataDir: z.string().min(1).default('./data'),
+  databaseUrl: z.string().min(1).optional(),
+  redisUrl: z.string().min(1).optional(),
+  publicUrl: z.url({ protocol: /^https?$/ }).optional(),
+  trustProxy: z.preprocess((v) => (v === 'true' || v === '1' ? true : v === 'false' || v === '0' ? false : v), z.boolean()).default(false),
+  bodyLimit: positive.max(64 * 1024 * 1024).default(256 * 1024),
+  accountRateLimit: positive.default(100),
+  tokenRateLimit: positive.default(600),
+  maxTokensPerAccount: positive.default(10_000),
+  usageFlushMs: positive.default(5_000),
+  cacheSize: positive.default(100_000),
+  /** Key-encryption secret (`TOKENBOX_SECRET`); environment only, never in a file. */
+  secret: z.string().min(32, 'must be at least 32 characters').optional(),
+  scopes: z.array(scopeSchema).default([]),
+  routes: z.array(routeSchema).default([]),
+});
+
+export type Config = Readonly<z.infer<typeof configSchema>>;
+
+/** Keys the environment may set; `scopes` and `routes` come from the file only. */
+const ENV_KEYS = [
+  'host', 'port', 'dataDir', 'databaseUrl', 'redisUrl', 'publicUrl', 'trustProxy', 'bodyLimit',
+  'accountRateLimit', 'tokenRateLimit', 'maxTokensPerAccount', 'usageFlushMs', 'cacheSize', 'secret',
+] as const;
+
+export interface ConfigSources {
+  /** Values from command-line flags, already named as config keys. */
+  readonly flags?: Readonly<Record<string, unknown>>;
+  /** `--config PATH`, when given. */
+  readonly configPath?: string;
+  readonly env?: Readonly<Record<string, string | undefined>>;
+}
+
+export type ConfigResult = { ok: true; config: Config } | { ok: false; errors: string[] };
+
+function envName(key: string): string {
+  return `TOKENBOX_${key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
+}
+
+function readFileLayer(path: string): { ok: true; value: Record<string, unknown> } | { ok: false; error: string } {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    return { ok: false, error: `config: cannot read ${path}` };
+  }
+  try {
+    const value: unknown = JSON.parse(text);
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+      return { ok: false, error: `config: ${path} must hold a JSON object` };
+    }
+    return { ok: true, value: value as Record<string, unknown> };
+  } catch {
+    return { ok: false, error: `config: ${path} is not valid JSON` };
+  }
+}
+
+/** Merges the layers, validates, and names every bad key. */
+export function loadConfig(sources: ConfigSources = {}): ConfigResult {
+  const env = sources.env ?? process.env;
+  const merged: Record<string, unknown> = {};
+  const configPath = sources.configPath ?? env.TOKENBOX_CONFIG;
+  if (configPath) {
+    const file = readFileLayer(configPath);
+    if (!file.ok) return { ok: false, errors: [file.error] };
+    if (Object.hasOwn(file.value, 'secret')) return { ok: false, errors: ['secret: set TOKENBOX_SECRET in the environment, not in a file'] };
+    Object.assign(merged, file.value);
+  }
+  if (env.DATABASE_URL) merged.databaseUrl = env.DATABASE_URL;
+  if (env.REDIS_URL) merged.redisUrl = env.REDIS_URL;
+  for (const key of ENV_KEYS) {
+    const value = env[envName(key)];
+    if (value !== undefined && value !== '') merged[key] = value;
+  }
+  for (const [key, value] of Object.entries(sources.flags ?? {})) {
+    if (value !== undefined) merged[key] = value;
+  }
+  // An explicit --data selects SQLite even when a database URL comes from the environment.
+  if (sources.flags?.dataDir !== undefined && sources.flags.databaseUrl === undefined) delete merged.databaseUrl;
+
+  const parsed = configSchema.safeParse(merged);
+  if (!parsed.success) {
+    const errors = parsed.error.issues.map((issue) => `${issue.path.join('.') || 'config'}: ${issue.message}`);
+    return { ok: false, errors: [...new Set(errors)] };
+  }
+  try {
+    new ScopeCatalog(parsed.data.scopes);
+  } catch (error) {
+    return { ok: false, errors: [`scopes: ${(error as Error).message}`] };
+  }
+  if (parsed.data.databaseUrl !== undefined) {
+    return { ok: false, errors: ['databaseUrl: PostgreSQL is not supported by this version yet; use --data for SQLite'] };
+  }
+  return { ok: true, config: Object.freeze(parsed.data) };
+}

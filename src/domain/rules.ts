@@ -1,0 +1,55 @@
+/**
+ * Shape rules for client-supplied values (SPEC §3, §4.3, §5). Pure predicates, used by the request
+ * schemas (HTTP) and the CLI alike, so both refuse the same input.
+ */
+export const MAX_NOTE_LENGTH = 1000;
+export const MAX_ALLOWED_URLS = 100;
+export const MAX_URL_LENGTH = 2048;
+export const MAX_SCOPES_PER_TOKEN = 1000;
+
+// Control characters (U+0000–U+001F, U+007F) and lone surrogates are refused in notes.
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f]/;
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/** At most 1,000 characters (code points) of Unicode text without control characters. */
+export function isValidNote(note: string): boolean {
+  if (note.length > MAX_NOTE_LENGTH * 2) return false;
+  if (CONTROL.test(note) || LONE_SURROGATE.test(note)) return false;
+  let codePoints = 0;
+  for (const _ of note) codePoints++;
+  return codePoints <= MAX_NOTE_LENGTH;
+}
+
+/**
+ * One `allowedUrls` entry: 1–2,048 printable characters, no wildcard, no whitespace, and either a
+ * host pattern (`example.com`, `example.com:8080`, optionally with a path) or a URL with a scheme
+ * matching `^[a-z][a-z0-9+.-]*://` and a host.
+ */
+export function isValidAllowedUrl(entry: string): boolean {
+  if (entry.length < 1 || entry.length > MAX_URL_LENGTH) return false;
+  if (/[\s*\u0000-\u001f\u007f]/.test(entry)) return false;
+  const schemeMatch = /^([a-z][a-z0-9+.-]*):\/\//.exec(entry);
+  const rest = schemeMatch ? entry.slice(schemeMatch[0].length) : entry;
+  const host = rest.split(/[/?#]/, 1)[0] ?? '';
+  if (host.length === 0) return false;
+  if (schemeMatch && (schemeMatch[1] === 'http' || schemeMatch[1] === 'https')) {
+    try {
+      new URL(entry);
+    } catch {
+      return false;
+    }
+  }
+  return /^[^\s@]+$/.test(host);
+}
+
+export function isValidAllowedUrls(value: readonly string[]): boolean {
+  return value.length >= 1 && value.length <= MAX_ALLOWED_URLS && value.every(isValidAllowedUrl);
+}
+
+const PLATFORM = /^[a-z][a-z0-9_-]{0,31}$/;
+const BUNDLE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$/;
+
+export function isValidAllowedApplication(value: { platform: string; bundleId: string }): boolean {
+  return PLATFORM.test(value.platform) && BUNDLE_ID.test(value.bundleId);
+}

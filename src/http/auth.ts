@@ -1,0 +1,59 @@
+/**
+ * Authentication and the SPEC §4.3 order up to the body: 401 → 429 → 404 `No such user` →
+ * 404 `Not found`. Runs as an `onRequest` hook, before the body is read, so an unauthenticated
+ * caller always sees 401 first, whatever it sent.
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { AppError } from '../domain/errors.js';
+import type { RateDecision } from '../services/rate-limiter.js';
+import type { HttpDeps } from './context.js';
+import type { QueryValues } from './query.js';
+
+export type PresentedToken = { kind: 'none' } | { kind: 'malformed' } | { kind: 'token'; raw: string };
+
+/** The token from `Authorization: Bearer` (wins) or the one `access_token` parameter. */
+export function presentedToken(request: FastifyRequest): PresentedToken {
+  const header = request.headers.authorization;
+  if (typeof header === 'string' && /^bearer /i.test(header)) {
+    const raw = header.slice(7).trim();
+    return raw.length > 0 ? { kind: 'token', raw } : { kind: 'malformed' };
+  }
+  const values = (request.query as QueryValues).get('access_token');
+  if (!values) return { kind: 'none' };
+  if (values.length !== 1) return { kind: 'malformed' };
+  return { kind: 'token', raw: values[0] as string };
+}
+
+export function setRateHeaders(reply: FastifyReply, decision: RateDecision, nowS: number): void {
+  reply.header('X-Rate-Limit-Interval', decision.interval);
+  reply.header('X-Rate-Limit-Limit', decision.limit);
+  reply.header('X-Rate-Limit-Reset', decision.reset);
+  if (!decision.allowed) reply.header('Retry-After', Math.max(1, decision.reset - nowS));
+}
+
+/** Counts the request in its bucket: the verified account, or the client IP when unverified. */
+export async function limit(deps: HttpDeps, reply: FastifyReply, key: string): Promise<void> {
+  const decision = await deps.limiter.hit(key, deps.config.accountRateLimit);
+  setRateHeaders(reply, decision, Math.floor(deps.clock() / 1000));
+  if (!decision.allowed) throw new AppError('rate_limited');
+}
+
+export function ipKey(request: FastifyRequest): string {
+  return `ip:${request.ip}`;
+}
+
+/** An `onRequest` hook for a route that needs `scope` on the `{username}` in its path. */
+export function requireScope(deps: HttpDeps, scope: string) {
+  return async function authorize(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const presented = presentedToken(request);
+    const outcome = presented.kind === 'token' ? await deps.authenticator.authenticate(presented.raw) : null;
+    if (!outcome?.ok) {
+      await limit(deps, reply, ipKey(request));
+      throw new AppError('unauthorized');
+    }
+    const { principal } = outcome;
+    await limit(deps, reply, `account:${principal.username}`);
+    const { username } = request.params as { username: string };
+    request.grant = await deps.access.authorize(principal, username, scope);
+  };
+}

@@ -1,0 +1,32 @@
+/** What the HTTP adapter is given by the composition root, and what it adds to a request. */
+import type { Config } from '../config/config.js';
+import type { Clock } from '../domain/clock.js';
+import type { AccessService, Grant } from '../services/access.js';
+import type { AccountsService } from '../services/accounts-service.js';
+import type { RateLimiter } from '../services/rate-limiter.js';
+import type { TemporaryTokensService } from '../services/temporary-tokens-service.js';
+import type { TokensService } from '../services/tokens-service.js';
+import type { Store } from '../store/port.js';
+import type { Authenticator } from '../verification/authenticator.js';
+import type { QueryValues } from './query.js';
+
+export interface HttpDeps {
+  readonly config: Config;
+  readonly store: Store;
+  readonly access: AccessService;
+  readonly accounts: AccountsService;
+  readonly tokens: TokensService;
+  readonly temporary: TemporaryTokensService;
+  readonly authenticator: Authenticator;
+  readonly limiter: RateLimiter;
+  readonly clock: Clock;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set by the auth hook on protected routes: the proof that the caller may act here. */
+    grant: Grant | null;
+  }
+}
+
+export type Query = QueryValues;

@@ -1,0 +1,49 @@
+/**
+ * Query parameters, normalised in one place (SPEC §3, §4.2): the raw string is split into name →
+ * values, so a repeated parameter is never silently an array somewhere else.
+ */
+import { invalidField } from '../domain/errors.js';
+
+export type QueryValues = ReadonlyMap<string, readonly string[]>;
+
+/** Fastify `querystringParser`: every parameter's values in order. Invalid escapes stay literal. */
+export function parseQuery(raw: string): QueryValues {
+  const values = new Map<string, string[]>();
+  if (raw.length === 0) return values;
+  for (const part of raw.split('&')) {
+    if (part.length === 0) continue;
+    const eq = part.indexOf('=');
+    const name = decode(eq === -1 ? part : part.slice(0, eq));
+    const value = eq === -1 ? '' : decode(part.slice(eq + 1));
+    const list = values.get(name);
+    if (list) list.push(value);
+    else values.set(name, [value]);
+  }
+  return values;
+}
+
+function decode(text: string): string {
+  const spaced = text.replace(/\+/g, ' ');
+  try {
+    return decodeURIComponent(spaced);
+  } catch {
+    return spaced;
+  }
+}
+
+/**
+ * One list parameter: a value repeated identically counts once (the SDK's `nextPage()` can
+ * re-append the first request's query); different values are `<field> is invalid`.
+ */
+export function single(query: QueryValues, name: string): string | undefined {
+  const list = query.get(name);
+  if (!list) return undefined;
+  const first = list[0] as string;
+  if (list.some((v) => v !== first)) throw invalidField(name);
+  return first;
+}
+
+/** Serialises parameters for a URL, in the given order. */
+export function formatQuery(params: ReadonlyArray<readonly [string, string]>): string {
+  return params.map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join('&');
+}

@@ -1,0 +1,22 @@
+/** `POST /tokens/v2/{username}`: a pk/sk, or a tk when the body has `expires`. */
+import type { FastifyInstance } from 'fastify';
+import { AppError } from '../../domain/errors.js';
+import { requireScope } from '../auth.js';
+import type { HttpDeps } from '../context.js';
+import { createTemporaryTokenBody, createTokenBody, parseInput } from '../schemas.js';
+
+export function createTokenRoute(app: FastifyInstance, deps: HttpDeps): void {
+  app.post('/tokens/v2/:username', { onRequest: requireScope(deps, 'tokens:write') }, async (request, reply) => {
+    const body = request.body ?? {};
+    reply.header('Cache-Control', 'no-store');
+    if (typeof body === 'object' && body !== null && Object.hasOwn(body, 'expires')) {
+      // A temporary token takes no restrictions: such a key is wrong, not merely unknown.
+      const input = parseInput(createTemporaryTokenBody, body, (key) =>
+        key === 'allowedUrls' ? new AppError('allowed_urls_invalid') : undefined,
+      );
+      return deps.temporary.create(request.grant!, input);
+    }
+    const input = parseInput(createTokenBody, body);
+    return deps.tokens.create(request.grant!, input);
+  });
+}

@@ -1,0 +1,81 @@
+/**
+ * Request schemas: they validate bodies and query strings and also generate the OpenAPI document,
+ * so the two cannot drift. A failed parse becomes the catalogue's message for the first bad field.
+ */
+import { z } from 'zod';
+import { AppError, fieldNotAllowed, invalidField } from '../domain/errors.js';
+import { isValidAllowedApplication, isValidAllowedUrls, isValidNote, MAX_SCOPES_PER_TOKEN } from '../domain/rules.js';
+import { isScopeId } from '../domain/scopes.js';
+
+const note = z.string().refine(isValidNote).meta({ description: 'At most 1,000 characters, no control characters' });
+const scopes = z
+  .array(z.string().refine(isScopeId))
+  .max(MAX_SCOPES_PER_TOKEN)
+  .meta({ description: 'Scope ids, e.g. `styles:read`' });
+const allowedUrls = z
+  .array(z.string())
+  .refine(isValidAllowedUrls)
+  .meta({ description: '1–100 URLs or host patterns of 1–2,048 characters; no wildcards' });
+const allowedApplications = z
+  .array(z.strictObject({ platform: z.string(), bundleId: z.string() }).refine(isValidAllowedApplication))
+  .min(1)
+  .max(100)
+  .meta({ description: 'Apps allowed to use the token, matched against `X-Tokenbox-App-Id`' });
+const resources = z.null().meta({ description: 'Accepted for Mapbox compatibility when null; ignored' });
+
+export const createTokenBody = z
+  .strictObject({
+    note: note.optional(),
+    scopes: scopes.optional(),
+    allowedUrls: allowedUrls.optional(),
+    allowedApplications: allowedApplications.optional(),
+    resources: resources.optional(),
+  });
+
+export const createTemporaryTokenBody = z
+  .strictObject({
+    expires: z.string().max(64).meta({ description: 'ISO 8601; at most one hour from now' }),
+    scopes,
+  });
+
+export const updateTokenBody = z
+  .strictObject({
+    note: note.optional(),
+    scopes: scopes.optional(),
+    allowedUrls: allowedUrls.nullable().optional(),
+    allowedApplications: allowedApplications.nullable().optional(),
+    resources: resources.optional(),
+  });
+
+export const listTokensQuery = z
+  .object({
+    default: z.enum(['true', 'false']).optional(),
+    limit: z.string().regex(/^(?:[1-9]|[1-9][0-9]|100)$/).optional().meta({ description: '1–100, default 100' }),
+    sortby: z.enum(['created', 'modified']).optional(),
+    start: z.string().max(64).optional().meta({ description: 'The cursor from a `Link` header, or a token id' }),
+    usage: z.enum(['pk', 'sk']).optional(),
+  });
+
+/** Fields whose failure has its own catalogue message rather than `<field> is invalid`. */
+const SPECIAL: Record<string, () => AppError> = {
+  usage: () => new AppError('usage_invalid'),
+};
+
+/**
+ * Parses `value` or throws the catalogue error for its first problem: an unknown key is
+ * `<key> is not allowed`, any other problem `<field> is invalid` / `are invalid`.
+ * `onUnknownKey` lets an operation say a key is wrong rather than unknown.
+ */
+export function parseInput<T extends z.ZodType>(schema: T, value: unknown, onUnknownKey?: (key: string) => AppError | undefined): z.infer<T> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalidField('body');
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  const issues = result.error.issues;
+  const unknown = issues.find((i) => i.code === 'unrecognized_keys');
+  if (unknown && unknown.code === 'unrecognized_keys') {
+    const key = unknown.keys[0] ?? 'body';
+    throw onUnknownKey?.(key) ?? fieldNotAllowed(key);
+  }
+  const field = String(issues[0]?.path[0] ?? 'body');
+  throw SPECIAL[field]?.() ?? invalidField(field);
+}

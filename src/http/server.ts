@@ -1,0 +1,86 @@
+/**
+ * The HTTP server: wire rules of SPEC §3 (JSON only, CORS, no-store, errors as `{message}`),
+ * the routes, and logs that never hold a token.
+ */
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { AppError } from '../domain/errors.js';
+import type { HttpDeps } from './context.js';
+import { toHttpError } from './error-mapper.js';
+import { buildOpenApi } from './openapi.js';
+import { parseQuery } from './query.js';
+import { createTokenRoute } from './routes/create-token.js';
+import { deleteTokenRoute } from './routes/delete-token.js';
+import { healthRoute } from './routes/health.js';
+import { listScopesRoute } from './routes/list-scopes.js';
+import { listTokensRoute } from './routes/list-tokens.js';
+import { retrieveTokenRoute } from './routes/retrieve-token.js';
+import { updateTokenRoute } from './routes/update-token.js';
+
+const TOKEN_PARAM = /([?&]access_token=)[^&#]*/gi;
+
+/** A URL with every `access_token` value replaced, for logs. */
+export function redactUrl(url: string): string {
+  return url.replace(TOKEN_PARAM, '$1[redacted]');
+}
+
+export interface ServerOptions {
+  /** pino options, `false` for none; the default logs at `info` to stdout. */
+  readonly logger?: FastifyServerOptions['logger'];
+}
+
+export function buildServer(deps: HttpDeps, options: ServerOptions = {}): FastifyInstance {
+  const app = Fastify({
+    logger: options.logger ?? {
+      level: 'info',
+      serializers: {
+        // Method and redacted URL only: no headers, no bodies, no query tokens.
+        req: (req: { method: string; url: string; id: string }) => ({ method: req.method, url: redactUrl(req.url), id: req.id }),
+      },
+    },
+    bodyLimit: deps.config.bodyLimit,
+    trustProxy: deps.config.trustProxy,
+    routerOptions: { querystringParser: parseQuery as never, ignoreTrailingSlash: false },
+    return503OnClosing: true,
+  });
+
+  app.decorateRequest('grant', null);
+
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+    try {
+      done(null, JSON.parse(body as string));
+    } catch {
+      done(new AppError('body_not_json'));
+    }
+  });
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('Access-Control-Allow-Origin', '*');
+    reply.header('Access-Control-Expose-Headers', 'Link, X-Rate-Limit-Interval, X-Rate-Limit-Limit, X-Rate-Limit-Reset, Retry-After');
+    if (request.method === 'OPTIONS') {
+      reply
+        .code(204)
+        .header('Access-Control-Allow-Methods', 'GET, POST, PATCH, DELETE')
+        .header('Access-Control-Allow-Headers', 'Authorization, Content-Type')
+        .header('Access-Control-Max-Age', '600')
+        .send();
+    }
+  });
+
+  app.setErrorHandler((error, request, reply) => {
+    const mapped = toHttpError(error);
+    if (mapped.unexpected) request.log.error({ err: error }, 'request failed');
+    return reply.code(mapped.status).send({ message: mapped.message });
+  });
+  app.setNotFoundHandler((_request, reply) => reply.code(404).send({ message: 'Not found' }));
+
+  healthRoute(app, deps);
+  app.get('/openapi.json', async () => buildOpenApi());
+  retrieveTokenRoute(app, deps);
+  listTokensRoute(app, deps);
+  createTokenRoute(app, deps);
+  updateTokenRoute(app, deps);
+  deleteTokenRoute(app, deps);
+  listScopesRoute(app, deps);
+  return app;
+}

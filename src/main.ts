@@ -1,0 +1,86 @@
+/**
+ * The composition root: config → store → services → HTTP or CLI. The only place that picks
+ * concrete adapters.
+ */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Config } from './config/config.js';
+import { systemClock, type Clock } from './domain/clock.js';
+import { newSecret, Sealer } from './domain/sealer.js';
+import { ScopeCatalog } from './domain/scopes.js';
+import type { HttpDeps } from './http/context.js';
+import { AccessService } from './services/access.js';
+import { AccountsService } from './services/accounts-service.js';
+import { Keyring } from './services/keyring.js';
+import { MemoryRateLimiter } from './services/rate-limiter.js';
+import { TemporaryTokensService } from './services/temporary-tokens-service.js';
+import { TokensService } from './services/tokens-service.js';
+import type { MigrationResult, Store } from './store/port.js';
+import { openSqliteStore } from './store/sqlite/sqlite-store.js';
+import { Authenticator } from './verification/authenticator.js';
+
+export interface Tokenbox extends HttpDeps {
+  readonly keyring: Keyring;
+  readonly sealer: Sealer;
+  readonly catalog: ScopeCatalog;
+  readonly migration: MigrationResult;
+  close(): Promise<void>;
+}
+
+export interface OpenOptions {
+  readonly clock?: Clock;
+  /** A store to use instead of the one the config names (tests). */
+  readonly store?: Store;
+}
+
+/**
+ * The key-encryption secret: `TOKENBOX_SECRET`, else the data directory's `secret.key`, made on
+ * first use with mode 0600. It never enters the store.
+ */
+export function loadSecret(config: Config): string {
+  if (config.secret !== undefined) return config.secret;
+  const path = join(config.dataDir, 'secret.key');
+  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  try {
+    writeFileSync(path, `${newSecret()}\n`, { flag: 'wx', mode: 0o600 });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+  }
+  return readFileSync(path, 'utf8').trim();
+}
+
+/** Opens the store (migrating it), loads the signing keys, and builds every service. */
+export async function openTokenbox(config: Config, options: OpenOptions = {}): Promise<Tokenbox> {
+  const clock = options.clock ?? systemClock;
+  const store = options.store ?? openSqliteStore(config.dataDir);
+  try {
+    const migration = await store.migrate();
+    const sealer = new Sealer(loadSecret(config));
+    const catalog = new ScopeCatalog(config.scopes);
+    const keyring = new Keyring(store, sealer, clock);
+    await keyring.load();
+    const authenticator = new Authenticator(store, keyring, clock);
+    const tokens = new TokensService({ store, sealer, catalog, clock, maxTokensPerAccount: config.maxTokensPerAccount });
+    const accounts = new AccountsService(store, tokens, sealer, catalog, clock);
+    await accounts.rederiveDefaultScopes();
+    return {
+      config,
+      store,
+      clock,
+      sealer,
+      catalog,
+      keyring,
+      migration,
+      authenticator,
+      tokens,
+      accounts,
+      access: new AccessService(store),
+      temporary: new TemporaryTokensService(keyring, authenticator, clock),
+      limiter: new MemoryRateLimiter(clock),
+      close: () => store.close(),
+    };
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+}

@@ -1,0 +1,48 @@
+/**
+ * Who may act on an account (SPEC §4.3 order: the path's account, then ownership and scope).
+ * A Grant is the proof that this check passed; every token operation takes one.
+ */
+import { AppError } from '../domain/errors.js';
+import { isUsername } from '../domain/token-format.js';
+import type { Principal } from '../verification/authenticator.js';
+import type { Store } from '../store/port.js';
+
+export type Actor =
+  | { readonly kind: 'token'; readonly principal: Principal }
+  /** The operator (CLI): skips the no-escalation check, keeps every other rule. */
+  | { readonly kind: 'operator'; readonly via: 'cli' | 'web' };
+
+export interface Grant {
+  readonly username: string;
+  readonly actor: Actor;
+}
+
+export class AccessService {
+  constructor(private readonly store: Store) {}
+
+  /**
+   * @throws AppError `no_such_user` when the path's account does not exist; `not_found` when the
+   *   caller is another account or lacks `scope` (404, never 403: existence is not revealed).
+   */
+  async authorize(principal: Principal, username: string, scope: string): Promise<Grant> {
+    if (!isUsername(username) || !(await this.store.getAccount(username))) throw new AppError('no_such_user');
+    if (principal.username !== username || !principal.scopes.includes(scope)) throw new AppError('not_found');
+    return { username, actor: { kind: 'token', principal } };
+  }
+
+  /** The operator's grant on an existing account. */
+  async operator(username: string, via: 'cli' | 'web' = 'cli'): Promise<Grant> {
+    if (!isUsername(username) || !(await this.store.getAccount(username))) throw new AppError('no_such_user');
+    return { username, actor: { kind: 'operator', via } };
+  }
+}
+
+/** The id recorded as `createdBy` for tokens this actor makes. */
+export function creatorId(actor: Actor): string {
+  return actor.kind === 'operator' ? actor.via : actor.principal.rootId;
+}
+
+/** Scopes this actor may grant: a token only those it holds (no escalation); the operator any. */
+export function mayGrant(actor: Actor, scope: string): boolean {
+  return actor.kind === 'operator' || actor.principal.scopes.includes(scope);
+}

@@ -1,0 +1,54 @@
+/** Accounts (SPEC §1): created by the operator, each with exactly one default public token. */
+import type { Clock } from '../domain/clock.js';
+import { isoDate } from '../domain/clock.js';
+import { AppError } from '../domain/errors.js';
+import type { Sealer } from '../domain/sealer.js';
+import type { ScopeCatalog, ScopeDefinition } from '../domain/scopes.js';
+import { isUsername } from '../domain/token-format.js';
+import type { Store } from '../store/port.js';
+import type { Grant } from './access.js';
+import { toTokenObject, type TokenObject } from './token-view.js';
+import { DEFAULT_TOKEN_NOTE, type TokensService } from './tokens-service.js';
+
+export interface CreatedAccount {
+  username: string;
+  defaultPublicToken: TokenObject;
+}
+
+export interface AccountSummary {
+  username: string;
+  created: string;
+}
+
+export class AccountsService {
+  constructor(
+    private readonly store: Store,
+    private readonly tokens: TokensService,
+    private readonly sealer: Sealer,
+    private readonly catalog: ScopeCatalog,
+    private readonly clock: Clock,
+  ) {}
+
+  /** @throws AppError `username_invalid` or `account_exists`. */
+  async create(username: string, via: 'cli' | 'web' = 'cli'): Promise<CreatedAccount> {
+    if (!isUsername(username)) throw new AppError('username_invalid');
+    const now = this.clock();
+    const token = this.tokens.newDefaultRecord(username, DEFAULT_TOKEN_NOTE, via, now);
+    if (!(await this.store.createAccount({ username, created: now }, token))) throw new AppError('account_exists');
+    return { username, defaultPublicToken: toTokenObject(token, this.sealer) };
+  }
+
+  async list(): Promise<AccountSummary[]> {
+    return (await this.store.listAccounts()).map((a) => ({ username: a.username, created: isoDate(a.created) }));
+  }
+
+  /** Scopes API: the catalog, with `public: true` only on public scopes. */
+  listScopes(_grant: Grant): Array<{ id: string; description: string; public?: true }> {
+    return this.catalog.list().map((s: ScopeDefinition) => (s.public ? { id: s.id, description: s.description, public: true } : { id: s.id, description: s.description }));
+  }
+
+  /** Start-up: every default token holds exactly the catalog's public scopes (SPEC §4.4). */
+  async rederiveDefaultScopes(): Promise<number> {
+    return this.store.setDefaultTokenScopes(this.catalog.publicScopes, this.clock());
+  }
+}

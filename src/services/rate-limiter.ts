@@ -1,0 +1,41 @@
+/**
+ * Fixed-window rate limiting (SPEC §3): a 60 s window per key. This in-memory limiter counts per
+ * node; a Redis-backed one with the same interface counts per cluster.
+ */
+import type { Clock } from '../domain/clock.js';
+
+export interface RateDecision {
+  readonly allowed: boolean;
+  readonly limit: number;
+  /** Window length in seconds. */
+  readonly interval: number;
+  /** Unix seconds at which the window resets. */
+  readonly reset: number;
+}
+
+export interface RateLimiter {
+  /** Counts one request for `key` and says whether it is within the limit. */
+  hit(key: string, limit: number): Promise<RateDecision>;
+}
+
+export const WINDOW_S = 60;
+
+export class MemoryRateLimiter implements RateLimiter {
+  private windowStart = 0;
+  private counts = new Map<string, number>();
+
+  constructor(private readonly clock: Clock) {}
+
+  async hit(key: string, limit: number): Promise<RateDecision> {
+    const nowS = Math.floor(this.clock() / 1000);
+    const start = nowS - (nowS % WINDOW_S);
+    if (start !== this.windowStart) {
+      // Every key shares the window grid, so rolling over drops all old counts at once.
+      this.windowStart = start;
+      this.counts = new Map();
+    }
+    const count = (this.counts.get(key) ?? 0) + 1;
+    this.counts.set(key, count);
+    return { allowed: count <= limit, limit, interval: WINDOW_S, reset: start + WINDOW_S };
+  }
+}

@@ -1,0 +1,190 @@
+/**
+ * Use cases on stored tokens (SPEC §4.2, §4.4): list, create, update, delete (refresh for the
+ * default token). Inputs arrive shape-checked (request schemas); this layer enforces the rules
+ * that need the caller, the catalog or the stored token.
+ */
+import type { Clock } from '../domain/clock.js';
+import { AppError, invalidField } from '../domain/errors.js';
+import type { Sealer } from '../domain/sealer.js';
+import type { ScopeCatalog } from '../domain/scopes.js';
+import { hashToken, isTokenId, newStoredToken, newTokenId, type StoredUsage } from '../domain/token-format.js';
+import type { AllowedApplication, ListCursor, SortBy, Store, TokenPatch, TokenRecord } from '../store/port.js';
+import { creatorId, mayGrant, type Actor, type Grant } from './access.js';
+import { toTokenObject, type TokenObject } from './token-view.js';
+
+export const DEFAULT_TOKEN_NOTE = 'Default Public Token';
+
+export interface CreateTokenInput {
+  readonly note?: string;
+  readonly scopes?: readonly string[];
+  readonly allowedUrls?: readonly string[];
+  readonly allowedApplications?: readonly AllowedApplication[];
+}
+
+export type UpdateTokenInput = TokenPatch;
+
+export interface ListTokensInput {
+  readonly sortBy: SortBy;
+  readonly limit: number;
+  /** The opaque cursor (`<sortValueMs>.<id>`) or a bare token id. */
+  readonly start?: string;
+  readonly usage?: StoredUsage;
+  readonly isDefault?: boolean;
+}
+
+export interface TokenPage {
+  readonly tokens: TokenObject[];
+  /** Cursor for the next page, or null when this page is the last. */
+  readonly next: string | null;
+}
+
+export interface TokensServiceOptions {
+  readonly store: Store;
+  readonly sealer: Sealer;
+  readonly catalog: ScopeCatalog;
+  readonly clock: Clock;
+  readonly maxTokensPerAccount: number;
+}
+
+const CURSOR = /^(\d{1,15})\.(c[a-z0-9]{24})$/;
+
+export class TokensService {
+  constructor(private readonly options: TokensServiceOptions) {}
+
+  async list(grant: Grant, input: ListTokensInput): Promise<TokenPage> {
+    const { store, sealer } = this.options;
+    const after = await this.resolveCursor(grant.username, input.start, input.sortBy);
+    const rows = await store.listTokens(grant.username, {
+      sortBy: input.sortBy,
+      after,
+      limit: input.limit + 1,
+      ...(input.usage !== undefined && { usage: input.usage }),
+      ...(input.isDefault !== undefined && { isDefault: input.isDefault }),
+    });
+    const page = rows.slice(0, input.limit);
+    const last = page.at(-1);
+    const next = rows.length > input.limit && last ? `${sortValue(last, input.sortBy)}.${last.id}` : null;
+    return { tokens: page.map((r) => toTokenObject(r, sealer)), next };
+  }
+
+  async create(grant: Grant, input: CreateTokenInput): Promise<TokenObject> {
+    const { store, sealer, catalog, clock } = this.options;
+    const scopes = [...new Set(input.scopes ?? [])];
+    this.checkGrantable(grant.actor, scopes);
+    const usage = catalog.usageFor(scopes);
+    const id = newTokenId();
+    const token = newStoredToken(usage, grant.username, id);
+    const now = clock();
+    const record: TokenRecord = {
+      id,
+      username: grant.username,
+      usage,
+      note: input.note ?? '',
+      scopes,
+      allowedUrls: input.allowedUrls ? [...input.allowedUrls] : null,
+      allowedApplications: input.allowedApplications ? [...input.allowedApplications] : null,
+      isDefault: false,
+      tokenHash: hashToken(token),
+      sealedToken: usage === 'pk' ? sealer.seal(token, id) : null,
+      created: now,
+      modified: now,
+      createdBy: creatorId(grant.actor),
+      lastUsed: null,
+    };
+    if (!(await store.insertToken(record, this.options.maxTokensPerAccount))) throw new AppError('too_many_tokens');
+    return toTokenObject(record, sealer, token);
+  }
+
+  async update(grant: Grant, id: string, input: UpdateTokenInput): Promise<TokenObject> {
+    const { store, sealer, catalog, clock } = this.options;
+    const current = await this.find(grant.username, id);
+    const patch: { -readonly [K in keyof TokenPatch]: TokenPatch[K] } = {};
+    if (input.note !== undefined) patch.note = input.note;
+    if (input.scopes !== undefined) {
+      const scopes = [...new Set(input.scopes)];
+      if (current.isDefault && !sameSet(scopes, current.scopes)) throw new AppError('scopes_invalid');
+      if (!current.isDefault) {
+        this.checkGrantable(grant.actor, scopes);
+        // Usage is decided at creation: a pk never gains a secret scope.
+        if (current.usage === 'pk' && catalog.usageFor(scopes) !== 'pk') throw new AppError('scopes_invalid');
+        patch.scopes = scopes;
+      }
+    }
+    if (input.allowedUrls !== undefined) {
+      if (current.isDefault && input.allowedUrls !== null) throw new AppError('allowed_urls_invalid');
+      patch.allowedUrls = input.allowedUrls;
+    }
+    if (input.allowedApplications !== undefined) {
+      if (current.isDefault && input.allowedApplications !== null) throw invalidField('allowedApplications');
+      patch.allowedApplications = input.allowedApplications;
+    }
+    const updated = await store.updateToken(grant.username, id, patch, clock());
+    if (!updated) throw new AppError('not_found');
+    return toTokenObject(updated, sealer);
+  }
+
+  /** Deletes a token; deleting the default token refreshes it (SPEC §4.4). */
+  async delete(grant: Grant, id: string): Promise<void> {
+    const { store, clock } = this.options;
+    const current = await this.find(grant.username, id);
+    const now = clock();
+    if (current.isDefault) {
+      const replacement = this.newDefaultRecord(grant.username, current.note, creatorId(grant.actor), now);
+      if (!(await store.replaceDefaultToken(grant.username, id, replacement, now))) throw new AppError('not_found');
+      return;
+    }
+    if (!(await store.deleteToken(grant.username, id, now))) throw new AppError('not_found');
+  }
+
+  /** A new default public token record: the catalog's public scopes, no restrictions. */
+  newDefaultRecord(username: string, note: string, createdBy: string, now: number): TokenRecord {
+    const id = newTokenId();
+    const token = newStoredToken('pk', username, id);
+    return {
+      id,
+      username,
+      usage: 'pk',
+      note,
+      scopes: [...this.options.catalog.publicScopes],
+      allowedUrls: null,
+      allowedApplications: null,
+      isDefault: true,
+      tokenHash: hashToken(token),
+      sealedToken: this.options.sealer.seal(token, id),
+      created: now,
+      modified: now,
+      createdBy,
+      lastUsed: null,
+    };
+  }
+
+  private async find(username: string, id: string): Promise<TokenRecord> {
+    const record = isTokenId(id) ? await this.options.store.getToken(username, id) : null;
+    if (!record) throw new AppError('not_found');
+    return record;
+  }
+
+  private checkGrantable(actor: Actor, scopes: readonly string[]): void {
+    const { catalog } = this.options;
+    if (!scopes.every((s) => catalog.has(s) && mayGrant(actor, s))) throw new AppError('scopes_invalid');
+  }
+
+  private async resolveCursor(username: string, start: string | undefined, sortBy: SortBy): Promise<ListCursor | null> {
+    if (start === undefined) return null;
+    const match = CURSOR.exec(start);
+    if (match) return { sortValue: Number(match[1]), id: match[2] as string };
+    // A bare token id: the list continues after that token.
+    const record = isTokenId(start) ? await this.options.store.getToken(username, start) : null;
+    if (!record) throw invalidField('start');
+    return { sortValue: sortValue(record, sortBy), id: record.id };
+  }
+}
+
+function sortValue(record: TokenRecord, sortBy: SortBy): number {
+  return sortBy === 'modified' ? record.modified : record.created;
+}
+
+function sameSet(a: readonly string[], b: readonly string[]): boolean {
+  const set = new Set(b);
+  return a.length === set.size && a.every((s) => set.has(s));
+}

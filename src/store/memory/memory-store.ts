@@ -1,0 +1,267 @@
+/**
+ * The in-memory backend, for unit tests and throwaway runs. It honours the whole port contract
+ * and the constraints the SQL schema enforces (unique id and hash, one default token per
+ * account, a token's account exists), so code tested against it behaves the same on SQLite.
+ *
+ * Atomicity: no method awaits anything, so each runs to completion before another starts; each
+ * checks everything it can refuse before its first write, so a refused call writes nothing.
+ * Records are copied and frozen on the way in, so neither the caller who wrote one nor a caller
+ * who read one can change what is stored.
+ */
+import type {
+  AccountRecord,
+  ListCursor,
+  ListQuery,
+  MigrationResult,
+  SigningKeyRecord,
+  SortBy,
+  Store,
+  TokenChange,
+  TokenPatch,
+  TokenRecord,
+} from '../port.js';
+
+export class MemoryStore implements Store {
+  private readonly accounts = new Map<string, AccountRecord>();
+  private readonly tokens = new Map<string, TokenRecord>();
+  private readonly idsByHash = new Map<string, string>();
+  private readonly changes: TokenChange[] = [];
+  private signingKeys: SigningKeyRecord[] = [];
+  private lastSeq = 0;
+  private closed = false;
+
+  /** Nothing to migrate: the schema is this class. */
+  async migrate(): Promise<MigrationResult> {
+    this.assertOpen();
+    return { applied: [] };
+  }
+
+  async ping(): Promise<void> {
+    this.assertOpen();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+  }
+
+  async createAccount(account: AccountRecord, defaultToken: TokenRecord): Promise<boolean> {
+    this.assertOpen();
+    if (defaultToken.username !== account.username || !defaultToken.isDefault) {
+      throw new TypeError('createAccount needs a default token of the same account');
+    }
+    if (this.accounts.has(account.username)) return false;
+    this.assertInsertable(defaultToken, null);
+    this.accounts.set(account.username, Object.freeze({ username: account.username, created: account.created }));
+    this.store(defaultToken);
+    return true;
+  }
+
+  async getAccount(username: string): Promise<AccountRecord | null> {
+    this.assertOpen();
+    return this.accounts.get(username) ?? null;
+  }
+
+  async listAccounts(): Promise<AccountRecord[]> {
+    this.assertOpen();
+    return [...this.accounts.values()].sort(
+      (a, b) => a.created - b.created || compareText(a.username, b.username),
+    );
+  }
+
+  async insertToken(token: TokenRecord, maxTokens: number): Promise<boolean> {
+    this.assertOpen();
+    // The same order as the SQL: count first, then the constraints of the insert.
+    if (this.tokensOf(token.username).length >= maxTokens) return false;
+    if (!this.accounts.has(token.username)) throw new Error(`no account ${token.username}`);
+    this.assertInsertable(token, null);
+    this.store(token);
+    return true;
+  }
+
+  async findTokenByHash(tokenHash: string): Promise<TokenRecord | null> {
+    this.assertOpen();
+    const id = this.idsByHash.get(tokenHash);
+    return id === undefined ? null : (this.tokens.get(id) ?? null);
+  }
+
+  async getToken(username: string, id: string): Promise<TokenRecord | null> {
+    this.assertOpen();
+    const token = this.tokens.get(id);
+    return token !== undefined && token.username === username ? token : null;
+  }
+
+  async tokenExists(id: string): Promise<boolean> {
+    this.assertOpen();
+    return this.tokens.has(id);
+  }
+
+  async wasDeleted(id: string): Promise<boolean> {
+    this.assertOpen();
+    return this.changes.some((c) => c.tokenId === id && c.kind === 'delete');
+  }
+
+  /** Filters and sorts the account's tokens on every call: fine for tests, not for 100k rows. */
+  async listTokens(username: string, query: ListQuery): Promise<TokenRecord[]> {
+    this.assertOpen();
+    if (!(query.limit >= 1)) return [];
+    const { sortBy, after, usage, isDefault } = query;
+    return this.tokensOf(username)
+      .filter((t) => usage === undefined || t.usage === usage)
+      .filter((t) => isDefault === undefined || t.isDefault === isDefault)
+      .filter((t) => after === null || isAfter(t, sortBy, after))
+      .sort((a, b) => compareNewestFirst(a, b, sortBy))
+      .slice(0, Math.floor(query.limit));
+  }
+
+  async updateToken(username: string, id: string, patch: TokenPatch, modified: number): Promise<TokenRecord | null> {
+    this.assertOpen();
+    const current = this.tokens.get(id);
+    if (current === undefined || current.username !== username) return null;
+    const next = freezeToken({
+      ...current,
+      note: patch.note ?? current.note,
+      scopes: patch.scopes ?? current.scopes,
+      allowedUrls: patch.allowedUrls === undefined ? current.allowedUrls : patch.allowedUrls,
+      allowedApplications:
+        patch.allowedApplications === undefined ? current.allowedApplications : patch.allowedApplications,
+      modified,
+    });
+    this.tokens.set(id, next);
+    this.appendChange(id, 'update', modified);
+    return next;
+  }
+
+  async deleteToken(username: string, id: string, at: number): Promise<boolean> {
+    this.assertOpen();
+    const token = this.tokens.get(id);
+    if (token === undefined || token.username !== username) return false;
+    this.remove(token);
+    this.appendChange(id, 'delete', at);
+    return true;
+  }
+
+  async replaceDefaultToken(username: string, oldId: string, replacement: TokenRecord, at: number): Promise<boolean> {
+    this.assertOpen();
+    if (replacement.username !== username || !replacement.isDefault) {
+      throw new TypeError('replaceDefaultToken needs a default token of the same account');
+    }
+    const old = this.tokens.get(oldId);
+    if (old === undefined || old.username !== username || !old.isDefault) return false;
+    this.assertInsertable(replacement, oldId);
+    this.remove(old);
+    this.store(replacement);
+    this.appendChange(oldId, 'delete', at);
+    return true;
+  }
+
+  async setDefaultTokenScopes(scopes: readonly string[], at: number): Promise<number> {
+    this.assertOpen();
+    const changed = [...this.tokens.values()]
+      .filter((t) => t.isDefault && !sameList(t.scopes, scopes))
+      .sort((a, b) => compareText(a.id, b.id));
+    for (const token of changed) {
+      this.tokens.set(token.id, freezeToken({ ...token, scopes, modified: at }));
+      this.appendChange(token.id, 'update', at);
+    }
+    return changed.length;
+  }
+
+  async changesSince(afterSeq: number, limit: number): Promise<TokenChange[]> {
+    this.assertOpen();
+    if (!(limit >= 1)) return [];
+    return this.changes.filter((c) => c.seq > afterSeq).slice(0, Math.floor(limit));
+  }
+
+  async latestChangeSeq(): Promise<number> {
+    this.assertOpen();
+    return this.lastSeq;
+  }
+
+  async listSigningKeys(): Promise<SigningKeyRecord[]> {
+    this.assertOpen();
+    return [...this.signingKeys].sort((a, b) => b.created - a.created || compareText(b.id, a.id));
+  }
+
+  async addSigningKey(key: SigningKeyRecord): Promise<void> {
+    this.assertOpen();
+    if (this.signingKeys.some((k) => k.id === key.id)) throw new Error(`duplicate signing key id ${key.id}`);
+    this.signingKeys = this.signingKeys.map((k) => (k.retired === null ? Object.freeze({ ...k, retired: key.created }) : k));
+    this.signingKeys.push(
+      Object.freeze({ id: key.id, sealedKey: key.sealedKey, created: key.created, retired: key.retired }),
+    );
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new Error('store is closed');
+  }
+
+  /** The checks SQLite's constraints make; `replacing` is a token removed in the same step. */
+  private assertInsertable(token: TokenRecord, replacing: string | null): void {
+    if (this.tokens.has(token.id) && token.id !== replacing) throw new Error(`duplicate token id ${token.id}`);
+    const hashOwner = this.idsByHash.get(token.tokenHash);
+    if (hashOwner !== undefined && hashOwner !== replacing) throw new Error('duplicate token hash');
+    if (token.isDefault && this.tokensOf(token.username).some((t) => t.isDefault && t.id !== replacing)) {
+      throw new Error(`account ${token.username} already has a default token`);
+    }
+  }
+
+  private tokensOf(username: string): TokenRecord[] {
+    return [...this.tokens.values()].filter((t) => t.username === username);
+  }
+
+  private store(token: TokenRecord): void {
+    this.tokens.set(token.id, freezeToken(token));
+    this.idsByHash.set(token.tokenHash, token.id);
+  }
+
+  private remove(token: TokenRecord): void {
+    this.tokens.delete(token.id);
+    this.idsByHash.delete(token.tokenHash);
+  }
+
+  private appendChange(tokenId: string, kind: TokenChange['kind'], at: number): void {
+    this.lastSeq += 1;
+    this.changes.push(Object.freeze({ seq: this.lastSeq, tokenId, kind, at }));
+  }
+}
+
+/** A deep, frozen copy holding only the record's own fields. */
+function freezeToken(t: TokenRecord): TokenRecord {
+  return Object.freeze({
+    id: t.id,
+    username: t.username,
+    usage: t.usage,
+    note: t.note,
+    scopes: Object.freeze([...t.scopes]),
+    allowedUrls: t.allowedUrls === null ? null : Object.freeze([...t.allowedUrls]),
+    allowedApplications:
+      t.allowedApplications === null
+        ? null
+        : Object.freeze(t.allowedApplications.map(({ platform, bundleId }) => Object.freeze({ platform, bundleId }))),
+    isDefault: t.isDefault,
+    tokenHash: t.tokenHash,
+    sealedToken: t.sealedToken,
+    created: t.created,
+    modified: t.modified,
+    createdBy: t.createdBy,
+    lastUsed: t.lastUsed,
+  });
+}
+
+/** Code-unit order, which for the ASCII ids and usernames is SQLite's BINARY collation. */
+function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function compareNewestFirst(a: TokenRecord, b: TokenRecord, sortBy: SortBy): number {
+  return b[sortBy] - a[sortBy] || compareText(b.id, a.id);
+}
+
+/** Strictly after the cursor in newest-first order. */
+function isAfter(t: TokenRecord, sortBy: SortBy, cursor: ListCursor): boolean {
+  return t[sortBy] < cursor.sortValue || (t[sortBy] === cursor.sortValue && t.id < cursor.id);
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((value, i) => value === b[i]);
+}

@@ -1,0 +1,80 @@
+/**
+ * SQLite schema, as numbered forward-only migrations. A migration, once released, is never
+ * edited: a change is a new entry at the end. Names sort in the order they apply and are what
+ * `schema_migrations` records, so the PostgreSQL backend keeps the same list (a test compares
+ * them) and mirrors the snake_case column names.
+ *
+ * Units: every time is Unix milliseconds (INTEGER). Booleans are INTEGER 0/1. The list-valued
+ * token fields (`scopes`, `allowed_urls`, `allowed_applications`) are JSON text; NULL in the
+ * restriction columns means "no restriction", which is not the same as an empty list.
+ */
+
+export interface Migration {
+  readonly name: string;
+  readonly sql: string;
+}
+
+/** Created before any migration runs, so the runner can read what is already applied. */
+export const MIGRATIONS_TABLE_SQL = `
+  CREATE TABLE IF NOT EXISTS schema_migrations (
+    name TEXT PRIMARY KEY,
+    applied_at INTEGER NOT NULL
+  );
+`;
+
+export const MIGRATIONS: readonly Migration[] = Object.freeze([
+  {
+    name: '001_initial',
+    sql: `
+      CREATE TABLE accounts (
+        username TEXT PRIMARY KEY,
+        created INTEGER NOT NULL
+      );
+      CREATE INDEX accounts_by_created ON accounts (created, username);
+
+      CREATE TABLE tokens (
+        id TEXT PRIMARY KEY,
+        username TEXT NOT NULL REFERENCES accounts (username),
+        usage TEXT NOT NULL CHECK (usage IN ('pk', 'sk')),
+        note TEXT NOT NULL,
+        scopes TEXT NOT NULL,
+        allowed_urls TEXT,
+        allowed_applications TEXT,
+        is_default INTEGER NOT NULL CHECK (is_default IN (0, 1)),
+        token_hash TEXT NOT NULL,
+        sealed_token TEXT,
+        created INTEGER NOT NULL,
+        modified INTEGER NOT NULL,
+        created_by TEXT NOT NULL,
+        last_used INTEGER
+      );
+      -- Verification reads one token by hash.
+      CREATE UNIQUE INDEX tokens_by_hash ON tokens (token_hash);
+      -- Keyset listing: newest first, ties by id descending, one index per sort key, so a page
+      -- deep in the list is a range seek, not a scan of the pages before it.
+      CREATE INDEX tokens_by_username_created ON tokens (username, created DESC, id DESC);
+      CREATE INDEX tokens_by_username_modified ON tokens (username, modified DESC, id DESC);
+      -- Every account has at most one default token (the services keep it exactly one).
+      CREATE UNIQUE INDEX tokens_one_default ON tokens (username) WHERE is_default = 1;
+
+      -- The change log (SPEC §7). AUTOINCREMENT: a seq is never reused, even if the newest rows
+      -- were ever removed, so a follower's "last seen seq" can never skip a later change.
+      -- No foreign key to tokens: a delete's entry outlives the token it records.
+      CREATE TABLE token_changes (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        token_id TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('update', 'delete')),
+        at INTEGER NOT NULL
+      );
+      -- Retrieve tells a revoked id from one that never existed by its delete entry.
+      CREATE INDEX token_changes_by_token ON token_changes (token_id, kind);
+
+      CREATE TABLE signing_keys (
+        id TEXT PRIMARY KEY,
+        sealed_key TEXT NOT NULL,
+        created INTEGER NOT NULL,
+        retired INTEGER
+      );
+    `,
+  },
+]);

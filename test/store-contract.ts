@@ -1,0 +1,529 @@
+/**
+ * The store contract suite (src/store/port.ts): every backend runs it, each test on a fresh
+ * store. It states behaviour only through the port, so a new backend passes it or is wrong.
+ */
+import assert from 'node:assert/strict';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import { hashToken, newStoredToken, newTokenId } from '../src/domain/token-format.js';
+import type { ListQuery, SortBy, Store, TokenRecord } from '../src/store/port.js';
+
+export interface OpenedStore {
+  readonly store: Store;
+  readonly cleanup: () => Promise<void>;
+}
+
+const T0 = 1_700_000_000_000;
+const PUBLIC_SCOPES = ['styles:read', 'fonts:read'];
+
+/** A valid record; a fresh id and token string (hence hash) each call. */
+export function makeToken(username: string, fields: Partial<TokenRecord> = {}): TokenRecord {
+  const id = fields.id ?? newTokenId();
+  const usage = fields.usage ?? 'pk';
+  const token = newStoredToken(usage, username, id);
+  return {
+    id,
+    username,
+    usage,
+    note: '',
+    scopes: ['styles:read'],
+    allowedUrls: null,
+    allowedApplications: null,
+    isDefault: false,
+    tokenHash: hashToken(token),
+    sealedToken: usage === 'pk' ? `sealed:${token}` : null,
+    created: T0,
+    modified: T0,
+    createdBy: 'cli',
+    lastUsed: null,
+    ...fields,
+  };
+}
+
+export function makeDefaultToken(username: string, fields: Partial<TokenRecord> = {}): TokenRecord {
+  return makeToken(username, { note: 'Default Public Token', scopes: PUBLIC_SCOPES, isDefault: true, ...fields });
+}
+
+/** Creates the account with its default token and returns that token. */
+async function addAccount(store: Store, username: string, created = T0): Promise<TokenRecord> {
+  const token = makeDefaultToken(username, { created, modified: created });
+  assert.equal(await store.createAccount({ username, created }, token), true);
+  return token;
+}
+
+/** The expected order: newest first by the sort key, ties by id descending. */
+function expectedOrder(tokens: readonly TokenRecord[], sortBy: SortBy): string[] {
+  return [...tokens]
+    .sort((a, b) => b[sortBy] - a[sortBy] || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0))
+    .map((t) => t.id);
+}
+
+/** Every page of a listing, following the keyset cursor from the last item of each page. */
+async function allPages(store: Store, username: string, query: Omit<ListQuery, 'after'>): Promise<TokenRecord[][]> {
+  const pages: TokenRecord[][] = [];
+  const seen = new Set<string>();
+  let after: ListQuery['after'] = null;
+  for (;;) {
+    const page = await store.listTokens(username, { ...query, after });
+    assert.ok(page.length <= query.limit);
+    if (page.length === 0) return pages;
+    // A cursor that does not move on would loop for ever; fail on the first repeat instead.
+    for (const t of page) {
+      assert.ok(!seen.has(t.id), `token ${t.id} listed twice`);
+      seen.add(t.id);
+    }
+    pages.push(page);
+    const last = page[page.length - 1]!;
+    after = { sortValue: last[query.sortBy], id: last.id };
+  }
+}
+
+const ids = (tokens: readonly TokenRecord[]): string[] => tokens.map((t) => t.id);
+const everything = (sortBy: SortBy = 'created'): ListQuery => ({ sortBy, after: null, limit: 1000 });
+
+export function runStoreContract(name: string, open: () => Promise<OpenedStore>): void {
+  describe(`store contract: ${name}`, () => {
+    let store: Store;
+    let cleanup: () => Promise<void>;
+
+    beforeEach(async () => {
+      ({ store, cleanup } = await open());
+      await store.migrate();
+    });
+
+    afterEach(async () => {
+      await cleanup();
+    });
+
+    describe('lifecycle', () => {
+      it('migrate applies nothing once the store is current', async () => {
+        assert.deepEqual((await store.migrate()).applied, []);
+        assert.deepEqual((await store.migrate()).applied, []);
+      });
+
+      it('ping resolves while open and rejects after close; close is idempotent', async () => {
+        await store.ping();
+        await store.close();
+        await store.close();
+        await assert.rejects(store.ping());
+      });
+    });
+
+    describe('accounts', () => {
+      it('createAccount stores the account and its default token together', async () => {
+        const token = await addAccount(store, 'alice');
+        assert.deepEqual(await store.getAccount('alice'), { username: 'alice', created: T0 });
+        assert.deepEqual(await store.getToken('alice', token.id), token);
+        assert.deepEqual(await store.findTokenByHash(token.tokenHash), token);
+      });
+
+      it('createAccount returns false for an existing username and writes nothing', async () => {
+        const first = await addAccount(store, 'alice');
+        const second = makeDefaultToken('alice');
+        assert.equal(await store.createAccount({ username: 'alice', created: T0 + 5 }, second), false);
+        assert.deepEqual(await store.getAccount('alice'), { username: 'alice', created: T0 });
+        assert.equal(await store.tokenExists(second.id), false);
+        assert.equal(await store.findTokenByHash(second.tokenHash), null);
+        assert.deepEqual(ids(await store.listTokens('alice', everything())), [first.id]);
+      });
+
+      it('createAccount is atomic: when the token cannot be stored, no account is created', async () => {
+        const alice = await addAccount(store, 'alice');
+        const clash = makeDefaultToken('bob', { tokenHash: alice.tokenHash });
+        await assert.rejects(store.createAccount({ username: 'bob', created: T0 }, clash));
+        assert.equal(await store.getAccount('bob'), null);
+        assert.equal(await store.tokenExists(clash.id), false);
+        assert.deepEqual(await store.listAccounts(), [{ username: 'alice', created: T0 }]);
+      });
+
+      it('createAccount refuses a token that is not a default token of that account', async () => {
+        await assert.rejects(store.createAccount({ username: 'alice', created: T0 }, makeDefaultToken('bob')));
+        await assert.rejects(store.createAccount({ username: 'alice', created: T0 }, makeToken('alice')));
+        assert.equal(await store.getAccount('alice'), null);
+      });
+
+      it('getAccount returns null for an unknown username', async () => {
+        assert.equal(await store.getAccount('nobody'), null);
+      });
+
+      it('listAccounts is oldest first, ties by username', async () => {
+        await addAccount(store, 'carol', T0 + 10);
+        await addAccount(store, 'bob', T0);
+        await addAccount(store, 'dave', T0 - 10);
+        await addAccount(store, 'alice', T0);
+        const names = (await store.listAccounts()).map((a) => a.username);
+        assert.deepEqual(names, ['dave', 'alice', 'bob', 'carol']);
+      });
+    });
+
+    describe('insertToken', () => {
+      it('inserts until the account holds maxTokens, then returns false and writes nothing', async () => {
+        await addAccount(store, 'alice');
+        const [a, b, c] = [makeToken('alice'), makeToken('alice'), makeToken('alice')];
+        assert.equal(await store.insertToken(a, 3), true);
+        assert.equal(await store.insertToken(b, 3), true);
+        assert.equal(await store.insertToken(c, 3), false);
+        assert.equal(await store.tokenExists(c.id), false);
+        assert.equal(await store.findTokenByHash(c.tokenHash), null);
+        assert.equal((await store.listTokens('alice', everything())).length, 3);
+        assert.deepEqual(await store.getToken('alice', b.id), b);
+      });
+
+      it('concurrent inserts cannot overshoot the limit', async () => {
+        await addAccount(store, 'alice');
+        const attempts = Array.from({ length: 12 }, () => makeToken('alice'));
+        const results = await Promise.all(attempts.map((t) => store.insertToken(t, 3)));
+        assert.equal(results.filter((ok) => ok).length, 2);
+        const stored = await store.listTokens('alice', everything());
+        assert.equal(stored.length, 3);
+        const inserted = attempts.filter((_, i) => results[i]).map((t) => t.id).sort();
+        assert.deepEqual(stored.filter((t) => !t.isDefault).map((t) => t.id).sort(), inserted);
+      });
+
+      it("counts only the account's own tokens", async () => {
+        await addAccount(store, 'alice');
+        await addAccount(store, 'bob');
+        assert.equal(await store.insertToken(makeToken('alice'), 2), true);
+        assert.equal(await store.insertToken(makeToken('bob'), 2), true);
+        assert.equal(await store.insertToken(makeToken('alice'), 2), false);
+      });
+
+      it('rejects a duplicate hash, an unknown account and a second default token', async () => {
+        const alice = await addAccount(store, 'alice');
+        await assert.rejects(store.insertToken(makeToken('alice', { tokenHash: alice.tokenHash }), 10));
+        await assert.rejects(store.insertToken(makeToken('nobody'), 10));
+        await assert.rejects(store.insertToken(makeDefaultToken('alice'), 10));
+        assert.deepEqual(ids(await store.listTokens('alice', everything())), [alice.id]);
+      });
+    });
+
+    describe('reading tokens', () => {
+      it('findTokenByHash returns the whole record, or null for an unknown hash', async () => {
+        await addAccount(store, 'alice');
+        const sk = makeToken('alice', { usage: 'sk', scopes: ['tokens:write'], lastUsed: T0 + 7, createdBy: 'cabc' });
+        assert.equal(await store.insertToken(sk, 10), true);
+        assert.deepEqual(await store.findTokenByHash(sk.tokenHash), sk);
+        assert.equal((await store.findTokenByHash(sk.tokenHash))?.sealedToken, null);
+        assert.equal(await store.findTokenByHash(hashToken('pk.nothing.here')), null);
+      });
+
+      it('getToken is scoped to the username', async () => {
+        const alice = await addAccount(store, 'alice');
+        await addAccount(store, 'bob');
+        assert.deepEqual(await store.getToken('alice', alice.id), alice);
+        assert.equal(await store.getToken('bob', alice.id), null);
+        assert.equal(await store.getToken('alice', newTokenId()), null);
+      });
+
+      it('tokenExists sees any account, and not deleted or unknown ids', async () => {
+        await addAccount(store, 'alice');
+        const t = makeToken('alice');
+        await store.insertToken(t, 10);
+        assert.equal(await store.tokenExists(t.id), true);
+        assert.equal(await store.tokenExists(newTokenId()), false);
+        await store.deleteToken('alice', t.id, T0 + 1);
+        assert.equal(await store.tokenExists(t.id), false);
+      });
+
+      it('JSON fields and Unicode notes round-trip exactly', async () => {
+        await addAccount(store, 'alice');
+        const t = makeToken('alice', {
+          note: 'café 🚀🗺️ 東京の地図 — "quoted" \\ back\nline',
+          scopes: ['styles:read', 'fonts:read', 'datasets:read'],
+          allowedUrls: ['https://example.com/路径', 'http://localhost:8080'],
+          allowedApplications: [
+            { platform: 'ios', bundleId: 'com.example.app' },
+            { platform: 'android', bundleId: 'com.example.地図' },
+          ],
+        });
+        await store.insertToken(t, 10);
+        const empty = makeToken('alice', { note: '', scopes: [], allowedUrls: [] });
+        await store.insertToken(empty, 10);
+        assert.deepEqual(await store.getToken('alice', t.id), t);
+        assert.deepEqual(await store.findTokenByHash(t.tokenHash), t);
+        assert.deepEqual((await store.listTokens('alice', everything())).find((x) => x.id === t.id), t);
+        assert.deepEqual(await store.getToken('alice', empty.id), empty);
+      });
+
+      it('callers cannot change stored records through inputs or results', async () => {
+        await addAccount(store, 'alice');
+        const scopes = ['styles:read'];
+        const apps = [{ platform: 'ios', bundleId: 'a.b' }];
+        const input = makeToken('alice', { scopes, allowedApplications: apps });
+        const expected = structuredClone(input);
+        await store.insertToken(input, 10);
+        scopes.push('fonts:read');
+        apps[0]!.bundleId = 'changed';
+        const read = await store.getToken('alice', input.id);
+        assert.deepEqual(read, expected);
+        try {
+          (read!.scopes as string[]).push('x:y');
+          (read as { note: string }).note = 'changed';
+        } catch {
+          // Frozen results throw in strict mode; copies do not. Either way nothing is stored.
+        }
+        assert.deepEqual(await store.getToken('alice', input.id), expected);
+      });
+    });
+
+    describe('listTokens', () => {
+      async function seed(): Promise<TokenRecord[]> {
+        const made = [await addAccount(store, 'alice', T0 - 100)];
+        // Seven tokens share one `created`, so the order among them is decided by id alone.
+        for (let i = 0; i < 12; i++) {
+          const created = i < 7 ? T0 : T0 + i * 10;
+          const t = makeToken('alice', {
+            created,
+            modified: created,
+            usage: i % 3 === 0 ? 'sk' : 'pk',
+          });
+          assert.equal(await store.insertToken(t, 100), true);
+          made.push(t);
+        }
+        await addAccount(store, 'bob');
+        await store.insertToken(makeToken('bob'), 100);
+        return made;
+      }
+
+      it('lists newest first with ties broken by id descending, only that account', async () => {
+        const made = await seed();
+        const listed = await store.listTokens('alice', everything());
+        assert.deepEqual(ids(listed), expectedOrder(made, 'created'));
+        assert.ok(listed.every((t) => t.username === 'alice'));
+        assert.deepEqual(await store.listTokens('nobody', everything()), []);
+      });
+
+      for (const sortBy of ['created', 'modified'] as const) {
+        it(`keyset pages by ${sortBy} concatenate to the full list without gaps or repeats`, async () => {
+          const made = await seed();
+          // Updates move some tokens in `modified` order only, two of them onto one value.
+          const bumped = [made[2]!, made[5]!, made[9]!];
+          for (const [i, t] of bumped.entries()) {
+            await store.updateToken('alice', t.id, { note: `n${i}` }, T0 + (i < 2 ? 1000 : 2000));
+          }
+          const current = await store.listTokens('alice', everything(sortBy));
+          assert.deepEqual(ids(current), expectedOrder(current, sortBy));
+          for (const limit of [1, 2, 3, 5, 100]) {
+            const pages = await allPages(store, 'alice', { sortBy, limit });
+            assert.deepEqual(ids(pages.flat()), ids(current), `limit ${limit}`);
+            assert.ok(pages.slice(0, -1).every((page) => page.length === limit));
+          }
+        });
+      }
+
+      it('a cursor at a deleted token still continues after its position', async () => {
+        await seed();
+        const full = await store.listTokens('alice', everything());
+        const cut = full[4]!;
+        await store.deleteToken('alice', cut.id, T0 + 1);
+        const rest = await store.listTokens('alice', {
+          sortBy: 'created',
+          after: { sortValue: cut.created, id: cut.id },
+          limit: 1000,
+        });
+        assert.deepEqual(ids(rest), ids(full.slice(5)));
+      });
+
+      it('filters by usage and isDefault, also across pages', async () => {
+        const made = await seed();
+        for (const usage of ['pk', 'sk'] as const) {
+          const want = expectedOrder(made.filter((t) => t.usage === usage), 'created');
+          assert.deepEqual(ids(await store.listTokens('alice', { ...everything(), usage })), want);
+          assert.deepEqual(ids((await allPages(store, 'alice', { sortBy: 'created', limit: 2, usage })).flat()), want);
+        }
+        const defaults = await store.listTokens('alice', { ...everything(), isDefault: true });
+        assert.deepEqual(ids(defaults), [made[0]!.id]);
+        const others = await store.listTokens('alice', { ...everything(), isDefault: false });
+        assert.deepEqual(ids(others), expectedOrder(made.slice(1), 'created'));
+        const pkOthers = await store.listTokens('alice', { ...everything(), usage: 'pk', isDefault: false });
+        assert.deepEqual(ids(pkOthers), expectedOrder(made.slice(1).filter((t) => t.usage === 'pk'), 'created'));
+      });
+
+      it('returns at most limit tokens, the first ones in order', async () => {
+        const made = await seed();
+        const page = await store.listTokens('alice', { sortBy: 'created', after: null, limit: 4 });
+        assert.deepEqual(ids(page), expectedOrder(made, 'created').slice(0, 4));
+      });
+    });
+
+    describe('updateToken', () => {
+      it('applies present keys, keeps absent ones, sets modified and logs an update', async () => {
+        await addAccount(store, 'alice');
+        const t = makeToken('alice', { note: 'old', allowedUrls: ['https://a.example'] });
+        await store.insertToken(t, 10);
+        const seq = await store.latestChangeSeq();
+        const updated = await store.updateToken('alice', t.id, { note: 'new' }, T0 + 50);
+        const expected = { ...t, note: 'new', modified: T0 + 50 };
+        assert.deepEqual(updated, expected);
+        assert.deepEqual(await store.getToken('alice', t.id), expected);
+        const changes = await store.changesSince(seq, 10);
+        assert.equal(changes.length, 1);
+        assert.deepEqual({ ...changes[0]!, seq: 0 }, { seq: 0, tokenId: t.id, kind: 'update', at: T0 + 50 });
+        assert.ok(changes[0]!.seq > seq);
+      });
+
+      it('sets lists and clears restrictions with null; an empty patch still logs', async () => {
+        await addAccount(store, 'alice');
+        const t = makeToken('alice', { allowedUrls: ['https://a.example'] });
+        await store.insertToken(t, 10);
+        const apps = [{ platform: 'ios', bundleId: 'com.example' }];
+        const set = await store.updateToken('alice', t.id, { scopes: ['fonts:read'], allowedApplications: apps }, T0 + 1);
+        assert.deepEqual(set, { ...t, scopes: ['fonts:read'], allowedApplications: apps, modified: T0 + 1 });
+        const cleared = await store.updateToken('alice', t.id, { allowedUrls: null, allowedApplications: null }, T0 + 2);
+        assert.deepEqual(cleared, { ...t, scopes: ['fonts:read'], allowedUrls: null, modified: T0 + 2 });
+        assert.deepEqual(await store.updateToken('alice', t.id, {}, T0 + 3), { ...cleared, modified: T0 + 3 });
+        assert.deepEqual((await store.changesSince(0, 10)).map((c) => c.at), [T0 + 1, T0 + 2, T0 + 3]);
+      });
+
+      it('returns null and writes nothing for another account or an unknown id', async () => {
+        const alice = await addAccount(store, 'alice');
+        await addAccount(store, 'bob');
+        assert.equal(await store.updateToken('bob', alice.id, { note: 'stolen' }, T0 + 1), null);
+        assert.equal(await store.updateToken('alice', newTokenId(), { note: 'x' }, T0 + 1), null);
+        assert.deepEqual(await store.getToken('alice', alice.id), alice);
+        assert.equal(await store.latestChangeSeq(), 0);
+      });
+    });
+
+    describe('deleteToken', () => {
+      it('deletes and logs a delete; a second delete returns false and logs nothing', async () => {
+        await addAccount(store, 'alice');
+        const t = makeToken('alice');
+        await store.insertToken(t, 10);
+        assert.equal(await store.deleteToken('alice', t.id, T0 + 9), true);
+        assert.equal(await store.getToken('alice', t.id), null);
+        assert.equal(await store.findTokenByHash(t.tokenHash), null);
+        const changes = await store.changesSince(0, 10);
+        assert.deepEqual(changes.map(({ tokenId, kind, at }) => ({ tokenId, kind, at })), [
+          { tokenId: t.id, kind: 'delete', at: T0 + 9 },
+        ]);
+        assert.equal(await store.deleteToken('alice', t.id, T0 + 10), false);
+        assert.equal(await store.latestChangeSeq(), changes[0]!.seq);
+      });
+
+      it('remembers deleted ids (wasDeleted), and only deleted ones', async () => {
+        await addAccount(store, 'alice');
+        const kept = makeToken('alice');
+        const gone = makeToken('alice');
+        await store.insertToken(kept, 10);
+        await store.insertToken(gone, 10);
+        await store.updateToken('alice', kept.id, { note: 'x' }, T0 + 1);
+        await store.deleteToken('alice', gone.id, T0 + 2);
+        assert.equal(await store.wasDeleted(gone.id), true);
+        assert.equal(await store.wasDeleted(kept.id), false);
+        assert.equal(await store.wasDeleted('cnevermadeanythingatall00'), false);
+      });
+
+      it("refuses another account's token", async () => {
+        const alice = await addAccount(store, 'alice');
+        await addAccount(store, 'bob');
+        assert.equal(await store.deleteToken('bob', alice.id, T0 + 1), false);
+        assert.equal(await store.tokenExists(alice.id), true);
+        assert.equal(await store.latestChangeSeq(), 0);
+      });
+    });
+
+    describe('replaceDefaultToken', () => {
+      it('swaps the default token and logs a delete of the old id, in one step', async () => {
+        const old = await addAccount(store, 'alice');
+        const other = makeToken('alice');
+        await store.insertToken(other, 10);
+        const replacement = makeDefaultToken('alice', { note: old.note, created: T0 + 5, modified: T0 + 5 });
+        assert.equal(await store.replaceDefaultToken('alice', old.id, replacement, T0 + 5), true);
+        assert.equal(await store.getToken('alice', old.id), null);
+        assert.equal(await store.findTokenByHash(old.tokenHash), null);
+        assert.deepEqual(await store.getToken('alice', replacement.id), replacement);
+        assert.deepEqual(await store.findTokenByHash(replacement.tokenHash), replacement);
+        const defaults = await store.listTokens('alice', { ...everything(), isDefault: true });
+        assert.deepEqual(ids(defaults), [replacement.id]);
+        const changes = await store.changesSince(0, 10);
+        assert.deepEqual(changes.map(({ tokenId, kind, at }) => ({ tokenId, kind, at })), [
+          { tokenId: old.id, kind: 'delete', at: T0 + 5 },
+        ]);
+        assert.equal(await store.insertToken(makeToken('alice'), 3), true, 'the swap does not grow the count');
+      });
+
+      it('refuses a non-default id, or another account, and writes nothing', async () => {
+        const alice = await addAccount(store, 'alice');
+        const bob = await addAccount(store, 'bob');
+        const plain = makeToken('alice');
+        await store.insertToken(plain, 10);
+        const replacement = makeDefaultToken('alice');
+        assert.equal(await store.replaceDefaultToken('alice', plain.id, replacement, T0 + 1), false);
+        assert.equal(await store.replaceDefaultToken('alice', bob.id, replacement, T0 + 1), false);
+        assert.equal(await store.replaceDefaultToken('alice', newTokenId(), replacement, T0 + 1), false);
+        assert.equal(await store.tokenExists(replacement.id), false);
+        assert.deepEqual(await store.getToken('alice', plain.id), plain);
+        assert.deepEqual(await store.getToken('alice', alice.id), alice);
+        assert.deepEqual(await store.getToken('bob', bob.id), bob);
+        assert.equal(await store.latestChangeSeq(), 0);
+      });
+    });
+
+    describe('setDefaultTokenScopes', () => {
+      it('rewrites only default tokens whose scopes differ, logging each', async () => {
+        const target = ['fonts:read', 'styles:read', 'tiles:read'];
+        const alice = await addAccount(store, 'alice');
+        const bob = makeDefaultToken('bob', { scopes: target });
+        assert.equal(await store.createAccount({ username: 'bob', created: T0 }, bob), true);
+        const carol = await addAccount(store, 'carol');
+        const plain = makeToken('alice');
+        await store.insertToken(plain, 10);
+        assert.equal(await store.setDefaultTokenScopes(target, T0 + 7), 2);
+        for (const [user, t] of [['alice', alice], ['carol', carol]] as const) {
+          assert.deepEqual(await store.getToken(user, t.id), { ...t, scopes: target, modified: T0 + 7 });
+        }
+        assert.deepEqual(await store.getToken('bob', bob.id), bob);
+        assert.deepEqual(await store.getToken('alice', plain.id), plain);
+        const changes = await store.changesSince(0, 10);
+        assert.deepEqual(changes.map((c) => c.tokenId).sort(), [alice.id, carol.id].sort());
+        assert.ok(changes.every((c) => c.kind === 'update' && c.at === T0 + 7));
+        assert.equal(await store.setDefaultTokenScopes(target, T0 + 8), 0);
+        assert.equal((await store.changesSince(0, 10)).length, 2);
+      });
+    });
+
+    describe('change log', () => {
+      it('changesSince is oldest first, after the given seq, at most limit; seq only grows', async () => {
+        assert.equal(await store.latestChangeSeq(), 0);
+        assert.deepEqual(await store.changesSince(0, 10), []);
+        await addAccount(store, 'alice');
+        const made = [makeToken('alice'), makeToken('alice'), makeToken('alice')];
+        for (const t of made) await store.insertToken(t, 10);
+        await store.updateToken('alice', made[0]!.id, { note: 'a' }, T0 + 1);
+        await store.deleteToken('alice', made[1]!.id, T0 + 2);
+        await store.updateToken('alice', made[2]!.id, { note: 'c' }, T0 + 3);
+        await store.deleteToken('alice', made[0]!.id, T0 + 4);
+        const all = await store.changesSince(0, 100);
+        assert.deepEqual(all.map(({ tokenId, kind }) => [tokenId, kind]), [
+          [made[0]!.id, 'update'],
+          [made[1]!.id, 'delete'],
+          [made[2]!.id, 'update'],
+          [made[0]!.id, 'delete'],
+        ]);
+        assert.ok(all.every((c, i) => i === 0 || c.seq > all[i - 1]!.seq));
+        assert.equal(await store.latestChangeSeq(), all[3]!.seq);
+        assert.deepEqual(await store.changesSince(0, 2), all.slice(0, 2));
+        assert.deepEqual(await store.changesSince(all[1]!.seq, 100), all.slice(2));
+        assert.deepEqual(await store.changesSince(all[1]!.seq, 1), all.slice(2, 3));
+        assert.deepEqual(await store.changesSince(all[3]!.seq, 100), []);
+      });
+    });
+
+    describe('signing keys', () => {
+      it("addSigningKey retires every unretired key at the new key's created; newest first", async () => {
+        assert.deepEqual(await store.listSigningKeys(), []);
+        const k1 = { id: 'k1', sealedKey: 'sealed-1', created: T0, retired: null };
+        const k2 = { id: 'k2', sealedKey: 'sealed-2', created: T0 + 100, retired: null };
+        const k3 = { id: 'k3', sealedKey: 'sealed-3', created: T0 + 200, retired: null };
+        await store.addSigningKey(k1);
+        assert.deepEqual(await store.listSigningKeys(), [k1]);
+        await store.addSigningKey(k2);
+        assert.deepEqual(await store.listSigningKeys(), [k2, { ...k1, retired: k2.created }]);
+        await store.addSigningKey(k3);
+        const keys = await store.listSigningKeys();
+        assert.deepEqual(keys, [k3, { ...k2, retired: k3.created }, { ...k1, retired: k2.created }]);
+        assert.equal(keys.filter((k) => k.retired === null).length, 1);
+      });
+    });
+  });
+}

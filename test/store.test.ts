@@ -1,0 +1,198 @@
+/**
+ * Runs the store contract against every backend available without a server (memory and a temp
+ * SQLite file), plus what only SQLite has: pragmas, recorded migrations, several connections
+ * and several processes on one file, and the keyset query plan.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import Database from 'better-sqlite3';
+import { MemoryStore } from '../src/store/memory/memory-store.js';
+import { MIGRATIONS } from '../src/store/sqlite/migrations.js';
+import { listTokensSql, openSqliteStore, SqliteStore } from '../src/store/sqlite/sqlite-store.js';
+import { makeDefaultToken, makeToken, runStoreContract } from './store-contract.js';
+
+const T0 = 1_700_000_000_000;
+const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+function tempDir(): string {
+  return mkdtempSync(join(tmpdir(), 'tokenbox-store-'));
+}
+
+runStoreContract('memory', async () => {
+  const store = new MemoryStore();
+  return { store, cleanup: () => store.close() };
+});
+
+runStoreContract('sqlite', async () => {
+  const dir = tempDir();
+  const store = openSqliteStore(dir);
+  return {
+    store,
+    cleanup: async () => {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+});
+
+describe('sqlite store', () => {
+  let dir: string;
+  let file: string;
+  const opened: SqliteStore[] = [];
+
+  /** Opens a store on the shared temp file; closed after the test. */
+  function open(): SqliteStore {
+    const store = SqliteStore.open(file);
+    opened.push(store);
+    return store;
+  }
+
+  beforeEach(() => {
+    dir = tempDir();
+    file = join(dir, 'tokenbox.db');
+  });
+
+  afterEach(async () => {
+    for (const store of opened.splice(0)) await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('openSqliteStore creates a missing data directory', async () => {
+    const nested = join(dir, 'a', 'b');
+    const store = openSqliteStore(nested);
+    opened.push(store);
+    await store.migrate();
+    assert.ok(existsSync(join(nested, 'tokenbox.db')));
+  });
+
+  it('configures the connection: busy_timeout, WAL, synchronous NORMAL, foreign keys', async () => {
+    const store = open();
+    assert.deepEqual(store.pragmas(), { busyTimeout: 5000, journalMode: 'wal', synchronous: 1, foreignKeys: 1 });
+  });
+
+  it('applies every migration once, in order, and records it in schema_migrations', async () => {
+    const names = MIGRATIONS.map((m) => m.name);
+    assert.deepEqual(names, [...names].sort());
+    const store = open();
+    assert.deepEqual((await store.migrate()).applied, names);
+    assert.deepEqual((await open().migrate()).applied, []);
+    const raw = new Database(file, { readonly: true });
+    try {
+      const rows = raw.prepare('SELECT name, applied_at FROM schema_migrations ORDER BY name').all() as {
+        name: string;
+        applied_at: number;
+      }[];
+      assert.deepEqual(rows.map((r) => r.name), names);
+      assert.ok(rows.every((r) => Number.isInteger(r.applied_at) && r.applied_at > 0));
+    } finally {
+      raw.close();
+    }
+  });
+
+  it("two connections on one file see each other's writes and changes", async () => {
+    const a = open();
+    const b = open();
+    await a.migrate();
+    await b.migrate();
+    const token = makeDefaultToken('alice');
+    assert.equal(await a.createAccount({ username: 'alice', created: T0 }, token), true);
+    assert.deepEqual(await b.getToken('alice', token.id), token);
+    assert.equal(await b.createAccount({ username: 'alice', created: T0 }, makeDefaultToken('alice')), false);
+    const extra = makeToken('alice');
+    assert.equal(await b.insertToken(extra, 10), true);
+    assert.equal(await b.deleteToken('alice', extra.id, T0 + 1), true);
+    const changes = await a.changesSince(0, 10);
+    assert.deepEqual(changes.map(({ tokenId, kind }) => ({ tokenId, kind })), [{ tokenId: extra.id, kind: 'delete' }]);
+    assert.equal(await a.latestChangeSeq(), changes[0]!.seq);
+    assert.equal(await a.tokenExists(extra.id), false);
+  });
+
+  it('a re-opened file keeps accounts, tokens, changes and keys; seq keeps growing', async () => {
+    const first = open();
+    await first.migrate();
+    const def = makeDefaultToken('alice');
+    await first.createAccount({ username: 'alice', created: T0 }, def);
+    const kept = makeToken('alice', { note: '地図 🗺️', allowedApplications: [{ platform: 'ios', bundleId: 'x.y' }] });
+    const gone = makeToken('alice');
+    await first.insertToken(kept, 10);
+    await first.insertToken(gone, 10);
+    await first.updateToken('alice', kept.id, { note: 'kept ✓' }, T0 + 1);
+    await first.deleteToken('alice', gone.id, T0 + 2);
+    await first.addSigningKey({ id: 'k1', sealedKey: 's1', created: T0, retired: null });
+    const before = {
+      accounts: await first.listAccounts(),
+      tokens: await first.listTokens('alice', { sortBy: 'created', after: null, limit: 100 }),
+      changes: await first.changesSince(0, 100),
+      keys: await first.listSigningKeys(),
+    };
+    await first.close();
+
+    const again = open();
+    assert.deepEqual((await again.migrate()).applied, []);
+    assert.deepEqual(await again.listAccounts(), before.accounts);
+    assert.deepEqual(await again.listTokens('alice', { sortBy: 'created', after: null, limit: 100 }), before.tokens);
+    assert.deepEqual(await again.changesSince(0, 100), before.changes);
+    assert.deepEqual(await again.listSigningKeys(), before.keys);
+    assert.equal(before.tokens.length, 2);
+    const lastSeq = await again.latestChangeSeq();
+    assert.equal(lastSeq, before.changes.at(-1)!.seq);
+    await again.deleteToken('alice', kept.id, T0 + 3);
+    assert.ok((await again.latestChangeSeq()) > lastSeq);
+  });
+
+  it('lists with an index range seek and no sort step, so a deep page costs what the first does', async () => {
+    await open().migrate();
+    const raw = new Database(file, { readonly: true });
+    try {
+      for (const sortBy of ['created', 'modified'] as const) {
+        for (const usage of [null, 'pk']) {
+          const plan = raw
+            .prepare(`EXPLAIN QUERY PLAN ${listTokensSql(sortBy, true)}`)
+            .all({ username: 'alice', sortValue: T0, id: 'c', usage, isDefault: null, limit: 100 }) as {
+            detail: string;
+          }[];
+          const details = plan.map((row) => row.detail).join('\n');
+          assert.match(details, new RegExp(`USING INDEX tokens_by_username_${sortBy} \\(username=\\? AND ${sortBy}<\\?\\)`));
+          assert.doesNotMatch(details, /TEMP B-TREE/);
+        }
+      }
+    } finally {
+      raw.close();
+    }
+  });
+
+  it('processes sharing a fresh file migrate once, create an account once and never overshoot the limit', async () => {
+    const maxTokens = 150;
+    // Children need a few hundred ms to load tsx; they wait until this moment, then race.
+    const startAt = Date.now() + 2000;
+    const child = `
+      import { SqliteStore } from ${JSON.stringify(new URL('../src/store/sqlite/sqlite-store.ts', import.meta.url).href)};
+      import { makeDefaultToken, makeToken } from ${JSON.stringify(new URL('./store-contract.ts', import.meta.url).href)};
+      // Start together, so the processes' transactions really overlap.
+      await new Promise((resolve) => setTimeout(resolve, ${JSON.stringify(startAt)} - Date.now()));
+      const store = SqliteStore.open(${JSON.stringify(file)});
+      const { applied } = await store.migrate();
+      const created = await store.createAccount({ username: 'alice', created: 1 }, makeDefaultToken('alice'));
+      let inserted = 0;
+      for (let i = 0; i < 100; i++) if (await store.insertToken(makeToken('alice'), ${maxTokens})) inserted++;
+      await store.close();
+      console.log(JSON.stringify({ applied, created, inserted }));
+    `;
+    const run = promisify(execFile);
+    const outputs = await Promise.all(
+      [1, 2, 3].map(() => run(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', child], { cwd: REPO_ROOT })),
+    );
+    const results = outputs.map((o) => JSON.parse(o.stdout) as { applied: string[]; created: boolean; inserted: number });
+    assert.deepEqual(results.map((r) => r.applied.length).sort(), [0, 0, MIGRATIONS.length]);
+    assert.equal(results.filter((r) => r.created).length, 1);
+    assert.equal(results.reduce((sum, r) => sum + r.inserted, 0), maxTokens - 1);
+    const store = open();
+    assert.equal((await store.listTokens('alice', { sortBy: 'created', after: null, limit: 1000 })).length, maxTokens);
+  });
+});
