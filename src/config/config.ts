@@ -23,10 +23,19 @@ const routeSchema = z
     scope: z.string().regex(SCOPE_PATTERN),
     upstream: z.url({ protocol: /^https?$/ }).optional(),
   })
-  .refine((r) => !RESERVED_PREFIXES.some((p) => r.path.startsWith(p) || p.startsWith(r.path.replace(/\*.*$/, ''))), {
+  .refine((r) => !routesReservedPrefix(r.path), {
     message: 'routes a reserved prefix',
     path: ['path'],
   });
+
+/**
+ * A route may not claim tokenbox's own paths. A catch-all (`/*`) is allowed: tokenbox's routes
+ * are matched before the gateway's, so it can only take what is left.
+ */
+function routesReservedPrefix(path: string): boolean {
+  const literal = path.replace(/\*.*$/, '');
+  return RESERVED_PREFIXES.some((p) => literal.startsWith(p) || (literal.length > 1 && p.startsWith(literal)));
+}
 
 const port = z.coerce.number().int().min(0).max(65535);
 const positive = z.coerce.number().int().min(1);

@@ -7,7 +7,7 @@ import { createTemporaryTokenBody, createTokenBody, parseInput } from '../schema
 
 export function createTokenRoute(app: FastifyInstance, deps: HttpDeps): void {
   app.post('/tokens/v2/:username', { onRequest: requireScope(deps, 'tokens:write') }, async (request, reply) => {
-    const body = request.body ?? {};
+    const body = request.body === undefined ? {} : request.body;
     reply.header('Cache-Control', 'no-store');
     if (typeof body === 'object' && body !== null && Object.hasOwn(body, 'expires')) {
       // A temporary token takes no restrictions: such a key is wrong, not merely unknown.

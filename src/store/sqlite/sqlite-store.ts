@@ -10,7 +10,6 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import type {
   AccountRecord,
-  AllowedApplication,
   ChangeKind,
   ListQuery,
   MigrationResult,
@@ -21,8 +20,8 @@ import type {
   TokenPatch,
   TokenRecord,
 } from '../port.js';
-import type { StoredUsage } from '../../domain/token-format.js';
 import { MIGRATIONS, MIGRATIONS_TABLE_SQL } from './migrations.js';
+import { fromTokenRow, patched, toTokenRow, type TokenRow } from './token-row.js';
 
 /** What `pragmas()` reports: the connection settings `open` chose (for diagnostics and tests). */
 export interface SqlitePragmas {
@@ -83,24 +82,6 @@ export function listTokensSql(sortBy: SortBy, hasCursor: boolean): string {
       AND (@usage IS NULL OR usage = @usage)
       AND (@isDefault IS NULL OR is_default = @isDefault)
     ORDER BY ${column} DESC, id DESC LIMIT @limit`;
-}
-
-/** A `tokens` row as better-sqlite3 returns it. */
-interface TokenRow {
-  id: string;
-  username: string;
-  usage: StoredUsage;
-  note: string;
-  scopes: string;
-  allowed_urls: string | null;
-  allowed_applications: string | null;
-  is_default: number;
-  token_hash: string;
-  sealed_token: string | null;
-  created: number;
-  modified: number;
-  created_by: string;
-  last_used: number | null;
 }
 
 interface ChangeRow {
@@ -351,61 +332,6 @@ export class SqliteStore implements Store {
 export function openSqliteStore(dataDir: string): SqliteStore {
   mkdirSync(dataDir, { recursive: true });
   return SqliteStore.open(join(dataDir, 'tokenbox.db'));
-}
-
-/** An absent (or undefined) key keeps the stored value; `null` clears a restriction. */
-function patched(token: TokenRecord, patch: TokenPatch, modified: number): TokenRecord {
-  return {
-    ...token,
-    note: patch.note ?? token.note,
-    scopes: patch.scopes ?? token.scopes,
-    allowedUrls: patch.allowedUrls === undefined ? token.allowedUrls : patch.allowedUrls,
-    allowedApplications:
-      patch.allowedApplications === undefined ? token.allowedApplications : patch.allowedApplications,
-    modified,
-  };
-}
-
-/** Only the known keys are written, so a caller's extra properties never reach the file. */
-function toTokenRow(token: TokenRecord): TokenRow {
-  const apps = token.allowedApplications?.map(({ platform, bundleId }) => ({ platform, bundleId }));
-  return {
-    id: token.id,
-    username: token.username,
-    usage: token.usage,
-    note: token.note,
-    scopes: JSON.stringify(token.scopes),
-    allowed_urls: token.allowedUrls === null ? null : JSON.stringify(token.allowedUrls),
-    allowed_applications: apps === undefined ? null : JSON.stringify(apps),
-    is_default: token.isDefault ? 1 : 0,
-    token_hash: token.tokenHash,
-    sealed_token: token.sealedToken,
-    created: token.created,
-    modified: token.modified,
-    created_by: token.createdBy,
-    last_used: token.lastUsed,
-  };
-}
-
-/** Frozen all the way down, so a caller cannot edit what another caller reads. */
-function fromTokenRow(row: TokenRow): TokenRecord {
-  const apps = row.allowed_applications === null ? null : (JSON.parse(row.allowed_applications) as AllowedApplication[]);
-  return Object.freeze({
-    id: row.id,
-    username: row.username,
-    usage: row.usage,
-    note: row.note,
-    scopes: Object.freeze(JSON.parse(row.scopes) as string[]),
-    allowedUrls: row.allowed_urls === null ? null : Object.freeze(JSON.parse(row.allowed_urls) as string[]),
-    allowedApplications: apps === null ? null : Object.freeze(apps.map((app) => Object.freeze(app))),
-    isDefault: row.is_default === 1,
-    tokenHash: row.token_hash,
-    sealedToken: row.sealed_token,
-    created: row.created,
-    modified: row.modified,
-    createdBy: row.created_by,
-    lastUsed: row.last_used,
-  });
 }
 
 function configure(db: Database.Database): void {

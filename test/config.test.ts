@@ -1,0 +1,103 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { loadConfig } from '../src/config/config.js';
+
+function file(content: unknown): string {
+  const path = join(mkdtempSync(join(tmpdir(), 'tokenbox-config-')), 'config.json');
+  writeFileSync(path, typeof content === 'string' ? content : JSON.stringify(content));
+  return path;
+}
+
+describe('config layers', () => {
+  it('zero config works, with the defaults of SPEC §7', () => {
+    const result = loadConfig({ env: {} });
+    assert.ok(result.ok);
+    assert.equal(result.config.host, '127.0.0.1');
+    assert.equal(result.config.port, 8080);
+    assert.equal(result.config.dataDir, './data');
+    assert.equal(result.config.accountRateLimit, 100);
+    assert.equal(result.config.maxTokensPerAccount, 10_000);
+    assert.equal(result.config.bodyLimit, 256 * 1024);
+    assert.equal(result.config.usageFlushMs, 5_000);
+  });
+
+  it('applies defaults ← file ← environment ← flags', () => {
+    const path = file({ port: 1000, host: '0.0.0.0', accountRateLimit: 5, publicUrl: 'https://t.example.com' });
+    const result = loadConfig({ configPath: path, env: { TOKENBOX_PORT: '2000', TOKENBOX_ACCOUNT_RATE_LIMIT: '7' }, flags: { port: '3000' } });
+    assert.ok(result.ok);
+    assert.equal(result.config.port, 3000);
+    assert.equal(result.config.host, '0.0.0.0');
+    assert.equal(result.config.accountRateLimit, 7);
+    assert.equal(result.config.publicUrl, 'https://t.example.com');
+  });
+
+  it('reads TOKENBOX_CONFIG when no --config is given', () => {
+    const result = loadConfig({ env: { TOKENBOX_CONFIG: file({ maxTokensPerAccount: 9 }) } });
+    assert.ok(result.ok);
+    assert.equal(result.config.maxTokensPerAccount, 9);
+  });
+
+  it('reads operator scopes and routes from the file', () => {
+    const path = file({
+      scopes: [{ id: 'geocode:read', description: 'Geocoding', public: true }],
+      routes: [{ path: '/tiles/*', methods: ['GET'], scope: 'styles:tiles', upstream: 'http://127.0.0.1:9000' }],
+    });
+    const result = loadConfig({ configPath: path, env: {} });
+    assert.ok(result.ok, JSON.stringify(result));
+    assert.equal(result.config.scopes[0]?.id, 'geocode:read');
+    assert.equal(result.config.routes[0]?.path, '/tiles/*');
+  });
+
+  it('lets an explicit --data select SQLite over DATABASE_URL from the environment', () => {
+    const result = loadConfig({ env: { DATABASE_URL: 'postgres://x/y' }, flags: { dataDir: '/tmp/x' } });
+    assert.ok(result.ok);
+    assert.equal(result.config.databaseUrl, undefined);
+    assert.equal(result.config.dataDir, '/tmp/x');
+  });
+});
+
+describe('invalid config', () => {
+  it('names every bad key', () => {
+    const path = file({ port: 'http', bodyLimit: -1, surprise: true });
+    const result = loadConfig({ configPath: path, env: { TOKENBOX_TRUST_PROXY: 'maybe', TOKENBOX_SECRET: 'short' } });
+    assert.ok(!result.ok);
+    const text = result.errors.join('\n');
+    for (const key of ['port', 'bodyLimit', 'surprise', 'trustProxy', 'secret']) assert.match(text, new RegExp(key), key);
+  });
+
+  it('refuses an operator scope clashing with a built-in one', () => {
+    const result = loadConfig({ configPath: file({ scopes: [{ id: 'styles:read', description: 'x', public: true }] }), env: {} });
+    assert.ok(!result.ok);
+    assert.match(result.errors.join(), /scopes: .*clashes/);
+  });
+
+  it('refuses routes on reserved prefixes', () => {
+    for (const path of ['/tokens/*', '/health', '/auth/v1/check', '/tok*', '/account']) {
+      const result = loadConfig({ configPath: file({ routes: [{ path, scope: 'styles:read' }] }), env: {} });
+      assert.ok(!result.ok, path);
+      assert.match(result.errors.join(), /routes\.0\.path/);
+    }
+  });
+
+  it('allows a catch-all route, which only takes what tokenbox does not serve', () => {
+    assert.ok(loadConfig({ configPath: file({ routes: [{ path: '/*', scope: 'styles:read' }] }), env: {} }).ok);
+  });
+
+  it('refuses a missing or non-JSON file with a sentence naming it', () => {
+    const missing = loadConfig({ configPath: '/nonexistent/tokenbox.json', env: {} });
+    assert.ok(!missing.ok);
+    assert.match(missing.errors[0] ?? '', /cannot read \/nonexistent\/tokenbox\.json/);
+    const broken = loadConfig({ configPath: file('{not json'), env: {} });
+    assert.ok(!broken.ok);
+    assert.match(broken.errors[0] ?? '', /not valid JSON/);
+  });
+
+  it('keeps the secret out of files', () => {
+    const result = loadConfig({ configPath: file({ secret: 'x'.repeat(40) }), env: {} });
+    assert.ok(!result.ok);
+    assert.match(result.errors[0] ?? '', /TOKENBOX_SECRET/);
+  });
+});
