@@ -47,8 +47,8 @@ describe('notes', () => {
 });
 
 describe('allowedUrls entries', () => {
-  const good = ['example.com', 'example.com:8080', 'https://example.com/app', 'http://localhost:3000', 'capacitor://localhost', 'sub.example.com/path'];
-  const bad = ['', '*.example.com', 'https://*.example.com', 'has space.com', 'a'.repeat(2049), 'https://', '/just/a/path', 'https://exa mple.com'];
+  const good = ['example.com', 'example.com:8080', 'https://example.com/app', 'http://localhost:3000', 'capacitor://localhost', 'https://münchen.de/app'];
+  const bad = ['', '*.example.com', 'https://*.example.com', 'has space.com', 'a'.repeat(2049), 'https://', '/just/a/path', 'https://exa mple.com', 'sub.example.com/path', 'example.com?q=1', 'user@example.com'];
   for (const entry of good) it(`accepts ${entry}`, () => assert.ok(isValidAllowedUrl(entry)));
   for (const entry of bad) it(`refuses ${JSON.stringify(entry.slice(0, 40))}`, () => assert.ok(!isValidAllowedUrl(entry)));
   it('takes 1–100 entries', () => {

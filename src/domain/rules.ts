@@ -2,6 +2,8 @@
  * Shape rules for client-supplied values (SPEC §3, §4.3, §5). Pure predicates, used by the request
  * schemas (HTTP) and the CLI alike, so both refuse the same input.
  */
+import { compileAllowedUrl } from './url-rules.js';
+
 export const MAX_NOTE_LENGTH = 1000;
 export const MAX_ALLOWED_URLS = 100;
 export const MAX_URL_LENGTH = 2048;
@@ -22,25 +24,15 @@ export function isValidNote(note: string): boolean {
 }
 
 /**
- * One `allowedUrls` entry: 1–2,048 printable characters, no wildcard, no whitespace, and either a
- * host pattern (`example.com`, `example.com:8080`, optionally with a path) or a URL with a scheme
- * matching `^[a-z][a-z0-9+.-]*://` and a host.
+ * One `allowedUrls` entry: 1–2,048 characters, no wildcard, whitespace or control character, and
+ * either a host pattern (`example.com`, `example.com:8080`) or a URL whose scheme matches
+ * `^[a-z][a-z0-9+.-]*://` and which has a host. Anything the matcher could not compile is refused
+ * here, at write time, rather than silently never matching.
  */
 export function isValidAllowedUrl(entry: string): boolean {
   if (entry.length < 1 || entry.length > MAX_URL_LENGTH) return false;
   if (/[\s*\u0000-\u001f\u007f]/.test(entry)) return false;
-  const schemeMatch = /^([a-z][a-z0-9+.-]*):\/\//.exec(entry);
-  const rest = schemeMatch ? entry.slice(schemeMatch[0].length) : entry;
-  const host = rest.split(/[/?#]/, 1)[0] ?? '';
-  if (host.length === 0) return false;
-  if (schemeMatch && (schemeMatch[1] === 'http' || schemeMatch[1] === 'https')) {
-    try {
-      new URL(entry);
-    } catch {
-      return false;
-    }
-  }
-  return /^[^\s@]+$/.test(host);
+  return compileAllowedUrl(entry) !== null;
 }
 
 export function isValidAllowedUrls(value: readonly string[]): boolean {

@@ -7,16 +7,14 @@
  * the same transaction as the change it records (SPEC §7), with `seq` strictly increasing.
  */
 import type { StoredUsage } from '../domain/token-format.js';
+import type { AllowedApplication } from '../domain/url-rules.js';
 
 export interface AccountRecord {
   readonly username: string;
   readonly created: number;
 }
 
-export interface AllowedApplication {
-  readonly platform: string;
-  readonly bundleId: string;
-}
+export type { AllowedApplication };
 
 export interface TokenRecord {
   readonly id: string;
