@@ -413,6 +413,17 @@ export function runStoreContract(name: string, open: () => Promise<OpenedStore>)
         assert.equal(await store.wasDeleted('cnevermadeanythingatall00'), false);
       });
 
+      it('lists recent deletes from a point in time (recentDeletes)', async () => {
+        await addAccount(store, 'alice');
+        const [a, b, c] = [makeToken('alice'), makeToken('alice'), makeToken('alice')];
+        for (const t of [a, b, c]) await store.insertToken(t, 10);
+        await store.deleteToken('alice', a.id, T0 + 1);
+        await store.updateToken('alice', b.id, { note: 'x' }, T0 + 5);
+        await store.deleteToken('alice', c.id, T0 + 10);
+        assert.deepEqual((await store.recentDeletes(T0 + 2)).map((d) => [d.tokenId, d.kind, d.at]), [[c.id, 'delete', T0 + 10]]);
+        assert.deepEqual((await store.recentDeletes(T0)).map((d) => d.tokenId), [a.id, c.id]);
+      });
+
       it("refuses another account's token", async () => {
         const alice = await addAccount(store, 'alice');
         await addAccount(store, 'bob');

@@ -133,6 +133,8 @@ export interface Store {
 
   /** Changes with `seq > afterSeq`, oldest first, at most `limit`. */
   changesSince(afterSeq: number, limit: number): Promise<TokenChange[]>;
+  /** `delete` changes with `at >= sinceAt`, oldest first: the tombstones a starting node loads. */
+  recentDeletes(sinceAt: number): Promise<TokenChange[]>;
   /** The highest `seq` written so far (0 when none). */
   latestChangeSeq(): Promise<number>;
 

@@ -172,6 +172,11 @@ export class MemoryStore implements Store {
     return this.changes.filter((c) => c.seq > afterSeq).slice(0, Math.floor(limit));
   }
 
+  async recentDeletes(sinceAt: number): Promise<TokenChange[]> {
+    this.assertOpen();
+    return this.changes.filter((c) => c.kind === 'delete' && c.at >= sinceAt);
+  }
+
   async latestChangeSeq(): Promise<number> {
     this.assertOpen();
     return this.lastSeq;

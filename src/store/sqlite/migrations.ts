@@ -68,6 +68,8 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
       );
       -- Retrieve tells a revoked id from one that never existed by its delete entry.
       CREATE INDEX token_changes_by_token ON token_changes (token_id, kind);
+      -- A starting node loads the last hour's deletes as tombstones.
+      CREATE INDEX token_changes_by_kind_at ON token_changes (kind, at);
 
       CREATE TABLE signing_keys (
         id TEXT PRIMARY KEY,

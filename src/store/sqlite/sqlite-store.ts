@@ -61,6 +61,7 @@ const SQL = {
     WHERE is_default = 1 AND scopes <> @scopes RETURNING id`,
   appendChange: 'INSERT INTO token_changes (token_id, kind, at) VALUES (?, ?, ?)',
   changesSince: 'SELECT seq, token_id, kind, at FROM token_changes WHERE seq > ? ORDER BY seq LIMIT ?',
+  recentDeletes: "SELECT seq, token_id, kind, at FROM token_changes WHERE kind = 'delete' AND at >= ? ORDER BY seq",
   latestSeq: 'SELECT COALESCE(MAX(seq), 0) AS seq FROM token_changes',
   listKeys: 'SELECT id, sealed_key, created, retired FROM signing_keys ORDER BY created DESC, id DESC',
   retireKeys: 'UPDATE signing_keys SET retired = ? WHERE retired IS NULL',
@@ -282,6 +283,11 @@ export class SqliteStore implements Store {
     if (!(limit >= 1)) return [];
     const rows = this.stmt(SQL.changesSince).all(afterSeq, Math.floor(limit)) as ChangeRow[];
     return rows.map((row) => Object.freeze({ seq: row.seq, tokenId: row.token_id, kind: row.kind, at: row.at }));
+  }
+
+  async recentDeletes(sinceAt: number): Promise<TokenChange[]> {
+    const rows = this.stmt(SQL.recentDeletes).all(sinceAt) as ChangeRow[];
+    return rows.map((r) => ({ seq: r.seq, tokenId: r.token_id, kind: r.kind, at: r.at }));
   }
 
   async latestChangeSeq(): Promise<number> {
