@@ -400,7 +400,7 @@ export function runStoreContract(name: string, open: () => Promise<OpenedStore>)
         assert.equal(await store.latestChangeSeq(), changes[0]!.seq);
       });
 
-      it('remembers deleted ids (wasDeleted), and only deleted ones', async () => {
+      it('remembers the hash of deleted tokens (deletedTokenHash), and only of deleted ones', async () => {
         await addAccount(store, 'alice');
         const kept = makeToken('alice');
         const gone = makeToken('alice');
@@ -408,9 +408,9 @@ export function runStoreContract(name: string, open: () => Promise<OpenedStore>)
         await store.insertToken(gone, 10);
         await store.updateToken('alice', kept.id, { note: 'x' }, T0 + 1);
         await store.deleteToken('alice', gone.id, T0 + 2);
-        assert.equal(await store.wasDeleted(gone.id), true);
-        assert.equal(await store.wasDeleted(kept.id), false);
-        assert.equal(await store.wasDeleted('cnevermadeanythingatall00'), false);
+        assert.equal(await store.deletedTokenHash(gone.id), gone.tokenHash);
+        assert.equal(await store.deletedTokenHash(kept.id), null);
+        assert.equal(await store.deletedTokenHash('cnevermadeanythingatall00'), null);
       });
 
       it('lists recent deletes from a point in time (recentDeletes)', async () => {

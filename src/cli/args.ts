@@ -24,7 +24,7 @@ export function parseCommand(
   try {
     parsed = parseArgs({ args: [...args], options: { ...COMMON_FLAGS, ...extra }, allowPositionals: true, strict: true });
   } catch (error) {
-    throw new UsageError(`${(error as Error).message.split('\n')[0]}`);
+    throw new UsageError(describeParseError(error as NodeJS.ErrnoException));
   }
   if (parsed.positionals.length !== positionalCount) {
     throw new UsageError(`expected ${positionalCount} argument(s), got ${parsed.positionals.length}`);
@@ -46,4 +46,19 @@ export function configFlags(values: ParsedCommand['values']): Record<string, unk
 export function splitList(value: string | boolean | undefined): string[] | undefined {
   if (typeof value !== 'string') return undefined;
   return value.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+}
+
+/** node:util's parseArgs messages run to several sentences; the CLI says one. */
+function describeParseError(error: NodeJS.ErrnoException): string {
+  const option = /'(-{1,2}[^' ]+)/.exec(error.message)?.[1] ?? 'an option';
+  switch (error.code) {
+    case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
+      return `unknown option ${option}`;
+    case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
+      return `option ${option} needs a value`;
+    case 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL':
+      return 'too many arguments';
+    default:
+      return 'invalid arguments';
+  }
 }

@@ -44,7 +44,7 @@ function usageText(): string {
 
 function findCommand(argv: readonly string[]): { spec: CommandSpec; rest: string[] } | null {
   const two = `${argv[0]} ${argv[1]}`;
-  if (COMMANDS[two]) return { spec: COMMANDS[two], rest: argv.slice(2) };
+  if (COMMANDS[two] && argv[1] !== undefined && !argv[1].startsWith('-')) return { spec: COMMANDS[two], rest: argv.slice(2) };
   const one = argv[0];
   if (one !== undefined && COMMANDS[one] && !one.includes(' ')) return { spec: COMMANDS[one], rest: argv.slice(1) };
   return null;
@@ -56,13 +56,18 @@ function sentence(text: string): string {
 }
 
 export async function runCli(argv: readonly string[], io: CliIo, env: Record<string, string | undefined> = process.env): Promise<number> {
-  if (argv.length === 0 || argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') {
+  if (argv.length === 0) {
+    io.err('no command given; run tokenbox --help to see the commands.');
+    return 2;
+  }
+  if (argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') {
     io.out(usageText());
-    return argv.length === 0 ? 2 : 0;
+    return 0;
   }
   const found = findCommand(argv);
   if (!found) {
-    io.err(`unknown command "${argv.slice(0, 2).join(' ')}"; run tokenbox --help.`);
+    const words = argv.slice(0, 2).filter((word, i) => i === 0 || !word.startsWith('-'));
+    io.err(`unknown command "${words.join(' ')}"; run tokenbox --help to see the commands.`);
     return 2;
   }
   let cmd: ParsedCommand;

@@ -5,6 +5,7 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AppError } from '../domain/errors.js';
+import type { Usage } from '../domain/token-format.js';
 import type { RateDecision } from '../services/rate-limiter.js';
 import type { HttpDeps } from './context.js';
 import type { QueryValues } from './query.js';
@@ -42,6 +43,15 @@ export function ipKey(request: FastifyRequest): string {
   return `ip:${request.ip}`;
 }
 
+/**
+ * The account's bucket. Public tokens sit in web pages for anyone to copy, so requests made with
+ * them count in a bucket of their own: a published pk cannot use up the quota the account's
+ * secret tokens need to manage tokens.
+ */
+export function accountKey(username: string, usage: Usage): string {
+  return usage === 'pk' ? `account:${username}:public` : `account:${username}`;
+}
+
 /** An `onRequest` hook for a route that needs `scope` on the `{username}` in its path. */
 export function requireScope(deps: HttpDeps, scope: string) {
   return async function authorize(request: FastifyRequest, reply: FastifyReply): Promise<void> {
@@ -52,7 +62,7 @@ export function requireScope(deps: HttpDeps, scope: string) {
       throw new AppError('unauthorized');
     }
     const { principal } = outcome;
-    await limit(deps, reply, `account:${principal.username}`);
+    await limit(deps, reply, accountKey(principal.username, principal.usage));
     const { username } = request.params as { username: string };
     request.grant = await deps.access.authorize(principal, username, scope);
   };

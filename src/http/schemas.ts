@@ -7,6 +7,9 @@ import { AppError, fieldNotAllowed, invalidField } from '../domain/errors.js';
 import { isValidAllowedApplication, isValidAllowedUrls, isValidNote, MAX_SCOPES_PER_TOKEN } from '../domain/rules.js';
 import { isScopeId } from '../domain/scopes.js';
 
+/** ISO 8601 date-time with an explicit zone (`Z` or `±hh:mm`), as `toISOString()` writes it. */
+const ISO_8601 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:\d{2})$/;
+
 const note = z.string().refine(isValidNote).meta({ description: 'At most 1,000 characters, no control characters' });
 const scopes = z
   .array(z.string().refine(isScopeId))
@@ -34,7 +37,7 @@ export const createTokenBody = z
 
 export const createTemporaryTokenBody = z
   .strictObject({
-    expires: z.string().max(64).meta({ description: 'ISO 8601; at most one hour from now' }),
+    expires: z.string().regex(ISO_8601).meta({ description: 'ISO 8601 with a time zone; at most one hour from now' }),
     scopes,
   });
 

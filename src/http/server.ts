@@ -2,8 +2,8 @@
  * The HTTP server: wire rules of SPEC §3 (JSON only, CORS, no-store, errors as `{message}`),
  * the routes, and logs that never hold a token.
  */
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
-import { AppError } from '../domain/errors.js';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify';
+import { AppError, CATALOGUE } from '../domain/errors.js';
 import type { HttpDeps } from './context.js';
 import { toHttpError } from './error-mapper.js';
 import { buildOpenApi } from './openapi.js';
@@ -39,8 +39,18 @@ export function buildServer(deps: HttpDeps, options: ServerOptions = {}): Fastif
     },
     bodyLimit: deps.config.bodyLimit,
     trustProxy: deps.config.trustProxy,
-    routerOptions: { querystringParser: parseQuery as never, ignoreTrailingSlash: false },
+    routerOptions: { querystringParser: parseQuery as never, ignoreTrailingSlash: false, maxParamLength: 500 },
     return503OnClosing: true,
+    // A path that cannot be decoded, or a segment no username or id could fill, matches no
+    // route: it is an unknown route (404), answered with the same wire rules as any other.
+    frameworkErrors: (_error, _request, frameworkReply) => {
+      const reply = frameworkReply as unknown as FastifyReply;
+      void reply
+        .code(404)
+        .header('Access-Control-Allow-Origin', '*')
+        .header('Cache-Control', 'no-store')
+        .send({ message: CATALOGUE.not_found.message });
+    },
   });
 
   app.decorateRequest('grant', null);

@@ -111,8 +111,11 @@ export interface Store {
   getToken(username: string, id: string): Promise<TokenRecord | null>;
   /** Whether a pk/sk with this id exists (any account): a tk's `p` check. */
   tokenExists(id: string): Promise<boolean>;
-  /** Whether the change log records a delete of this id: tells a revoked token from a forged one. */
-  wasDeleted(id: string): Promise<boolean>;
+  /**
+   * The hash of the token with this id if the change log records its delete, else null: tells a
+   * revoked token (same hash) from a forged one after the row is gone.
+   */
+  deletedTokenHash(id: string): Promise<string | null>;
   /** One page in keyset order (see ListQuery); the cost does not grow with the cursor's depth. */
   listTokens(username: string, query: ListQuery): Promise<TokenRecord[]>;
   /**
@@ -120,7 +123,10 @@ export interface Store {
    * Returns the new record, or null when no such token belongs to `username`.
    */
   updateToken(username: string, id: string, patch: TokenPatch, modified: number): Promise<TokenRecord | null>;
-  /** Deletes the token and appends a `delete` change, atomically. False when there was none. */
+  /**
+   * Deletes the token and appends a `delete` change (with the token's hash), atomically.
+   * False when there was none.
+   */
   deleteToken(username: string, id: string, at: number): Promise<boolean>;
   /**
    * Refresh: deletes the account's default token `oldId` and inserts `replacement` (a default pk)

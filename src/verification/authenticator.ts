@@ -47,16 +47,18 @@ export class Authenticator {
   }
 
   private async authenticateStored(raw: string, usage: StoredUsage, username: string, id: string): Promise<AuthOutcome> {
-    const record = await this.store.findTokenByHash(hashToken(raw));
+    const hash = hashToken(raw);
+    const record = await this.store.findTokenByHash(hash);
     if (record && record.usage === usage) {
       return {
         ok: true,
         principal: { username, usage, scopes: record.scopes, tokenId: record.id, rootId: record.id, exp: null, iat: null, record },
       };
     }
-    // Unknown string: a wrong secret for a live id is invalid; an id that was deleted is revoked.
+    // Unknown string: revoked only if it is exactly a token that was deleted; a wrong secret for
+    // any id, live or deleted, is invalid (the secret is checked before revocation).
     if (await this.store.getToken(username, id)) return { ok: false, reason: 'invalid' };
-    return { ok: false, reason: (await this.store.wasDeleted(id)) ? 'revoked' : 'invalid' };
+    return { ok: false, reason: (await this.store.deletedTokenHash(id)) === hash ? 'revoked' : 'invalid' };
   }
 
   private async authenticateTemporary(

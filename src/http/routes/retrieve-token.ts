@@ -1,7 +1,7 @@
 /** `GET /tokens/v2?access_token=…`: what the presented token is; the token is the subject. */
 import type { FastifyInstance } from 'fastify';
 import { AppError } from '../../domain/errors.js';
-import { ipKey, limit, presentedToken } from '../auth.js';
+import { accountKey, ipKey, limit, presentedToken } from '../auth.js';
 import type { RetrieveResult } from '../../services/temporary-tokens-service.js';
 import type { HttpDeps } from '../context.js';
 
@@ -14,7 +14,7 @@ export function retrieveTokenRoute(app: FastifyInstance, deps: HttpDeps): void {
     }
     const result: RetrieveResult =
       presented.kind === 'token' ? await deps.temporary.retrieve(presented.raw) : { code: 'TokenMalformed' };
-    await limit(deps, reply, result.token ? `account:${result.token.user}` : ipKey(request));
+    await limit(deps, reply, result.token ? accountKey(result.token.user, result.token.usage) : ipKey(request));
     reply.header('Cache-Control', 'no-store');
     return result;
   });

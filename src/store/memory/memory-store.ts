@@ -26,6 +26,7 @@ export class MemoryStore implements Store {
   private readonly tokens = new Map<string, TokenRecord>();
   private readonly idsByHash = new Map<string, string>();
   private readonly changes: TokenChange[] = [];
+  private readonly deletedHashes = new Map<string, string>();
   private signingKeys: SigningKeyRecord[] = [];
   private lastSeq = 0;
   private closed = false;
@@ -95,9 +96,9 @@ export class MemoryStore implements Store {
     return this.tokens.has(id);
   }
 
-  async wasDeleted(id: string): Promise<boolean> {
+  async deletedTokenHash(id: string): Promise<string | null> {
     this.assertOpen();
-    return this.changes.some((c) => c.tokenId === id && c.kind === 'delete');
+    return this.deletedHashes.get(id) ?? null;
   }
 
   /** Filters and sorts the account's tokens on every call: fine for tests, not for 100k rows. */
@@ -220,6 +221,7 @@ export class MemoryStore implements Store {
   }
 
   private remove(token: TokenRecord): void {
+    this.deletedHashes.set(token.id, token.tokenHash);
     this.tokens.delete(token.id);
     this.idsByHash.delete(token.tokenHash);
   }

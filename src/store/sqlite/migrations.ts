@@ -64,7 +64,10 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
         seq INTEGER PRIMARY KEY AUTOINCREMENT,
         token_id TEXT NOT NULL,
         kind TEXT NOT NULL CHECK (kind IN ('update', 'delete')),
-        at INTEGER NOT NULL
+        at INTEGER NOT NULL,
+        -- [ext] For a delete: the deleted token's hash, so retrieve can tell a revoked token
+        -- (right secret) from a forged one (wrong secret) after the row is gone.
+        token_hash TEXT
       );
       -- Retrieve tells a revoked id from one that never existed by its delete entry.
       CREATE INDEX token_changes_by_token ON token_changes (token_id, kind);

@@ -51,15 +51,15 @@ const SQL = {
   tokenByHash: `SELECT ${TOKEN_COLUMNS} FROM tokens WHERE token_hash = ?`,
   tokenById: `SELECT ${TOKEN_COLUMNS} FROM tokens WHERE id = ? AND username = ?`,
   tokenExists: 'SELECT 1 FROM tokens WHERE id = ?',
-  wasDeleted: "SELECT 1 FROM token_changes WHERE token_id = ? AND kind = 'delete' LIMIT 1",
+  deletedHash: "SELECT token_hash FROM token_changes WHERE token_id = ? AND kind = 'delete' LIMIT 1",
   updateToken: `UPDATE tokens SET note = @note, scopes = @scopes, allowed_urls = @allowed_urls,
     allowed_applications = @allowed_applications, modified = @modified WHERE id = @id`,
-  deleteToken: 'DELETE FROM tokens WHERE id = ? AND username = ?',
-  deleteDefaultToken: 'DELETE FROM tokens WHERE id = ? AND username = ? AND is_default = 1',
+  deleteToken: 'DELETE FROM tokens WHERE id = ? AND username = ? RETURNING token_hash',
+  deleteDefaultToken: 'DELETE FROM tokens WHERE id = ? AND username = ? AND is_default = 1 RETURNING token_hash',
   // Scopes are always written as JSON.stringify of the array, so equal lists are equal text.
   setDefaultScopes: `UPDATE tokens SET scopes = @scopes, modified = @at
     WHERE is_default = 1 AND scopes <> @scopes RETURNING id`,
-  appendChange: 'INSERT INTO token_changes (token_id, kind, at) VALUES (?, ?, ?)',
+  appendChange: 'INSERT INTO token_changes (token_id, kind, at, token_hash) VALUES (?, ?, ?, ?)',
   changesSince: 'SELECT seq, token_id, kind, at FROM token_changes WHERE seq > ? ORDER BY seq LIMIT ?',
   recentDeletes: "SELECT seq, token_id, kind, at FROM token_changes WHERE kind = 'delete' AND at >= ? ORDER BY seq",
   latestSeq: 'SELECT COALESCE(MAX(seq), 0) AS seq FROM token_changes',
@@ -158,24 +158,26 @@ export class SqliteStore implements Store {
         allowed_applications: next.allowed_applications,
         modified,
       });
-      this.stmt(SQL.appendChange).run(id, 'update', modified);
+      this.stmt(SQL.appendChange).run(id, 'update', modified, null);
       return this.readToken(username, id);
     });
     this.deleteTokenTx = immediate((username: string, id: string, at: number) => {
-      if (this.stmt(SQL.deleteToken).run(id, username).changes === 0) return false;
-      this.stmt(SQL.appendChange).run(id, 'delete', at);
+      const deleted = this.stmt(SQL.deleteToken).get(id, username) as { token_hash: string } | undefined;
+      if (deleted === undefined) return false;
+      this.stmt(SQL.appendChange).run(id, 'delete', at, deleted.token_hash);
       return true;
     });
     this.replaceDefaultTx = immediate((username: string, oldId: string, replacement: TokenRecord, at: number) => {
-      if (this.stmt(SQL.deleteDefaultToken).run(oldId, username).changes === 0) return false;
+      const deleted = this.stmt(SQL.deleteDefaultToken).get(oldId, username) as { token_hash: string } | undefined;
+      if (deleted === undefined) return false;
       this.stmt(SQL.insertToken).run(toTokenRow(replacement));
-      this.stmt(SQL.appendChange).run(oldId, 'delete', at);
+      this.stmt(SQL.appendChange).run(oldId, 'delete', at, deleted.token_hash);
       return true;
     });
     this.setDefaultScopesTx = immediate((scopes: readonly string[], at: number) => {
       const rows = this.stmt(SQL.setDefaultScopes).all({ scopes: JSON.stringify(scopes), at }) as { id: string }[];
       const ids = rows.map((row) => row.id).sort();
-      for (const id of ids) this.stmt(SQL.appendChange).run(id, 'update', at);
+      for (const id of ids) this.stmt(SQL.appendChange).run(id, 'update', at, null);
       return ids.length;
     });
     this.addKeyTx = immediate((key: SigningKeyRecord) => {
@@ -242,8 +244,9 @@ export class SqliteStore implements Store {
     return this.stmt(SQL.tokenExists).get(id) !== undefined;
   }
 
-  async wasDeleted(id: string): Promise<boolean> {
-    return this.stmt(SQL.wasDeleted).get(id) !== undefined;
+  async deletedTokenHash(id: string): Promise<string | null> {
+    const row = this.stmt(SQL.deletedHash).get(id) as { token_hash: string | null } | undefined;
+    return row?.token_hash ?? null;
   }
 
   async listTokens(username: string, query: ListQuery): Promise<TokenRecord[]> {

@@ -1,0 +1,126 @@
+/**
+ * The pk/sk records verification reads, cached in memory and kept true by the change log.
+ *
+ * - Positive cache: token hash → record (with its URL rules compiled), bounded, FIFO eviction.
+ * - Negative cache: hashes the store does not hold, bounded, so a repeated unknown id costs one
+ *   indexed read and then none. A new token always has a new random string, so a hash never
+ *   turns from unknown to known.
+ * - Tombstones: ids deleted within the retention (1 h plus skew), so a tk whose `p` is gone is
+ *   refused without a read.
+ * - The fill race: a read that began before a change to its id and finished after the change was
+ *   applied is used for its own request but not cached.
+ */
+import type { Clock } from '../domain/clock.js';
+import { compileAllowedUrl, type UrlRule } from '../domain/url-rules.js';
+import type { Store, TokenChange, TokenRecord } from '../store/port.js';
+import { ChangeFollower, type ChangeListener } from './change-follower.js';
+
+/** Deleted ids are remembered this long: the longest tk life plus clock skew. */
+export const TOMBSTONE_RETENTION_MS = 3_600_000 + 120_000;
+/** How long an id's latest change seq is remembered for the fill race (reads take milliseconds). */
+const RECENT_CHANGE_MS = 60_000;
+
+export interface CachedToken {
+  readonly record: TokenRecord;
+  /** Compiled `allowedUrls`, or null when the token has none. */
+  readonly urlRules: readonly UrlRule[] | null;
+}
+
+export interface DirectoryStats {
+  /** Store reads made to fill the cache (misses). */
+  reads: number;
+}
+
+export class TokenDirectory implements ChangeListener {
+  private readonly known = new Map<string, CachedToken>();
+  private readonly hashById = new Map<string, string>();
+  private readonly unknown = new Set<string>();
+  private readonly tombstones = new Map<string, number>();
+  private readonly changedAt = new Map<string, { seq: number; at: number }>();
+  private lastPrune = 0;
+  readonly follower: ChangeFollower;
+  readonly stats: DirectoryStats = { reads: 0 };
+
+  constructor(
+    private readonly store: Store,
+    private readonly clock: Clock,
+    private readonly capacity: number,
+  ) {
+    this.follower = new ChangeFollower(store, clock, this, TOMBSTONE_RETENTION_MS);
+  }
+
+  /** The cached record for a hash: the entry, null when known to be absent, undefined on a miss. */
+  cached(hash: string): CachedToken | null | undefined {
+    const hit = this.known.get(hash);
+    if (hit !== undefined) return hit;
+    return this.unknown.has(hash) ? null : undefined;
+  }
+
+  /** One indexed read; the result is cached unless the id changed while the read was in flight. */
+  async load(hash: string): Promise<CachedToken | null> {
+    const startSeq = this.follower.seenSeq;
+    this.stats.reads++;
+    const record = await this.store.findTokenByHash(hash);
+    if (record === null) {
+      this.remember(this.unknown, hash);
+      return null;
+    }
+    const entry: CachedToken = { record, urlRules: compileRules(record.allowedUrls) };
+    const changed = this.changedAt.get(record.id);
+    if (changed === undefined || changed.seq <= startSeq) {
+      this.evictIfFull(this.known);
+      this.known.set(hash, entry);
+      this.hashById.set(record.id, hash);
+    }
+    return entry;
+  }
+
+  /** Whether this pk/sk id was deleted within the tombstone retention. */
+  isDeleted(id: string): boolean {
+    return this.tombstones.has(id);
+  }
+
+  applyChange(change: TokenChange): void {
+    const hash = this.hashById.get(change.tokenId);
+    if (hash !== undefined) {
+      this.known.delete(hash);
+      this.hashById.delete(change.tokenId);
+    }
+    this.changedAt.set(change.tokenId, { seq: change.seq, at: this.clock() });
+    if (change.kind === 'delete') this.tombstones.set(change.tokenId, change.at);
+    this.prune();
+  }
+
+  loadTombstones(deletes: readonly TokenChange[]): void {
+    for (const d of deletes) this.tombstones.set(d.tokenId, d.at);
+  }
+
+  private prune(): void {
+    const now = this.clock();
+    if (now - this.lastPrune < 10_000) return;
+    this.lastPrune = now;
+    for (const [id, at] of this.tombstones) if (at < now - TOMBSTONE_RETENTION_MS) this.tombstones.delete(id);
+    for (const [id, c] of this.changedAt) if (c.at < now - RECENT_CHANGE_MS) this.changedAt.delete(id);
+  }
+
+  private remember(set: Set<string>, hash: string): void {
+    if (set.size >= this.capacity) {
+      const oldest = set.values().next().value;
+      if (oldest !== undefined) set.delete(oldest);
+    }
+    set.add(hash);
+  }
+
+  private evictIfFull(map: Map<string, CachedToken>): void {
+    if (map.size < this.capacity) return;
+    const oldest = map.entries().next().value;
+    if (oldest === undefined) return;
+    map.delete(oldest[0]);
+    this.hashById.delete(oldest[1].record.id);
+  }
+}
+
+function compileRules(entries: readonly string[] | null): readonly UrlRule[] | null {
+  if (entries === null) return null;
+  return entries.map(compileAllowedUrl).filter((r): r is UrlRule => r !== null);
+}
