@@ -18,12 +18,15 @@ import { TokensService } from './services/tokens-service.js';
 import type { MigrationResult, Store } from './store/port.js';
 import { openSqliteStore } from './store/sqlite/sqlite-store.js';
 import { Authenticator } from './verification/authenticator.js';
+import { CHANGE_POLL_MS } from './verification/change-follower.js';
+import { TokenDirectory } from './verification/token-directory.js';
 
 export interface Tokenbox extends HttpDeps {
   readonly keyring: Keyring;
   readonly sealer: Sealer;
   readonly catalog: ScopeCatalog;
   readonly migration: MigrationResult;
+  readonly directory: TokenDirectory;
   close(): Promise<void>;
 }
 
@@ -31,6 +34,11 @@ export interface OpenOptions {
   readonly clock?: Clock;
   /** A store to use instead of the one the config names (tests). */
   readonly store?: Store;
+  /**
+   * How often to poll the change log for other processes' changes (ms); 0 for a one-shot
+   * command, which reads the log once at start and never needs to follow it.
+   */
+  readonly changePollMs?: number;
 }
 
 /**
@@ -59,8 +67,17 @@ export async function openTokenbox(config: Config, options: OpenOptions = {}): P
     const catalog = new ScopeCatalog(config.scopes);
     const keyring = new Keyring(store, sealer, clock);
     await keyring.load();
-    const authenticator = new Authenticator(store, keyring, clock);
-    const tokens = new TokensService({ store, sealer, catalog, clock, maxTokensPerAccount: config.maxTokensPerAccount });
+    const directory = new TokenDirectory(store, clock, config.cacheSize);
+    await directory.follower.start(options.changePollMs ?? CHANGE_POLL_MS);
+    const authenticator = new Authenticator(store, directory, keyring, clock);
+    const tokens = new TokensService({
+      store,
+      sealer,
+      catalog,
+      clock,
+      maxTokensPerAccount: config.maxTokensPerAccount,
+      afterWrite: () => directory.follower.poll(),
+    });
     const accounts = new AccountsService(store, tokens, sealer, catalog, clock);
     await accounts.rederiveDefaultScopes();
     return {
@@ -77,7 +94,11 @@ export async function openTokenbox(config: Config, options: OpenOptions = {}): P
       access: new AccessService(store),
       temporary: new TemporaryTokensService(keyring, authenticator, clock),
       limiter: new MemoryRateLimiter(clock),
-      close: () => store.close(),
+      directory,
+      close: async () => {
+        directory.follower.stop();
+        await store.close();
+      },
     };
   } catch (error) {
     await store.close();

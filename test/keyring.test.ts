@@ -6,6 +6,7 @@ import { Keyring, KeyringError, RETIRED_KEY_GRACE_MS } from '../src/services/key
 import { MemoryStore } from '../src/store/memory/memory-store.js';
 import { makeToken } from './store-contract.js';
 import { Authenticator } from '../src/verification/authenticator.js';
+import { TokenDirectory } from '../src/verification/token-directory.js';
 import { testClock, type TestClock } from './helpers/app.js';
 
 const SECRET = 'unit-test-secret-of-at-least-32-characters';
@@ -15,6 +16,7 @@ describe('keyring and temporary-token verification', () => {
   let clock: TestClock;
   let keyring: Keyring;
   let auth: Authenticator;
+  let directory: TokenDirectory;
   let parentId: string;
 
   function tk(overrides: Partial<TemporaryPayload> = {}, key = keyring.signingKey().key): string {
@@ -27,7 +29,9 @@ describe('keyring and temporary-token verification', () => {
     clock = testClock();
     keyring = new Keyring(store, new Sealer(SECRET), clock);
     await keyring.load();
-    auth = new Authenticator(store, keyring, clock);
+    directory = new TokenDirectory(store, clock, 100);
+    await directory.follower.start(0);
+    auth = new Authenticator(store, directory, keyring, clock);
     await store.createAccount({ username: 'alice', created: clock() }, makeToken('alice', { isDefault: true }));
     const parent = makeToken('alice');
     await store.insertToken(parent, 100);
@@ -61,6 +65,8 @@ describe('keyring and temporary-token verification', () => {
   it('revokes a tk once its parent p is deleted', async () => {
     const token = tk();
     await store.deleteToken('alice', parentId, clock());
+    assert.equal((await auth.authenticate(token)).ok, true, 'not yet seen: the follower has not polled');
+    await directory.follower.poll();
     assert.deepEqual(await auth.authenticate(token), { ok: false, reason: 'revoked' });
   });
 

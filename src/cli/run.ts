@@ -92,7 +92,8 @@ export async function runCli(argv: readonly string[], io: CliIo, env: Record<str
   }
   let app: Tokenbox;
   try {
-    app = await openTokenbox(loaded.config);
+    // Only `serve` follows the change log; a one-shot command reads it once as it opens.
+    app = await openTokenbox(loaded.config, found.spec === COMMANDS.serve ? {} : { changePollMs: 0 });
   } catch (error) {
     io.err(sentence(error instanceof KeyringError ? error.message : `cannot open the store: ${(error as Error).message}`));
     return 1;

@@ -78,7 +78,10 @@ export class TemporaryTokensService {
   /** What a token is; never throws for a bad token. */
   async retrieve(raw: string): Promise<RetrieveResult> {
     const outcome = await this.authenticator.authenticate(raw);
-    if (!outcome.ok) return { code: FAILURE_CODES[outcome.reason] };
+    if (!outcome.ok) {
+      const reason = outcome.reason === 'invalid' ? await this.authenticator.explainUnknown(raw) : outcome.reason;
+      return { code: FAILURE_CODES[reason] };
+    }
     const p = outcome.principal;
     if (p.usage === 'tk') {
       return {

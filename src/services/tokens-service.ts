@@ -44,6 +44,11 @@ export interface TokensServiceOptions {
   readonly catalog: ScopeCatalog;
   readonly clock: Clock;
   readonly maxTokensPerAccount: number;
+  /**
+   * Called after every committed update or delete, before the caller gets its answer: the
+   * verifier catches up on the change log, so the change holds from this process's next request.
+   */
+  readonly afterWrite?: () => Promise<void>;
 }
 
 const CURSOR = /^(\d{1,15})\.(c[a-z0-9]{24})$/;
@@ -120,6 +125,7 @@ export class TokensService {
     }
     const updated = await store.updateToken(grant.username, id, patch, clock());
     if (!updated) throw new AppError('not_found');
+    await this.options.afterWrite?.();
     return toTokenObject(updated, sealer);
   }
 
@@ -128,12 +134,11 @@ export class TokensService {
     const { store, clock } = this.options;
     const current = await this.find(grant.username, id);
     const now = clock();
-    if (current.isDefault) {
-      const replacement = this.newDefaultRecord(grant.username, current.note, creatorId(grant.actor), now);
-      if (!(await store.replaceDefaultToken(grant.username, id, replacement, now))) throw new AppError('not_found');
-      return;
-    }
-    if (!(await store.deleteToken(grant.username, id, now))) throw new AppError('not_found');
+    const done = current.isDefault
+      ? await store.replaceDefaultToken(grant.username, id, this.newDefaultRecord(grant.username, current.note, creatorId(grant.actor), now), now)
+      : await store.deleteToken(grant.username, id, now);
+    if (!done) throw new AppError('not_found');
+    await this.options.afterWrite?.();
   }
 
   /** A new default public token record: the catalog's public scopes, no restrictions. */

@@ -1,15 +1,24 @@
 /**
  * Decides whether a presented token string is genuine and current, and who it speaks for.
- * Expected outcomes are values: a bad token is the common case and never throws. Outcomes follow
- * the retrieve order of SPEC §4.2: malformed → invalid → expired → revoked.
+ * Expected outcomes are values: a bad token is the common case and never throws.
+ *
+ * The hot path: a tk is checked with no store read at all (MAC, clock, tombstone of its `p`); a
+ * pk/sk is one hash and one Map lookup once cached. `tryCached` answers synchronously whenever no
+ * store read is needed; `authenticate` does at most one indexed read.
  */
 import type { Clock } from '../domain/clock.js';
-import { hashToken, isMacValid, parseToken, type StoredUsage, type Usage } from '../domain/token-format.js';
-import type { Keyring } from '../services/keyring.js';
+import type { UrlRule } from '../domain/url-rules.js';
+import { hashToken, isMacValid, parseToken, type ParsedToken, type Usage } from '../domain/token-format.js';
 import type { Store, TokenRecord } from '../store/port.js';
+import type { CachedToken, TokenDirectory } from './token-directory.js';
 
 const MAX_TK_LIFETIME_S = 3600;
 const MAX_FUTURE_IAT_S = 60;
+
+/** The signing keys a tk may have been signed with (the keyring). */
+export interface KeySource {
+  verifyingKeys(now: number): ReadonlyArray<{ readonly key: Buffer }>;
+}
 
 /** Who a verified token speaks for. */
 export interface Principal {
@@ -26,55 +35,75 @@ export interface Principal {
   readonly iat: number | null;
   /** The stored record of a pk/sk. */
   readonly record: TokenRecord | null;
+  /** A pk/sk's compiled `allowedUrls`; null when it has none (and for a tk). */
+  readonly urlRules: readonly UrlRule[] | null;
 }
 
 export type AuthFailure = 'malformed' | 'invalid' | 'expired' | 'revoked';
 
 export type AuthOutcome = { readonly ok: true; readonly principal: Principal } | { readonly ok: false; readonly reason: AuthFailure };
 
+const MALFORMED: AuthOutcome = Object.freeze({ ok: false, reason: 'malformed' });
+const INVALID: AuthOutcome = Object.freeze({ ok: false, reason: 'invalid' });
+const EXPIRED: AuthOutcome = Object.freeze({ ok: false, reason: 'expired' });
+const REVOKED: AuthOutcome = Object.freeze({ ok: false, reason: 'revoked' });
+
 export class Authenticator {
   constructor(
     private readonly store: Store,
-    private readonly keyring: Keyring,
+    private readonly directory: TokenDirectory,
+    private readonly keys: KeySource,
     private readonly clock: Clock,
   ) {}
 
-  async authenticate(raw: string): Promise<AuthOutcome> {
+  /** The outcome when it needs no store read; undefined when a pk/sk must be read first. */
+  tryCached(raw: string): AuthOutcome | undefined {
     const parsed = parseToken(raw);
-    if (!parsed) return { ok: false, reason: 'malformed' };
-    if (parsed.usage === 'tk') return this.authenticateTemporary(parsed.payload, parsed.payloadText, parsed.secret);
-    return this.authenticateStored(raw, parsed.usage, parsed.payload.u, parsed.payload.a);
+    if (!parsed) return MALFORMED;
+    if (parsed.usage === 'tk') return this.temporary(parsed);
+    const cached = this.directory.cached(hashToken(raw));
+    if (cached === undefined) return undefined;
+    return cached === null ? INVALID : stored(cached, parsed.usage);
   }
 
-  private async authenticateStored(raw: string, usage: StoredUsage, username: string, id: string): Promise<AuthOutcome> {
-    const hash = hashToken(raw);
-    const record = await this.store.findTokenByHash(hash);
-    if (record && record.usage === usage) {
-      return {
-        ok: true,
-        principal: { username, usage, scopes: record.scopes, tokenId: record.id, rootId: record.id, exp: null, iat: null, record },
-      };
-    }
-    // Unknown string: revoked only if it is exactly a token that was deleted; a wrong secret for
-    // any id, live or deleted, is invalid (the secret is checked before revocation).
-    if (await this.store.getToken(username, id)) return { ok: false, reason: 'invalid' };
-    return { ok: false, reason: (await this.store.deletedTokenHash(id)) === hash ? 'revoked' : 'invalid' };
+  /** The outcome, reading the store at most once (a pk/sk not yet cached). */
+  async authenticate(raw: string): Promise<AuthOutcome> {
+    const quick = this.tryCached(raw);
+    if (quick !== undefined) return quick;
+    const parsed = parseToken(raw) as ParsedToken & { usage: 'pk' | 'sk' };
+    const entry = await this.directory.load(hashToken(raw));
+    return entry === null ? INVALID : stored(entry, parsed.usage);
   }
 
-  private async authenticateTemporary(
-    payload: { u: string; exp: number; iat: number; scopes: readonly string[]; p: string },
-    payloadText: string,
-    mac: string,
-  ): Promise<AuthOutcome> {
+  /**
+   * For retrieve only: tells why a well-formed pk/sk is unknown. Revoked only when it is exactly
+   * the string of a deleted token; a wrong secret for any id, live or deleted, is invalid (the
+   * secret is checked before revocation). Costs up to two reads, so the hot path never calls it.
+   */
+  async explainUnknown(raw: string): Promise<'invalid' | 'revoked'> {
+    const parsed = parseToken(raw);
+    if (!parsed || parsed.usage === 'tk') return 'invalid';
+    const { u, a } = parsed.payload;
+    if (await this.store.getToken(u, a)) return 'invalid';
+    return (await this.store.deletedTokenHash(a)) === hashToken(raw) ? 'revoked' : 'invalid';
+  }
+
+  private temporary(parsed: ParsedToken & { usage: 'tk' }): AuthOutcome {
+    const { payload } = parsed;
     const now = this.clock();
-    const signed = this.keyring.verifyingKeys(now).some((k) => isMacValid(k.key, payloadText, mac));
-    if (!signed) return { ok: false, reason: 'invalid' };
-    const nowS = Math.floor(now / 1000);
-    if (payload.exp - payload.iat > MAX_TK_LIFETIME_S || payload.iat > nowS + MAX_FUTURE_IAT_S) {
-      return { ok: false, reason: 'invalid' };
+    let signed = false;
+    for (const k of this.keys.verifyingKeys(now)) {
+      if (isMacValid(k.key, parsed.payloadText, parsed.secret)) {
+        signed = true;
+        break;
+      }
     }
-    if (now >= payload.exp * 1000) return { ok: false, reason: 'expired' };
-    if (!(await this.store.tokenExists(payload.p))) return { ok: false, reason: 'revoked' };
+    if (!signed) return INVALID;
+    const nowS = Math.floor(now / 1000);
+    if (payload.exp - payload.iat > MAX_TK_LIFETIME_S || payload.iat > nowS + MAX_FUTURE_IAT_S) return INVALID;
+    if (now >= payload.exp * 1000) return EXPIRED;
+    // No read: the change log's tombstones hold every id deleted within a tk's lifetime.
+    if (this.directory.isDeleted(payload.p)) return REVOKED;
     return {
       ok: true,
       principal: {
@@ -86,7 +115,14 @@ export class Authenticator {
         exp: payload.exp,
         iat: payload.iat,
         record: null,
+        urlRules: null,
       },
     };
   }
+}
+
+/** A cached pk/sk entry as an outcome; its principal is built once and kept with the entry. */
+function stored(entry: CachedToken, usage: 'pk' | 'sk'): AuthOutcome {
+  if (entry.record.usage !== usage) return INVALID;
+  return entry.outcome;
 }

@@ -13,6 +13,7 @@
 import type { Clock } from '../domain/clock.js';
 import { compileAllowedUrl, type UrlRule } from '../domain/url-rules.js';
 import type { Store, TokenChange, TokenRecord } from '../store/port.js';
+import type { Principal } from './authenticator.js';
 import { ChangeFollower, type ChangeListener } from './change-follower.js';
 
 /** Deleted ids are remembered this long: the longest tk life plus clock skew. */
@@ -22,8 +23,8 @@ const RECENT_CHANGE_MS = 60_000;
 
 export interface CachedToken {
   readonly record: TokenRecord;
-  /** Compiled `allowedUrls`, or null when the token has none. */
-  readonly urlRules: readonly UrlRule[] | null;
+  /** The authentication outcome for this record, built once so a cache hit allocates nothing. */
+  readonly outcome: { readonly ok: true; readonly principal: Principal };
 }
 
 export interface DirectoryStats {
@@ -65,7 +66,7 @@ export class TokenDirectory implements ChangeListener {
       this.remember(this.unknown, hash);
       return null;
     }
-    const entry: CachedToken = { record, urlRules: compileRules(record.allowedUrls) };
+    const entry = toEntry(record);
     const changed = this.changedAt.get(record.id);
     if (changed === undefined || changed.seq <= startSeq) {
       this.evictIfFull(this.known);
@@ -118,6 +119,21 @@ export class TokenDirectory implements ChangeListener {
     map.delete(oldest[0]);
     this.hashById.delete(oldest[1].record.id);
   }
+}
+
+function toEntry(record: TokenRecord): CachedToken {
+  const principal: Principal = {
+    username: record.username,
+    usage: record.usage,
+    scopes: record.scopes,
+    tokenId: record.id,
+    rootId: record.id,
+    exp: null,
+    iat: null,
+    record,
+    urlRules: compileRules(record.allowedUrls),
+  };
+  return Object.freeze({ record, outcome: Object.freeze({ ok: true as const, principal: Object.freeze(principal) }) });
 }
 
 function compileRules(entries: readonly string[] | null): readonly UrlRule[] | null {
