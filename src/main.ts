@@ -12,7 +12,7 @@ import type { HttpDeps } from './http/context.js';
 import { AccessService } from './services/access.js';
 import { AccountsService } from './services/accounts-service.js';
 import { Keyring } from './services/keyring.js';
-import { MemoryRateLimiter } from './services/rate-limiter.js';
+import { MemoryRateLimiter } from './verification/rate-limiter.js';
 import { TemporaryTokensService } from './services/temporary-tokens-service.js';
 import { TokensService } from './services/tokens-service.js';
 import type { MigrationResult, Store } from './store/port.js';
@@ -20,6 +20,7 @@ import { openSqliteStore } from './store/sqlite/sqlite-store.js';
 import { Authenticator } from './verification/authenticator.js';
 import { CHANGE_POLL_MS } from './verification/change-follower.js';
 import { TokenDirectory } from './verification/token-directory.js';
+import { Verifier } from './verification/verifier.js';
 
 export interface Tokenbox extends HttpDeps {
   readonly keyring: Keyring;
@@ -80,6 +81,7 @@ export async function openTokenbox(config: Config, options: OpenOptions = {}): P
     });
     const accounts = new AccountsService(store, tokens, sealer, catalog, clock);
     await accounts.rederiveDefaultScopes();
+    const limiter = new MemoryRateLimiter(clock);
     return {
       config,
       store,
@@ -93,7 +95,8 @@ export async function openTokenbox(config: Config, options: OpenOptions = {}): P
       accounts,
       access: new AccessService(store),
       temporary: new TemporaryTokensService(keyring, authenticator, clock),
-      limiter: new MemoryRateLimiter(clock),
+      limiter,
+      verifier: new Verifier(authenticator, limiter, config.tokenRateLimit, clock),
       directory,
       close: async () => {
         directory.follower.stop();

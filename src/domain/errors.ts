@@ -29,6 +29,10 @@ export const CATALOGUE = {
   rate_limited: { status: 429, message: 'Too Many Requests' },
   internal: { status: 500, message: 'Internal Server Error' },
   unavailable: { status: 503, message: 'Service Unavailable' },
+  // Forward auth: the proxy's request is wrong (a configuration error, never the client's token).
+  original_uri_required: { status: 400, message: 'Original URI is required' },
+  original_uri_invalid: { status: 400, message: 'Original URI is invalid' },
+  scope_param_invalid: { status: 400, message: 'scope is invalid' },
   // Verification verdicts (SPEC §5): the answers of the resource APIs tokens unlock.
   no_token: { status: 401, message: 'Not Authorized - No Token' },
   invalid_token: { status: 401, message: 'Not Authorized - Invalid Token' },

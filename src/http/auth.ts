@@ -6,7 +6,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AppError } from '../domain/errors.js';
 import type { Usage } from '../domain/token-format.js';
-import type { RateDecision } from '../services/rate-limiter.js';
+import type { RateDecision } from '../verification/rate-limiter.js';
 import type { HttpDeps } from './context.js';
 import type { QueryValues } from './query.js';
 

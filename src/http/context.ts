@@ -3,11 +3,12 @@ import type { Config } from '../config/config.js';
 import type { Clock } from '../domain/clock.js';
 import type { AccessService, Grant } from '../services/access.js';
 import type { AccountsService } from '../services/accounts-service.js';
-import type { RateLimiter } from '../services/rate-limiter.js';
+import type { RateLimiter } from '../verification/rate-limiter.js';
 import type { TemporaryTokensService } from '../services/temporary-tokens-service.js';
 import type { TokensService } from '../services/tokens-service.js';
 import type { Store } from '../store/port.js';
 import type { Authenticator } from '../verification/authenticator.js';
+import type { Verifier } from '../verification/verifier.js';
 import type { QueryValues } from './query.js';
 
 export interface HttpDeps {
@@ -19,6 +20,7 @@ export interface HttpDeps {
   readonly temporary: TemporaryTokensService;
   readonly authenticator: Authenticator;
   readonly limiter: RateLimiter;
+  readonly verifier: Verifier;
   readonly clock: Clock;
 }
 

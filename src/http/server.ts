@@ -8,7 +8,9 @@ import type { HttpDeps } from './context.js';
 import { toHttpError } from './error-mapper.js';
 import { buildOpenApi } from './openapi.js';
 import { parseQuery } from './query.js';
+import { CHECK_PREFIX } from './original-request.js';
 import { createTokenRoute } from './routes/create-token.js';
+import { forwardAuthRoutes } from './routes/forward-auth.js';
 import { deleteTokenRoute } from './routes/delete-token.js';
 import { healthRoute } from './routes/health.js';
 import { listScopesRoute } from './routes/list-scopes.js';
@@ -65,6 +67,8 @@ export function buildServer(deps: HttpDeps, options: ServerOptions = {}): Fastif
   });
 
   app.addHook('onRequest', async (request, reply) => {
+    // Forward auth answers proxies, not browsers: any method, OPTIONS included, is a request to check.
+    if (request.url.startsWith(CHECK_PREFIX)) return;
     reply.header('Access-Control-Allow-Origin', '*');
     reply.header('Access-Control-Expose-Headers', 'Link, X-Rate-Limit-Interval, X-Rate-Limit-Limit, X-Rate-Limit-Reset, Retry-After');
     if (request.method === 'OPTIONS') {
@@ -92,5 +96,11 @@ export function buildServer(deps: HttpDeps, options: ServerOptions = {}): Fastif
   updateTokenRoute(app, deps);
   deleteTokenRoute(app, deps);
   listScopesRoute(app, deps);
+  void app.register(async (scope) => {
+    // The proxy may forward the client's body (Envoy can): it is never read, whatever its type.
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser('*', (_request, _payload, done) => done(null));
+    forwardAuthRoutes(scope, deps);
+  });
   return app;
 }

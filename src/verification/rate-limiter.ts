@@ -14,8 +14,11 @@ export interface RateDecision {
 }
 
 export interface RateLimiter {
-  /** Counts one request for `key` and says whether it is within the limit. */
-  hit(key: string, limit: number): Promise<RateDecision>;
+  /**
+   * Counts one request for `key` and says whether it is within the limit. The in-memory limiter
+   * answers synchronously (the verifier's hot path skips a microtask); a shared one may not.
+   */
+  hit(key: string, limit: number): RateDecision | Promise<RateDecision>;
 }
 
 export const WINDOW_S = 60;
@@ -26,7 +29,7 @@ export class MemoryRateLimiter implements RateLimiter {
 
   constructor(private readonly clock: Clock) {}
 
-  async hit(key: string, limit: number): Promise<RateDecision> {
+  hit(key: string, limit: number): RateDecision {
     const nowS = Math.floor(this.clock() / 1000);
     const start = nowS - (nowS % WINDOW_S);
     if (start !== this.windowStart) {

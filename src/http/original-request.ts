@@ -1,0 +1,59 @@
+/**
+ * The request a proxy asks about (SPEC §5, forward auth): from `X-Original-URI` (nginx),
+ * `X-Forwarded-Uri` / `-Method` (Traefik), or the path after `/auth/v1/check` with the request's
+ * own method (Envoy `ext_authz`). Only origin-form URIs are accepted; the path is normalised the
+ * way a proxy normalises it before routing (dot segments resolved), so `/public/../private`
+ * cannot borrow the scope of `/public/*`.
+ */
+import type { FastifyRequest } from 'fastify';
+import { AppError } from '../domain/errors.js';
+import { parseQuery, type QueryValues } from './query.js';
+
+export const CHECK_PREFIX = '/auth/v1/check';
+const MAX_URI_LENGTH = 8192;
+const BAD_ESCAPE = /%(?![0-9A-Fa-f]{2})/;
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f]/;
+
+export interface OriginalRequest {
+  readonly method: string;
+  /** Normalised path, still percent-encoded. */
+  readonly path: string;
+  readonly query: QueryValues;
+  /** Whether the auth URL's own query belongs to the proxy (header styles), not to the client. */
+  readonly authQueryIsProxys: boolean;
+}
+
+function header(request: FastifyRequest, name: string): string | undefined {
+  const value = request.headers[name];
+  return typeof value === 'string' ? value : undefined;
+}
+
+/** @throws AppError `original_uri_required` or `original_uri_invalid`. */
+export function originalRequest(request: FastifyRequest): OriginalRequest {
+  const nginx = header(request, 'x-original-uri');
+  if (nginx !== undefined) return parse(nginx, header(request, 'x-original-method') ?? request.method, true);
+  const traefik = header(request, 'x-forwarded-uri');
+  if (traefik !== undefined) return parse(traefik, header(request, 'x-forwarded-method') ?? request.method, true);
+  // Envoy: everything after the prefix, query included, is the original request's.
+  const rest = request.url.slice(CHECK_PREFIX.length);
+  if (rest === '' || rest.startsWith('?')) throw new AppError('original_uri_required');
+  return parse(rest, request.method, false);
+}
+
+function parse(uri: string, method: string, authQueryIsProxys: boolean): OriginalRequest {
+  if (uri.length === 0) throw new AppError('original_uri_required');
+  if (uri.length > MAX_URI_LENGTH || !uri.startsWith('/') || uri.startsWith('//')) throw new AppError('original_uri_invalid');
+  if (CONTROL.test(uri) || BAD_ESCAPE.test(uri) || !/^[A-Z]{1,20}$/i.test(method)) throw new AppError('original_uri_invalid');
+  const hash = uri.indexOf('#');
+  const target = hash === -1 ? uri : uri.slice(0, hash);
+  const q = target.indexOf('?');
+  const rawPath = q === -1 ? target : target.slice(0, q);
+  let path: string;
+  try {
+    path = new URL(rawPath, 'http://original.invalid').pathname;
+  } catch {
+    throw new AppError('original_uri_invalid');
+  }
+  return { method: method.toUpperCase(), path, query: parseQuery(q === -1 ? '' : target.slice(q + 1)), authQueryIsProxys };
+}

@@ -1,0 +1,89 @@
+/**
+ * Forward auth (SPEC §5, way in 2): `/auth/v1/check` and `/auth/v1/check/*`, any method, for
+ * nginx `auth_request`, Traefik `forwardAuth` and Envoy `ext_authz`. 200 with an empty body and
+ * the identity headers, or the verdict's status and JSON body plus `X-Tokenbox-Status` and
+ * `X-Tokenbox-Message` (nginx passes only 2xx/401/403 and drops bodies; its example replays them).
+ *
+ * The required scope comes from the auth URL's own `scope` parameter (the proxy's, header styles
+ * only) or from the route rules; with neither, the answer is 403 (fail closed). Nothing a client
+ * sends can choose the scope or the identity: `X-Tokenbox-*` request headers are never read,
+ * except `X-Tokenbox-App-Id`, which is the app restriction's input.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { AppError } from '../../domain/errors.js';
+import { RouteTable } from '../../domain/route-rules.js';
+import { isScopeId } from '../../domain/scopes.js';
+import { FORBIDDEN, type Refusal, type Verifier } from '../../verification/verifier.js';
+import type { HttpDeps } from '../context.js';
+import { CHECK_PREFIX, originalRequest, type OriginalRequest } from '../original-request.js';
+import type { QueryValues } from '../query.js';
+
+const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'];
+
+export function forwardAuthRoutes(app: FastifyInstance, deps: HttpDeps & { verifier: Verifier }): void {
+  const routes = new RouteTable(deps.config.routes);
+  const handler = async (request: FastifyRequest, reply: FastifyReply) => {
+    let original: OriginalRequest;
+    let scope: string | null;
+    try {
+      original = originalRequest(request);
+      scope = proxyScope(request, original) ?? routes.match(original.method, original.path)?.scope ?? null;
+    } catch (error) {
+      if (error instanceof AppError) return refuse(reply, { ok: false, code: 'invalid_token', status: error.status, message: error.message });
+      throw error;
+    }
+    const verdict = await deps.verifier.verify(presentedToken(request, original.query), {
+      ...(scope !== null && { scope }),
+      ...optionalHeader(request, 'referer', 'referrer'),
+      ...optionalHeader(request, 'origin', 'origin'),
+      ...optionalHeader(request, 'x-tokenbox-app-id', 'appId'),
+    });
+    if (!verdict.ok) return refuse(reply, verdict);
+    // A verified token with no scope to check against: fail closed.
+    if (scope === null) return refuse(reply, FORBIDDEN);
+    return reply
+      .code(200)
+      .header('Cache-Control', 'no-store')
+      .header('X-Tokenbox-User', verdict.user)
+      .header('X-Tokenbox-Token-Id', verdict.tokenId)
+      .header('X-Tokenbox-Usage', verdict.usage)
+      .send();
+  };
+  // Successful checks write no log line at the default level: the hot path does no I/O.
+  const options = { method: METHODS, logLevel: 'warn' as const, handler };
+  app.route({ ...options, url: CHECK_PREFIX });
+  app.route({ ...options, url: `${CHECK_PREFIX}/*` });
+}
+
+/** The auth URL's `scope` parameter, in the header styles only (Envoy's query is the client's). */
+function proxyScope(request: FastifyRequest, original: OriginalRequest): string | null {
+  if (!original.authQueryIsProxys) return null;
+  const values = (request.query as QueryValues).get('scope');
+  if (values === undefined) return null;
+  if (values.length !== 1 || !isScopeId(values[0])) throw new AppError('scope_param_invalid');
+  return values[0];
+}
+
+/** Bearer header wins; else the original URI's one `access_token` (a repeated one is malformed). */
+function presentedToken(request: FastifyRequest, query: QueryValues): string | undefined {
+  const auth = request.headers.authorization;
+  if (typeof auth === 'string' && /^bearer /i.test(auth)) return auth.slice(7).trim() || 'malformed';
+  const values = query.get('access_token');
+  if (values === undefined) return undefined;
+  return values.length === 1 ? values[0] : 'malformed';
+}
+
+function optionalHeader<K extends string>(request: FastifyRequest, name: string, key: K): Partial<Record<K, string>> {
+  const value = request.headers[name];
+  return typeof value === 'string' ? ({ [key]: value } as Record<K, string>) : {};
+}
+
+function refuse(reply: FastifyReply, verdict: Refusal): FastifyReply {
+  reply
+    .code(verdict.status)
+    .header('Cache-Control', 'no-store')
+    .header('X-Tokenbox-Status', String(verdict.status))
+    .header('X-Tokenbox-Message', verdict.message);
+  if (verdict.retryAfter !== undefined) reply.header('Retry-After', String(verdict.retryAfter));
+  return reply.send({ message: verdict.message });
+}

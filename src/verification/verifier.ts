@@ -1,0 +1,106 @@
+/**
+ * The verifier (SPEC §5, way in 1): token + the request's scope, referrer, origin and app id →
+ * a verdict. Never throws for a bad token. Verdicts come in the SPEC's order: no token, invalid
+ * token, restriction not met, scope missing, rate limited (counted only after verification, per
+ * root token, so forged strings cannot spend a real token's budget).
+ */
+import type { Clock } from '../domain/clock.js';
+import { CATALOGUE } from '../domain/errors.js';
+import type { Usage } from '../domain/token-format.js';
+import { isAppAllowed, isUrlAllowed } from '../domain/url-rules.js';
+import type { RateDecision, RateLimiter } from './rate-limiter.js';
+import type { Authenticator, AuthOutcome } from './authenticator.js';
+
+export type VerdictCode = 'no_token' | 'invalid_token' | 'forbidden' | 'missing_scope' | 'rate_limited';
+
+export type Verdict =
+  | {
+      readonly ok: true;
+      readonly user: string;
+      /** The token's id; for a tk, its root `p`. */
+      readonly tokenId: string;
+      readonly usage: Usage;
+      readonly scopes: readonly string[];
+    }
+  | {
+      readonly ok: false;
+      readonly code: VerdictCode;
+      readonly status: number;
+      readonly message: string;
+      /** Seconds until the window resets, on `rate_limited`. */
+      readonly retryAfter?: number;
+    };
+
+export type Refusal = Extract<Verdict, { ok: false }>;
+
+export interface VerifyRequest {
+  /** The scope the endpoint requires; none: any verified token passes the scope check. */
+  readonly scope?: string;
+  readonly referrer?: string;
+  readonly origin?: string;
+  /** `X-Tokenbox-App-Id`. */
+  readonly appId?: string;
+}
+
+function refusal(code: Exclude<VerdictCode, 'missing_scope'>): Refusal {
+  return Object.freeze({ ok: false, code, status: CATALOGUE[code].status, message: CATALOGUE[code].message });
+}
+
+export const NO_TOKEN = refusal('no_token');
+export const INVALID_TOKEN = refusal('invalid_token');
+export const FORBIDDEN = refusal('forbidden');
+
+export class Verifier {
+  /** Verdicts for missing scopes, one per scope id (the set of scopes is small and fixed). */
+  private readonly missingScope = new Map<string, Verdict>();
+
+  constructor(
+    private readonly authenticator: Authenticator,
+    private readonly limiter: RateLimiter,
+    private readonly tokenRateLimit: number,
+    private readonly clock: Clock,
+  ) {}
+
+  async verify(token: string | undefined | null, request: VerifyRequest = {}): Promise<Verdict> {
+    if (token === undefined || token === null || token === '') return NO_TOKEN;
+    const outcome = this.authenticator.tryCached(token) ?? (await this.authenticator.authenticate(token));
+    const verdict = this.judge(outcome, request);
+    if (!verdict.ok) return verdict;
+    const decision = this.limiter.hit(`token:${verdict.tokenId}`, this.tokenRateLimit);
+    const settled = decision instanceof Promise ? await decision : decision;
+    return settled.allowed ? verdict : this.rateLimited(settled);
+  }
+
+  private judge(outcome: AuthOutcome, request: VerifyRequest): Verdict {
+    if (!outcome.ok) return INVALID_TOKEN;
+    const p = outcome.principal;
+    const record = p.record;
+    if (record !== null && (p.urlRules !== null || record.allowedApplications !== null)) {
+      // With both kinds set, a request passes if either matches.
+      const byUrl = p.urlRules !== null && isUrlAllowed(p.urlRules, request.referrer || request.origin);
+      const byApp = !byUrl && record.allowedApplications !== null && isAppAllowed(record.allowedApplications, request.appId);
+      if (!byUrl && !byApp) return FORBIDDEN;
+    }
+    if (request.scope !== undefined && !p.scopes.includes(request.scope)) return this.missing(request.scope);
+    return { ok: true, user: p.username, tokenId: p.rootId, usage: p.usage, scopes: p.scopes };
+  }
+
+  private missing(scope: string): Verdict {
+    let verdict = this.missingScope.get(scope);
+    if (verdict === undefined) {
+      verdict = Object.freeze({
+        ok: false,
+        code: 'missing_scope',
+        status: CATALOGUE.missing_scope.status,
+        message: `This endpoint requires a token with ${scope} scope`,
+      });
+      if (this.missingScope.size < 1000) this.missingScope.set(scope, verdict);
+    }
+    return verdict;
+  }
+
+  private rateLimited(decision: RateDecision): Verdict {
+    const retryAfter = Math.max(1, decision.reset - Math.floor(this.clock() / 1000));
+    return { ok: false, code: 'rate_limited', status: CATALOGUE.rate_limited.status, message: CATALOGUE.rate_limited.message, retryAfter };
+  }
+}
