@@ -8,7 +8,7 @@
  */
 import type { Clock } from '../domain/clock.js';
 import type { UrlRule } from '../domain/url-rules.js';
-import { hashToken, isMacValid, parseToken, type ParsedToken, type Usage } from '../domain/token-format.js';
+import { hashToken, isMacValid, MAX_TOKEN_LENGTH, parseToken, type ParsedToken, type Usage } from '../domain/token-format.js';
 import type { Store, TokenRecord } from '../store/port.js';
 import type { CachedToken, TokenDirectory } from './token-directory.js';
 
@@ -58,21 +58,28 @@ export class Authenticator {
 
   /** The outcome when it needs no store read; undefined when a pk/sk must be read first. */
   tryCached(raw: string): AuthOutcome | undefined {
+    const prefix = raw.length <= MAX_TOKEN_LENGTH ? raw.slice(0, 3) : '';
+    if (prefix === 'pk.' || prefix === 'sk.') {
+      // Looked up by the hash of the whole string before any parsing: a hit means the string is
+      // exactly a stored token (one hash and one Map.get), and only well-formed strings are ever
+      // cached as unknown, so a negative hit is invalid, not malformed.
+      const cached = this.directory.cached(hashToken(raw));
+      if (cached === null) return INVALID;
+      if (cached !== undefined) return stored(cached, prefix === 'pk.' ? 'pk' : 'sk');
+      return parseToken(raw) ? undefined : MALFORMED;
+    }
     const parsed = parseToken(raw);
     if (!parsed) return MALFORMED;
-    if (parsed.usage === 'tk') return this.temporary(parsed);
-    const cached = this.directory.cached(hashToken(raw));
-    if (cached === undefined) return undefined;
-    return cached === null ? INVALID : stored(cached, parsed.usage);
+    return parsed.usage === 'tk' ? this.temporary(parsed) : undefined;
   }
 
   /** The outcome, reading the store at most once (a pk/sk not yet cached). */
   async authenticate(raw: string): Promise<AuthOutcome> {
     const quick = this.tryCached(raw);
     if (quick !== undefined) return quick;
-    const parsed = parseToken(raw) as ParsedToken & { usage: 'pk' | 'sk' };
+    // Only a well-formed pk/sk that is not cached gets here.
     const entry = await this.directory.load(hashToken(raw));
-    return entry === null ? INVALID : stored(entry, parsed.usage);
+    return entry === null ? INVALID : stored(entry, raw.startsWith('pk.') ? 'pk' : 'sk');
   }
 
   /**
