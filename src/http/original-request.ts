@@ -32,8 +32,12 @@ function header(request: FastifyRequest, name: string): string | undefined {
 /** @throws AppError `original_uri_required` or `original_uri_invalid`. */
 export function originalRequest(request: FastifyRequest): OriginalRequest {
   const nginx = header(request, 'x-original-uri');
-  if (nginx !== undefined) return parse(nginx, header(request, 'x-original-method') ?? request.method, true);
   const traefik = header(request, 'x-forwarded-uri');
+  // Proxies pass the client's own headers to the auth request too (Traefik does by default), so
+  // a client can add the *other* style's header. Both at once is refused rather than guessed at:
+  // otherwise a client could choose which URI, and so which route rule, is checked.
+  if (nginx !== undefined && traefik !== undefined) throw new AppError('original_uri_invalid');
+  if (nginx !== undefined) return parse(nginx, header(request, 'x-original-method') ?? request.method, true);
   if (traefik !== undefined) return parse(traefik, header(request, 'x-forwarded-method') ?? request.method, true);
   // Envoy: everything after the prefix, query included, is the original request's.
   const rest = request.url.slice(CHECK_PREFIX.length);
