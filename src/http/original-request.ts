@@ -33,31 +33,53 @@ function header(request: FastifyRequest, name: string): string | undefined {
 export function originalRequest(request: FastifyRequest): OriginalRequest {
   const nginx = header(request, 'x-original-uri');
   const traefik = header(request, 'x-forwarded-uri');
-  // Proxies pass the client's own headers to the auth request too (Traefik does by default), so
-  // a client can add the *other* style's header. Both at once is refused rather than guessed at:
-  // otherwise a client could choose which URI, and so which route rule, is checked.
-  if (nginx !== undefined && traefik !== undefined) throw new AppError('original_uri_invalid');
-  if (nginx !== undefined) return parse(nginx, header(request, 'x-original-method') ?? request.method, true);
-  if (traefik !== undefined) return parse(traefik, header(request, 'x-forwarded-method') ?? request.method, true);
   // Envoy: everything after the prefix, query included, is the original request's.
   const rest = request.url.slice(CHECK_PREFIX.length);
-  if (rest === '' || rest.startsWith('?')) throw new AppError('original_uri_required');
-  return parse(rest, request.method, false);
+  const envoy = rest === '' || rest.startsWith('?') ? undefined : rest;
+  // Proxies pass the client's own headers to the auth request too (Traefik does by default), so
+  // a client can add another style's header. Exactly one source is accepted; two are refused
+  // rather than guessed at, or a client could choose which URI, and which scope, is checked.
+  const sources = (nginx !== undefined ? 1 : 0) + (traefik !== undefined ? 1 : 0) + (envoy !== undefined ? 1 : 0);
+  if (sources > 1) throw new AppError('original_uri_invalid');
+  if (nginx !== undefined) return parse(nginx, header(request, 'x-original-method') ?? request.method, true);
+  if (traefik !== undefined) return parse(traefik, header(request, 'x-forwarded-method') ?? request.method, true);
+  if (envoy !== undefined) return parse(envoy, request.method, false);
+  throw new AppError('original_uri_required');
 }
 
 function parse(uri: string, method: string, authQueryIsProxys: boolean): OriginalRequest {
   if (uri.length === 0) throw new AppError('original_uri_required');
+  // `//host/...` reads as a scheme-relative URL to some parsers: not origin-form, refused.
   if (uri.length > MAX_URI_LENGTH || !uri.startsWith('/') || uri.startsWith('//')) throw new AppError('original_uri_invalid');
   if (CONTROL.test(uri) || BAD_ESCAPE.test(uri) || !/^[A-Z]{1,20}$/i.test(method)) throw new AppError('original_uri_invalid');
   const hash = uri.indexOf('#');
   const target = hash === -1 ? uri : uri.slice(0, hash);
   const q = target.indexOf('?');
-  const rawPath = q === -1 ? target : target.slice(0, q);
-  let path: string;
+  const path = normalisePath(q === -1 ? target : target.slice(0, q));
+  return { method: method.toUpperCase(), path, query: parseQuery(q === -1 ? '' : target.slice(q + 1)), authQueryIsProxys };
+}
+
+/**
+ * The path as a proxy routes it (nginx's `$uri`, Go's `path.Clean`): percent-decoded, repeated
+ * slashes merged, then `.` and `..` segments resolved. Route rules match this form, so no
+ * spelling of a path (`/public//../private`, `/public/%2e%2e/private`) can borrow another
+ * path's scope.
+ */
+export function normalisePath(rawPath: string): string {
+  let decoded: string;
   try {
-    path = new URL(rawPath, 'http://original.invalid').pathname;
+    decoded = decodeURIComponent(rawPath);
   } catch {
     throw new AppError('original_uri_invalid');
   }
-  return { method: method.toUpperCase(), path, query: parseQuery(q === -1 ? '' : target.slice(q + 1)), authQueryIsProxys };
+  if (CONTROL.test(decoded)) throw new AppError('original_uri_invalid');
+  const out: string[] = [];
+  const segments = decoded.replace(/\/{2,}/g, '/').split('/');
+  for (const [i, segment] of segments.entries()) {
+    if (segment === '..') out.pop();
+    else if (segment !== '.' && (segment !== '' || i === segments.length - 1)) out.push(segment);
+  }
+  const last = segments.at(-1);
+  const trailing = last === '.' || last === '..' ? '/' : '';
+  return `/${out.join('/')}${trailing}`.replace(/\/{2,}/g, '/');
 }

@@ -13,8 +13,8 @@ export function parseQuery(raw: string): QueryValues {
   for (const part of raw.split('&')) {
     if (part.length === 0) continue;
     const eq = part.indexOf('=');
-    const name = decode(eq === -1 ? part : part.slice(0, eq));
-    const value = eq === -1 ? '' : decode(part.slice(eq + 1));
+    const name = decodeComponent(eq === -1 ? part : part.slice(0, eq));
+    const value = eq === -1 ? '' : decodeComponent(part.slice(eq + 1));
     const list = values.get(name);
     if (list) list.push(value);
     else values.set(name, [value]);
@@ -22,7 +22,8 @@ export function parseQuery(raw: string): QueryValues {
   return values;
 }
 
-function decode(text: string): string {
+/** Decodes one query component as the parser does: `+` is a space, invalid escapes stay literal. */
+export function decodeComponent(text: string): string {
   const spaced = text.replace(/\+/g, ' ');
   try {
     return decodeURIComponent(spaced);

@@ -7,7 +7,7 @@ import { AppError, CATALOGUE } from '../domain/errors.js';
 import type { HttpDeps } from './context.js';
 import { toHttpError } from './error-mapper.js';
 import { buildOpenApi } from './openapi.js';
-import { parseQuery } from './query.js';
+import { decodeComponent, parseQuery } from './query.js';
 import { CHECK_PREFIX } from './original-request.js';
 import { createTokenRoute } from './routes/create-token.js';
 import { forwardAuthRoutes } from './routes/forward-auth.js';
@@ -18,11 +18,23 @@ import { listTokensRoute } from './routes/list-tokens.js';
 import { retrieveTokenRoute } from './routes/retrieve-token.js';
 import { updateTokenRoute } from './routes/update-token.js';
 
-const TOKEN_PARAM = /([?&]access_token=)[^&#]*/gi;
-
-/** A URL with every `access_token` value replaced, for logs. */
+/**
+ * A URL with every `access_token` value replaced, for logs. Parameter names are decoded the way
+ * the query parser decodes them, and in any case, so `acc%65ss_token` and `ACCESS_TOKEN` are
+ * redacted as well.
+ */
 export function redactUrl(url: string): string {
-  return url.replace(TOKEN_PARAM, '$1[redacted]');
+  const q = url.indexOf('?');
+  if (q === -1) return url;
+  const parts = url
+    .slice(q + 1)
+    .split('&')
+    .map((part) => {
+      const eq = part.indexOf('=');
+      const name = eq === -1 ? part : part.slice(0, eq);
+      return decodeComponent(name).toLowerCase() === 'access_token' ? `${name}=[redacted]` : part;
+    });
+  return `${url.slice(0, q)}?${parts.join('&')}`;
 }
 
 export interface ServerOptions {
@@ -45,8 +57,14 @@ export function buildServer(deps: HttpDeps, options: ServerOptions = {}): Fastif
     return503OnClosing: true,
     // A path that cannot be decoded, or a segment no username or id could fill, matches no
     // route: it is an unknown route (404), answered with the same wire rules as any other.
-    frameworkErrors: (_error, _request, frameworkReply) => {
+    frameworkErrors: (_error, request, frameworkReply) => {
       const reply = frameworkReply as unknown as FastifyReply;
+      if (request.url.startsWith(CHECK_PREFIX)) {
+        // Envoy puts the client's path after the prefix: an undecodable one is the original URI's fault.
+        const { status, message } = CATALOGUE.original_uri_invalid;
+        void reply.code(status).header('X-Tokenbox-Status', String(status)).header('X-Tokenbox-Message', message).send({ message });
+        return;
+      }
       void reply
         .code(404)
         .header('Access-Control-Allow-Origin', '*')

@@ -61,8 +61,10 @@ export class Verifier {
     private readonly clock: Clock,
   ) {}
 
-  async verify(token: string | undefined | null, request: VerifyRequest = {}): Promise<Verdict> {
+  async verify(token: unknown, request: VerifyRequest = {}): Promise<Verdict> {
     if (token === undefined || token === null || token === '') return NO_TOKEN;
+    // Callers without types (a parsed query object, a number) get a refusal, never an exception.
+    if (typeof token !== 'string') return INVALID_TOKEN;
     const outcome = this.authenticator.tryCached(token) ?? (await this.authenticator.authenticate(token));
     const verdict = this.judge(outcome, request);
     if (!verdict.ok) return verdict;
