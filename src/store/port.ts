@@ -152,3 +152,16 @@ export interface Store {
    */
   addSigningKey(key: SigningKeyRecord): Promise<void>;
 }
+
+/** An absent (or undefined) key keeps the stored value; `null` clears a restriction. */
+export function applyPatch(token: TokenRecord, patch: TokenPatch, modified: number): TokenRecord {
+  return {
+    ...token,
+    note: patch.note ?? token.note,
+    scopes: patch.scopes ?? token.scopes,
+    allowedUrls: patch.allowedUrls === undefined ? token.allowedUrls : patch.allowedUrls,
+    allowedApplications:
+      patch.allowedApplications === undefined ? token.allowedApplications : patch.allowedApplications,
+    modified,
+  };
+}

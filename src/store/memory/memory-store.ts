@@ -20,6 +20,7 @@ import type {
   TokenPatch,
   TokenRecord,
 } from '../port.js';
+import { applyPatch } from '../port.js';
 
 export class MemoryStore implements Store {
   private readonly accounts = new Map<string, AccountRecord>();
@@ -118,15 +119,7 @@ export class MemoryStore implements Store {
     this.assertOpen();
     const current = this.tokens.get(id);
     if (current === undefined || current.username !== username) return null;
-    const next = freezeToken({
-      ...current,
-      note: patch.note ?? current.note,
-      scopes: patch.scopes ?? current.scopes,
-      allowedUrls: patch.allowedUrls === undefined ? current.allowedUrls : patch.allowedUrls,
-      allowedApplications:
-        patch.allowedApplications === undefined ? current.allowedApplications : patch.allowedApplications,
-      modified,
-    });
+    const next = freezeToken(applyPatch(current, patch, modified));
     this.tokens.set(id, next);
     this.appendChange(id, 'update', modified);
     return next;

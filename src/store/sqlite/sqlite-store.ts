@@ -20,8 +20,9 @@ import type {
   TokenPatch,
   TokenRecord,
 } from '../port.js';
+import { applyPatch } from '../port.js';
 import { MIGRATIONS, MIGRATIONS_TABLE_SQL } from './migrations.js';
-import { fromTokenRow, patched, toTokenRow, type TokenRow } from './token-row.js';
+import { fromTokenRow, toTokenRow, type TokenRow } from './token-row.js';
 
 /** What `pragmas()` reports: the connection settings `open` chose (for diagnostics and tests). */
 export interface SqlitePragmas {
@@ -149,7 +150,7 @@ export class SqliteStore implements Store {
     this.updateTokenTx = immediate((username: string, id: string, patch: TokenPatch, modified: number) => {
       const current = this.readToken(username, id);
       if (current === null) return null;
-      const next = toTokenRow(patched(current, patch, modified));
+      const next = toTokenRow(applyPatch(current, patch, modified));
       this.stmt(SQL.updateToken).run({
         id,
         note: next.note,

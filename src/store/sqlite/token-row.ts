@@ -1,5 +1,5 @@
 /** Token records ↔ SQLite rows: JSON text for list fields, 0/1 for booleans, NULL for "no restriction". */
-import type { AllowedApplication, TokenPatch, TokenRecord } from '../port.js';
+import type { AllowedApplication, TokenRecord } from '../port.js';
 import type { StoredUsage } from '../../domain/token-format.js';
 
 /** A `tokens` row as better-sqlite3 returns it. */
@@ -18,19 +18,6 @@ export interface TokenRow {
   modified: number;
   created_by: string;
   last_used: number | null;
-}
-
-/** An absent (or undefined) key keeps the stored value; `null` clears a restriction. */
-export function patched(token: TokenRecord, patch: TokenPatch, modified: number): TokenRecord {
-  return {
-    ...token,
-    note: patch.note ?? token.note,
-    scopes: patch.scopes ?? token.scopes,
-    allowedUrls: patch.allowedUrls === undefined ? token.allowedUrls : patch.allowedUrls,
-    allowedApplications:
-      patch.allowedApplications === undefined ? token.allowedApplications : patch.allowedApplications,
-    modified,
-  };
 }
 
 /** Only the known keys are written, so a caller's extra properties never reach the file. */
