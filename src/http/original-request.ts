@@ -14,6 +14,7 @@ const MAX_URI_LENGTH = 8192;
 const BAD_ESCAPE = /%(?![0-9A-Fa-f]{2})/;
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f]/;
+const NEEDS_NORMALISING = /%|\/\/|\/\.\.?(?:\/|$)/;
 
 export interface OriginalRequest {
   readonly method: string;
@@ -66,6 +67,8 @@ function parse(uri: string, method: string, authQueryIsProxys: boolean): Origina
  * path's scope.
  */
 export function normalisePath(rawPath: string): string {
+  // The common case is already normal: nothing encoded, no empty or dot segment.
+  if (!NEEDS_NORMALISING.test(rawPath)) return rawPath;
   let decoded: string;
   try {
     decoded = decodeURIComponent(rawPath);

@@ -84,9 +84,10 @@ export function buildServer(deps: HttpDeps, options: ServerOptions = {}): Fastif
     }
   });
 
-  app.addHook('onRequest', async (request, reply) => {
+  // A callback hook, not an async one: it runs on every request, forward auth's included.
+  app.addHook('onRequest', (request, reply, done) => {
     // Forward auth answers proxies, not browsers: any method, OPTIONS included, is a request to check.
-    if (request.url.startsWith(CHECK_PREFIX)) return;
+    if (request.url.startsWith(CHECK_PREFIX)) return done();
     reply.header('Access-Control-Allow-Origin', '*');
     reply.header('Access-Control-Expose-Headers', 'Link, X-Rate-Limit-Interval, X-Rate-Limit-Limit, X-Rate-Limit-Reset, Retry-After');
     if (request.method === 'OPTIONS') {
@@ -96,7 +97,9 @@ export function buildServer(deps: HttpDeps, options: ServerOptions = {}): Fastif
         .header('Access-Control-Allow-Headers', 'Authorization, Content-Type')
         .header('Access-Control-Max-Age', '600')
         .send();
+      return;
     }
+    done();
   });
 
   app.setErrorHandler((error, request, reply) => {

@@ -62,15 +62,29 @@ export class Verifier {
   ) {}
 
   async verify(token: unknown, request: VerifyRequest = {}): Promise<Verdict> {
+    return this.check(token, request);
+  }
+
+  /**
+   * `verify` without the promise when none is needed: a cached pk/sk or any tk is judged
+   * synchronously (the hot path of forward auth skips a microtask); a store read or a shared
+   * rate limiter makes it a promise.
+   */
+  check(token: unknown, request: VerifyRequest = {}): Verdict | Promise<Verdict> {
     if (token === undefined || token === null || token === '') return NO_TOKEN;
     // Callers without types (a parsed query object, a number) get a refusal, never an exception.
     if (typeof token !== 'string') return INVALID_TOKEN;
-    const outcome = this.authenticator.tryCached(token) ?? (await this.authenticator.authenticate(token));
+    const quick = this.authenticator.tryCached(token);
+    if (quick === undefined) return this.authenticator.authenticate(token).then((outcome) => this.finish(outcome, request));
+    return this.finish(quick, request);
+  }
+
+  private finish(outcome: AuthOutcome, request: VerifyRequest): Verdict | Promise<Verdict> {
     const verdict = this.judge(outcome, request);
     if (!verdict.ok) return verdict;
     const decision = this.limiter.hit(`token:${verdict.tokenId}`, this.tokenRateLimit);
-    const settled = decision instanceof Promise ? await decision : decision;
-    return settled.allowed ? verdict : this.rateLimited(settled);
+    if (decision instanceof Promise) return decision.then((d) => (d.allowed ? verdict : this.rateLimited(d)));
+    return decision.allowed ? verdict : this.rateLimited(decision);
   }
 
   private judge(outcome: AuthOutcome, request: VerifyRequest): Verdict {

@@ -13,7 +13,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError } from '../../domain/errors.js';
 import { RouteTable } from '../../domain/route-rules.js';
 import { isScopeId } from '../../domain/scopes.js';
-import { FORBIDDEN, type Refusal, type Verifier } from '../../verification/verifier.js';
+import { FORBIDDEN, type Refusal, type Verdict, type Verifier, type VerifyRequest } from '../../verification/verifier.js';
 import type { HttpDeps } from '../context.js';
 import { CHECK_PREFIX, originalRequest, type OriginalRequest } from '../original-request.js';
 import type { QueryValues } from '../query.js';
@@ -22,7 +22,7 @@ const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'];
 
 export function forwardAuthRoutes(app: FastifyInstance, deps: HttpDeps & { verifier: Verifier }): void {
   const routes = new RouteTable(deps.config.routes);
-  const handler = async (request: FastifyRequest, reply: FastifyReply) => {
+  const handler = (request: FastifyRequest, reply: FastifyReply): FastifyReply | Promise<FastifyReply> => {
     let original: OriginalRequest;
     let scope: string | null;
     try {
@@ -32,22 +32,9 @@ export function forwardAuthRoutes(app: FastifyInstance, deps: HttpDeps & { verif
       if (error instanceof AppError) return refuse(reply, { ok: false, code: 'invalid_token', status: error.status, message: error.message });
       throw error;
     }
-    const verdict = await deps.verifier.verify(presentedToken(request, original.query), {
-      ...(scope !== null && { scope }),
-      ...optionalHeader(request, 'referer', 'referrer'),
-      ...optionalHeader(request, 'origin', 'origin'),
-      ...optionalHeader(request, 'x-tokenbox-app-id', 'appId'),
-    });
-    if (!verdict.ok) return refuse(reply, verdict);
-    // A verified token with no scope to check against: fail closed.
-    if (scope === null) return refuse(reply, FORBIDDEN);
-    return reply
-      .code(200)
-      .header('Cache-Control', 'no-store')
-      .header('X-Tokenbox-User', verdict.user)
-      .header('X-Tokenbox-Token-Id', verdict.tokenId)
-      .header('X-Tokenbox-Usage', verdict.usage)
-      .send();
+    const verdict = deps.verifier.check(presentedToken(request, original.query), verifyRequest(request, scope));
+    // Synchronous for a cached token: no promise on the hot path.
+    return verdict instanceof Promise ? verdict.then((v) => answer(reply, v, scope)) : answer(reply, verdict, scope);
   };
   // Successful checks write no log line at the default level: the hot path does no I/O.
   const options = { method: METHODS, logLevel: 'warn' as const, handler };
@@ -73,9 +60,30 @@ function presentedToken(request: FastifyRequest, query: QueryValues): string | u
   return values.length === 1 ? values[0] : 'malformed';
 }
 
-function optionalHeader<K extends string>(request: FastifyRequest, name: string, key: K): Partial<Record<K, string>> {
-  const value = request.headers[name];
-  return typeof value === 'string' ? ({ [key]: value } as Record<K, string>) : {};
+function verifyRequest(request: FastifyRequest, scope: string | null): VerifyRequest {
+  const { referer, origin } = request.headers;
+  const appId = request.headers['x-tokenbox-app-id'];
+  const out: { -readonly [K in keyof VerifyRequest]: VerifyRequest[K] } = {};
+  if (scope !== null) out.scope = scope;
+  if (typeof referer === 'string') out.referrer = referer;
+  if (typeof origin === 'string') out.origin = origin;
+  if (typeof appId === 'string') out.appId = appId;
+  return out;
+}
+
+function answer(reply: FastifyReply, verdict: Verdict, scope: string | null): FastifyReply {
+  if (!verdict.ok) return refuse(reply, verdict);
+  // A verified token with no scope to check against: fail closed.
+  if (scope === null) return refuse(reply, FORBIDDEN);
+  return reply
+    .code(200)
+    .headers({
+      'cache-control': 'no-store',
+      'x-tokenbox-user': verdict.user,
+      'x-tokenbox-token-id': verdict.tokenId,
+      'x-tokenbox-usage': verdict.usage,
+    })
+    .send();
 }
 
 function refuse(reply: FastifyReply, verdict: Refusal): FastifyReply {
