@@ -1,0 +1,72 @@
+/**
+ * The parent side of the load generator. Each job runs in a fresh child process (this machine has
+ * 2 cores: the server keeps one event loop, the generator gets its own), and the child reports
+ * back over IPC. See `load-worker.ts` for the child.
+ */
+import { fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { LatencyJob, LatencyResult, LoadJob, LoadResult, MixedJob, MixedResult, ThroughputJob, ThroughputResult } from './load-jobs.js';
+
+const WORKER = fileURLToPath(new URL('./load-worker.ts', import.meta.url));
+
+function runJob(job: LoadJob): Promise<LoadResult> {
+  return new Promise((resolve, reject) => {
+    // Explicit execArgv: a `--cpu-prof` given to the parent must not profile the generator too.
+    const child = fork(WORKER, [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    let result: LoadResult | undefined;
+    child.once('message', (message) => {
+      result = message as LoadResult;
+    });
+    child.once('error', reject);
+    child.once('exit', (code) => {
+      if (result !== undefined && code === 0) resolve(result);
+      else reject(new Error(`load generator exited with code ${code} before reporting`));
+    });
+    child.send(job);
+  });
+}
+
+export interface MeasuredThroughput extends ThroughputResult {
+  /**
+   * CPU time (user + system) this process spent per response, warm-up included, in µs. Meaningful
+   * because this process is the server under test and does nothing else while a job runs; less
+   * sensitive than req/s to other work on the machine.
+   */
+  readonly serverCpuUsPerRequest: number;
+}
+
+export async function measureThroughput(job: Omit<ThroughputJob, 'kind'>): Promise<MeasuredThroughput> {
+  const cpuBefore = process.cpuUsage();
+  const result = await runJob({ kind: 'throughput', ...job });
+  const cpu = process.cpuUsage(cpuBefore);
+  if (result.kind !== 'throughput') throw new Error('load generator answered the wrong job');
+  if (result.non2xx > 0 || result.errors > 0 || result.timeouts > 0) {
+    throw new Error(
+      `${job.method} ${redact(job.url)}: ${result.non2xx} non-2xx, ${result.errors} errors, ${result.timeouts} timeouts; statuses ${JSON.stringify(result.statusCounts)}`,
+    );
+  }
+  const responses = result.warmupResponses + result.ok2xx;
+  return { ...result, serverCpuUsPerRequest: (cpu.user + cpu.system) / responses };
+}
+
+export async function measureLatency(job: Omit<LatencyJob, 'kind'>): Promise<LatencyResult> {
+  const result = await runJob({ kind: 'latency', ...job });
+  if (result.kind !== 'latency') throw new Error('load generator answered the wrong job');
+  if (result.non200 > 0) throw new Error(`latency run: ${result.non200} responses were not 200`);
+  return result;
+}
+
+/** Concurrent load over a list of requests, any status accepted; precise p50/p99. */
+export async function measureMixed(job: Omit<MixedJob, 'kind'>): Promise<MixedResult & { serverCpuUsPerRequest: number }> {
+  const cpuBefore = process.cpuUsage();
+  const result = await runJob({ kind: 'mixed', ...job });
+  const cpu = process.cpuUsage(cpuBefore);
+  if (result.kind !== 'mixed') throw new Error('load generator answered the wrong job');
+  if (result.errors > 0) throw new Error(`${result.errors} connection errors`);
+  return { ...result, serverCpuUsPerRequest: (cpu.user + cpu.system) / Math.max(1, result.responses) };
+}
+
+/** Error messages never show a token. */
+function redact(url: string): string {
+  return url.replace(/access_token=[^&]*/g, 'access_token=[redacted]');
+}

@@ -1,0 +1,167 @@
+/**
+ * The verification hot path (issue 3): in-process verify of a cached pk against the floor of one
+ * SHA-256 plus one Map.get; `/auth/v1/check` against a bare Fastify route in the same setup; and
+ * a flood of malformed strings, forged tks and repeated unknown ids, with the store's read count.
+ */
+import { hash, randomBytes } from 'node:crypto';
+import Fastify from 'fastify';
+import { newStoredToken, newTokenId, signTemporaryToken } from '../src/domain/token-format.js';
+import { measureMixed } from './http-load.js';
+import type { MixedResult } from './load-jobs.js';
+import type { BenchOptions } from './options.js';
+import type { BenchApp } from './setup.js';
+import { median } from './stats.js';
+
+export interface VerificationFigures {
+  readonly inProcess: { readonly floorNs: number[]; readonly verifyNs: number[]; readonly tkNs: number[] };
+  readonly bare: MixedResult[];
+  readonly check: MixedResult[];
+  readonly flood: MixedResult & { readonly reads: number; readonly distinctUnknown: number; readonly kinds: Record<string, number> };
+}
+
+const SCOPE = 'styles:tiles';
+const UNKNOWN_IDS = 50;
+
+function timeNs(iterations: number, fn: () => void): number {
+  const start = process.hrtime.bigint();
+  for (let i = 0; i < iterations; i++) fn();
+  return Number(process.hrtime.bigint() - start) / iterations;
+}
+
+async function timeAsyncNs(iterations: number, fn: () => Promise<unknown>): Promise<number> {
+  const start = process.hrtime.bigint();
+  for (let i = 0; i < iterations; i++) await fn();
+  return Number(process.hrtime.bigint() - start) / iterations;
+}
+
+async function measureInProcess(bench: BenchApp, pk: string, tk: string, rounds: number, iterations: number): Promise<VerificationFigures['inProcess']> {
+  const { verifier } = bench.app;
+  const request = { scope: SCOPE };
+  const map = new Map([[hash('sha256', pk, 'base64'), request]]);
+  let sink = 0;
+  const floor = () => {
+    if (map.get(hash('sha256', pk, 'base64')) !== undefined) sink++;
+  };
+  const verify = async () => {
+    if ((await verifier.verify(pk, request)).ok) sink++;
+  };
+  const verifyTk = async () => {
+    if ((await verifier.verify(tk, request)).ok) sink++;
+  };
+  timeNs(iterations, floor);
+  await timeAsyncNs(iterations, verify);
+  await timeAsyncNs(iterations / 4, verifyTk);
+  const out = { floorNs: [] as number[], verifyNs: [] as number[], tkNs: [] as number[] };
+  for (let round = 0; round < rounds; round++) {
+    out.floorNs.push(timeNs(iterations, floor));
+    out.verifyNs.push(await timeAsyncNs(iterations, verify));
+    out.tkNs.push(await timeAsyncNs(iterations / 4, verifyTk));
+  }
+  if (sink === 0) throw new Error('nothing verified');
+  return out;
+}
+
+/** A bare Fastify route answering what a successful check answers: 200, empty body, the identity headers. */
+async function startBareCheck(): Promise<{ origin: string; close(): Promise<void> }> {
+  const app = Fastify({ logger: false });
+  app.get('/auth/v1/check', async (_request, reply) =>
+    reply
+      .code(200)
+      .headers({ 'cache-control': 'no-store', 'x-tokenbox-user': 'bench', 'x-tokenbox-token-id': 'c000000000000000000000000', 'x-tokenbox-usage': 'pk' })
+      .send(),
+  );
+  const origin = await app.listen({ host: '127.0.0.1', port: 0 });
+  return { origin, close: () => app.close() };
+}
+
+function floodRequests(username: string, parent: string): { requests: Array<{ method: string; path: string; headers: Record<string, string> }>; kinds: Record<string, number> } {
+  const nginx = (token: string) => ({ method: 'GET', path: `/auth/v1/check?scope=${SCOPE}`, headers: { 'x-original-uri': `/tiles/1/2/3.png?access_token=${encodeURIComponent(token)}` } });
+  const malformed = ['garbage', 'pk.x.y', 'pk.abc.def.ghi', `sk.${'A'.repeat(5000)}.${'B'.repeat(22)}`, 'tk.!!!.AAAAAAAAAAAAAAAAAAAAAA', `pk.eyJ1IjoiYSJ9.${'A'.repeat(22)}`];
+  const nowS = Math.floor(Date.now() / 1000);
+  const forgedKey = randomBytes(32);
+  const forged = Array.from({ length: 20 }, (_, i) =>
+    signTemporaryToken(forgedKey, { u: username, exp: nowS + 600, iat: nowS - i, scopes: [SCOPE], client: 'api', p: parent }),
+  );
+  const unknown = Array.from({ length: UNKNOWN_IDS }, () => newStoredToken('pk', username, newTokenId()));
+  const requests = [...malformed, ...forged, ...unknown].map(nginx);
+  return { requests, kinds: { malformed: malformed.length, 'forged tk': forged.length, 'unknown pk id': unknown.length } };
+}
+
+export async function measureVerification(bench: BenchApp, options: BenchOptions): Promise<VerificationFigures> {
+  const { app } = bench;
+  const created = await app.accounts.create('verify');
+  const pk = created.defaultPublicToken.token as string;
+  const parent = created.defaultPublicToken.id;
+  const nowS = Math.floor(Date.now() / 1000);
+  const tk = signTemporaryToken(app.keyring.signingKey().key, { u: 'verify', exp: nowS + 3000, iat: nowS, scopes: [SCOPE], client: 'api', p: parent });
+  const inProcess = await measureInProcess(bench, pk, tk, options.quick ? 3 : 7, options.quick ? 50_000 : 200_000);
+
+  const valid = [{ method: 'GET', path: `/auth/v1/check?scope=${SCOPE}`, headers: { 'x-original-uri': `/tiles/1/2/3.png?access_token=${pk}` } }];
+  const bareServer = await startBareCheck();
+  const bare: MixedResult[] = [];
+  const check: MixedResult[] = [];
+  const load = { connections: options.connections, durationS: options.retrieveDurationS, warmupS: options.retrieveWarmupS };
+  try {
+    for (let round = 0; round < options.retrieveRounds; round++) {
+      const sides = round % 2 === 0 ? (['bare', 'check'] as const) : (['check', 'bare'] as const);
+      for (const side of sides) {
+        const result = await measureMixed({ origin: side === 'bare' ? bareServer.origin : bench.origin, requests: valid, ...load });
+        if (Object.keys(result.statusCounts).some((s) => s !== '200')) throw new Error(`${side}: statuses ${JSON.stringify(result.statusCounts)}`);
+        (side === 'bare' ? bare : check).push(result);
+      }
+    }
+  } finally {
+    await bareServer.close();
+  }
+
+  const { requests, kinds } = floodRequests('verify', parent);
+  const readsBefore = app.directory.stats.reads;
+  const floodResult = await measureMixed({ origin: bench.origin, requests, ...load, durationS: options.retrieveDurationS * 2 });
+  if (Object.keys(floodResult.statusCounts).some((s) => s !== '401')) throw new Error(`flood: statuses ${JSON.stringify(floodResult.statusCounts)}`);
+  return { inProcess, bare, check, flood: { ...floodResult, reads: app.directory.stats.reads - readsBefore, distinctUnknown: UNKNOWN_IDS, kinds } };
+}
+
+const line = (text = ''): void => {
+  process.stdout.write(`${text}\n`);
+};
+const f0 = (n: number): string => Math.round(n).toLocaleString('en-US');
+const f2 = (n: number): string => n.toFixed(2);
+
+/** Goals from issue 3. */
+export const VERIFY_FLOOR_GOAL = 3;
+export const CHECK_RPS_GOAL = 0.85;
+export const CHECK_P99_GOAL = 1.3;
+export const FLOOD_GOAL = 0.9;
+
+export function printVerification(v: VerificationFigures): boolean[] {
+  const ratios = v.inProcess.verifyNs.map((ns, i) => ns / (v.inProcess.floorNs[i] ?? Number.NaN));
+  const floorRatio = median(ratios);
+  line('4. In-process verification of a cached pk (verifier.verify with a scope), ns per call');
+  line(`  floor (crypto.hash sha256 base64 + Map.get): ${f0(median(v.inProcess.floorNs))} ns   verify: ${f0(median(v.inProcess.verifyNs))} ns   (medians of ${ratios.length} rounds)`);
+  line(`  ratio verify/floor: ${f2(floorRatio)}x  (per round: ${ratios.map(f2).join(', ')})`);
+  line(`  for comparison, a tk (HMAC, no store read): ${f0(median(v.inProcess.tkNs))} ns`);
+  line();
+  const rpsRatios = v.check.map((c, i) => c.rps / (v.bare[i]?.rps ?? Number.NaN));
+  const p99Ratios = v.check.map((c, i) => c.p99Ms / (v.bare[i]?.p99Ms ?? Number.NaN));
+  const rpsRatio = median(rpsRatios);
+  const p99Ratio = median(p99Ratios);
+  line('5. /auth/v1/check (nginx style, cached pk, scope on the auth URL) vs a bare Fastify route answering 200 + the same headers');
+  line(`  bare:     ${f0(median(v.bare.map((b) => b.rps)))} req/s, p99 ${f2(median(v.bare.map((b) => b.p99Ms)))} ms   (rounds: ${v.bare.map((b) => f0(b.rps)).join(', ')})`);
+  line(`  tokenbox: ${f0(median(v.check.map((c) => c.rps)))} req/s, p99 ${f2(median(v.check.map((c) => c.p99Ms)))} ms   (rounds: ${v.check.map((c) => f0(c.rps)).join(', ')})`);
+  line(`  ratio throughput tokenbox/bare: ${f2(rpsRatio)}x (per round ${rpsRatios.map(f2).join(', ')});  p99 tokenbox/bare: ${f2(p99Ratio)}x (per round ${p99Ratios.map(f2).join(', ')})`);
+  line();
+  const validRps = median(v.check.map((c) => c.rps));
+  const floodRatio = v.flood.rps / validRps;
+  line(`6. Flood of refusals through /auth/v1/check: ${Object.entries(v.flood.kinds).map(([k, n]) => `${n} ${k}`).join(', ')}, cycled`);
+  line(`  ${f0(v.flood.rps)} refusals/s (all 401), p99 ${f2(v.flood.p99Ms)} ms; ratio to the valid-token rate above: ${f2(floodRatio)}x`);
+  line(`  store reads during the flood: ${v.flood.reads} for ${f0(v.flood.responses)} requests (${v.flood.distinctUnknown} distinct unknown ids: at most one read each, then none)`);
+  line();
+  const met = [floorRatio <= VERIFY_FLOOR_GOAL, rpsRatio >= CHECK_RPS_GOAL, p99Ratio <= CHECK_P99_GOAL, floodRatio >= FLOOD_GOAL, v.flood.reads <= v.flood.distinctUnknown];
+  line('Goals (verification)');
+  line(`  verify <= ${VERIFY_FLOOR_GOAL}x the floor: ${f2(floorRatio)}x  ${met[0] ? 'MET' : 'MISSED'}`);
+  line(`  /auth/v1/check >= ${CHECK_RPS_GOAL}x bare throughput: ${f2(rpsRatio)}x  ${met[1] ? 'MET' : 'MISSED'}`);
+  line(`  /auth/v1/check p99 <= ${CHECK_P99_GOAL}x bare: ${f2(p99Ratio)}x  ${met[2] ? 'MET' : 'MISSED'}`);
+  line(`  refusals >= ${FLOOD_GOAL}x the valid rate: ${f2(floodRatio)}x  ${met[3] ? 'MET' : 'MISSED'}`);
+  line(`  store reads <= one per unknown id: ${v.flood.reads} <= ${v.flood.distinctUnknown}  ${met[4] ? 'MET' : 'MISSED'}`);
+  return met;
+}
