@@ -82,8 +82,31 @@ describe('keyring and temporary-token verification', () => {
     assert.equal((await auth.authenticate(late)).ok, true);
     clock.advance(3_600_000 + 2);
     assert.equal(keyring.verifyingKeys(clock()).some((k) => k.id === oldKey.id), false);
-    assert.deepEqual(await auth.authenticate(late), { ok: false, reason: 'invalid' });
+    // Every tk the old key can have signed has expired by the time the key is dropped.
+    assert.deepEqual(await auth.authenticate(late), { ok: false, reason: 'expired' });
+    // A process that never saw it finds no key for its MAC at all.
+    const fresh = new Authenticator(store, directory, keyring, clock);
+    assert.deepEqual(await fresh.authenticate(late), { ok: false, reason: 'invalid' });
     assert.equal((await auth.authenticate(tk())).ok, true, 'new key signs and verifies');
+  });
+
+  it('a tk signed by a key another process just added passes once this keyring reloads', async () => {
+    const other = new Keyring(store, new Sealer(SECRET), clock);
+    await other.load();
+    const fresh = await other.rotate();
+    const token = tk({}, fresh.key);
+    assert.deepEqual(await auth.authenticate(token), { ok: false, reason: 'invalid' }, 'unknown key: refused (and remembered briefly)');
+    clock.advance(10_000);
+    await keyring.refresh();
+    assert.equal((await auth.authenticate(token)).ok, true, 'after the reload the remembered refusal has lapsed');
+  });
+
+  it('remembers a verified tk but still sees its expiry and its parent\'s deletion', async () => {
+    const token = tk();
+    assert.equal((await auth.authenticate(token)).ok, true);
+    await store.deleteToken('alice', parentId, clock());
+    await directory.follower.poll();
+    assert.deepEqual(await auth.authenticate(token), { ok: false, reason: 'revoked' });
   });
 
   it('refuses to load keys sealed under another secret', async () => {

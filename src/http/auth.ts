@@ -32,11 +32,18 @@ export function setRateHeaders(reply: FastifyReply, decision: RateDecision, nowS
   if (!decision.allowed) reply.header('Retry-After', Math.max(1, decision.reset - nowS));
 }
 
-/** Counts the request in its bucket: the verified account, or the client IP when unverified. */
-export async function limit(deps: HttpDeps, reply: FastifyReply, key: string): Promise<void> {
-  const decision = await deps.limiter.hit(key, deps.config.accountRateLimit);
-  setRateHeaders(reply, decision, Math.floor(deps.clock() / 1000));
-  if (!decision.allowed) throw new AppError('rate_limited');
+/**
+ * Counts the request in its bucket: the verified account, or the client IP when unverified.
+ * Synchronous with the in-memory limiter; a promise with a shared one.
+ * @throws AppError `rate_limited` when over the limit (headers are set either way).
+ */
+export function limit(deps: HttpDeps, reply: FastifyReply, key: string): void | Promise<void> {
+  const decision = deps.limiter.hit(key, deps.config.accountRateLimit);
+  const apply = (d: RateDecision): void => {
+    setRateHeaders(reply, d, Math.floor(deps.clock() / 1000));
+    if (!d.allowed) throw new AppError('rate_limited');
+  };
+  return decision instanceof Promise ? decision.then(apply) : apply(decision);
 }
 
 export function ipKey(request: FastifyRequest): string {

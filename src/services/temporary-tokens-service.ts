@@ -4,7 +4,7 @@
 import { isoDate, type Clock } from '../domain/clock.js';
 import { AppError, invalidField } from '../domain/errors.js';
 import { signTemporaryToken } from '../domain/token-format.js';
-import type { Authenticator, AuthFailure } from '../verification/authenticator.js';
+import type { Authenticator, AuthFailure, Principal } from '../verification/authenticator.js';
 import type { Grant } from './access.js';
 import type { Keyring } from './keyring.js';
 
@@ -75,27 +75,34 @@ export class TemporaryTokensService {
     return { token, issued_at: isoDate(iat * 1000), expires: isoDate(exp * 1000), expires_in: exp - iat };
   }
 
-  /** What a token is; never throws for a bad token. */
-  async retrieve(raw: string): Promise<RetrieveResult> {
-    const outcome = await this.authenticator.authenticate(raw);
-    if (!outcome.ok) {
-      const reason = outcome.reason === 'invalid' ? await this.authenticator.explainUnknown(raw) : outcome.reason;
-      return { code: FAILURE_CODES[reason] };
-    }
-    const p = outcome.principal;
-    if (p.usage === 'tk') {
-      return {
-        code: 'TokenValid',
-        token: {
-          usage: 'tk',
-          user: p.username,
-          expires: isoDate((p.exp ?? 0) * 1000),
-          created: isoDate((p.iat ?? 0) * 1000),
-          scopes: [...p.scopes],
-          client: 'api',
-        },
-      };
-    }
-    return { code: 'TokenValid', token: { usage: p.usage, user: p.username, authorization: p.rootId } };
+  /** What a token is; never throws for a bad token. Synchronous when no store read is needed. */
+  retrieve(raw: string): RetrieveResult | Promise<RetrieveResult> {
+    const quick = this.authenticator.tryCached(raw);
+    if (quick?.ok) return describe(quick.principal);
+    return this.retrieveSlowly(raw);
   }
+
+  private async retrieveSlowly(raw: string): Promise<RetrieveResult> {
+    const outcome = await this.authenticator.authenticate(raw);
+    if (outcome.ok) return describe(outcome.principal);
+    const reason = outcome.reason === 'invalid' ? await this.authenticator.explainUnknown(raw) : outcome.reason;
+    return { code: FAILURE_CODES[reason] };
+  }
+}
+
+function describe(p: Principal): RetrieveResult {
+  if (p.usage === 'tk') {
+    return {
+      code: 'TokenValid',
+      token: {
+        usage: 'tk',
+        user: p.username,
+        expires: isoDate((p.exp ?? 0) * 1000),
+        created: isoDate((p.iat ?? 0) * 1000),
+        scopes: [...p.scopes],
+        client: 'api',
+      },
+    };
+  }
+  return { code: 'TokenValid', token: { usage: p.usage, user: p.username, authorization: p.rootId } };
 }

@@ -13,6 +13,17 @@ import type { Store, TokenRecord } from '../store/port.js';
 import type { CachedToken, TokenDirectory } from './token-directory.js';
 
 const MAX_TK_LIFETIME_S = 3600;
+/** How long a forged tk is remembered: shorter than the keyring's reload interval. */
+const FORGED_MEMORY_MS = 5_000;
+/** Longer tk strings are verified every time rather than kept in memory. */
+const MAX_REMEMBERED_LENGTH = 1024;
+
+interface RememberedTemporary {
+  readonly raw: string;
+  readonly outcome: AuthOutcome;
+  /** Valid: the tk's expiry (ms). Forged: when to check the MAC again. */
+  readonly until: number;
+}
 const MAX_FUTURE_IAT_S = 60;
 
 /** The signing keys a tk may have been signed with (the keyring). */
@@ -49,11 +60,15 @@ const EXPIRED: AuthOutcome = Object.freeze({ ok: false, reason: 'expired' });
 const REVOKED: AuthOutcome = Object.freeze({ ok: false, reason: 'revoked' });
 
 export class Authenticator {
+  /** Verified and forged tk strings seen recently, with their outcome. */
+  private readonly temporaries = new Map<string, RememberedTemporary>();
+
   constructor(
     private readonly store: Store,
     private readonly directory: TokenDirectory,
     private readonly keys: KeySource,
     private readonly clock: Clock,
+    private readonly temporaryCapacity = 10_000,
   ) {}
 
   /** The outcome when it needs no store read; undefined when a pk/sk must be read first. */
@@ -68,9 +83,43 @@ export class Authenticator {
       if (cached !== undefined) return stored(cached, prefix === 'pk.' ? 'pk' : 'sk');
       return parseToken(raw) ? undefined : MALFORMED;
     }
+    if (prefix === 'tk.') {
+      // A tk is a signature check, not a read, but a client repeats the same string: its
+      // verified (or forged) outcome is kept, and only the clock and tombstones are re-checked.
+      const seen = this.temporaries.get(raw);
+      if (seen !== undefined) {
+        const outcome = this.recheck(seen);
+        if (outcome !== undefined) return outcome;
+      }
+    }
     const parsed = parseToken(raw);
     if (!parsed) return MALFORMED;
-    return parsed.usage === 'tk' ? this.temporary(parsed) : undefined;
+    return parsed.usage === 'tk' ? this.temporary(raw, parsed) : undefined;
+  }
+
+  /** A remembered outcome still true now, or undefined when it has lapsed. */
+  private recheck(seen: RememberedTemporary): AuthOutcome | undefined {
+    const now = this.clock();
+    if (!seen.outcome.ok) {
+      if (now < seen.until) return seen.outcome;
+      this.temporaries.delete(seen.raw);
+      return undefined;
+    }
+    if (now >= seen.until) return EXPIRED;
+    return this.directory.isDeleted(seen.outcome.principal.rootId) ? REVOKED : seen.outcome;
+  }
+
+  /**
+   * Bounded, oldest out first. A forged MAC is remembered only briefly: a tk signed by a key
+   * another process has just added fails here until the keyring reloads, and must pass after.
+   */
+  private remember(raw: string, outcome: AuthOutcome, until: number): void {
+    if (raw.length > MAX_REMEMBERED_LENGTH) return;
+    if (this.temporaries.size >= this.temporaryCapacity) {
+      const oldest = this.temporaries.keys().next().value;
+      if (oldest !== undefined) this.temporaries.delete(oldest);
+    }
+    this.temporaries.set(raw, { raw, outcome, until });
   }
 
   /** The outcome, reading the store at most once (a pk/sk not yet cached). */
@@ -95,7 +144,7 @@ export class Authenticator {
     return (await this.store.deletedTokenHash(a)) === hashToken(raw) ? 'revoked' : 'invalid';
   }
 
-  private temporary(parsed: ParsedToken & { usage: 'tk' }): AuthOutcome {
+  private temporary(raw: string, parsed: ParsedToken & { usage: 'tk' }): AuthOutcome {
     const { payload } = parsed;
     const now = this.clock();
     let signed = false;
@@ -105,13 +154,17 @@ export class Authenticator {
         break;
       }
     }
-    if (!signed) return INVALID;
+    if (!signed) {
+      // A forged MAC stays forged: remembered, so repeating it costs no HMAC.
+      this.remember(raw, INVALID, now + FORGED_MEMORY_MS);
+      return INVALID;
+    }
     const nowS = Math.floor(now / 1000);
     if (payload.exp - payload.iat > MAX_TK_LIFETIME_S || payload.iat > nowS + MAX_FUTURE_IAT_S) return INVALID;
     if (now >= payload.exp * 1000) return EXPIRED;
     // No read: the change log's tombstones hold every id deleted within a tk's lifetime.
     if (this.directory.isDeleted(payload.p)) return REVOKED;
-    return {
+    const outcome: AuthOutcome = {
       ok: true,
       principal: {
         username: payload.u,
@@ -125,6 +178,8 @@ export class Authenticator {
         urlRules: null,
       },
     };
+    this.remember(raw, outcome, payload.exp * 1000);
+    return outcome;
   }
 }
 

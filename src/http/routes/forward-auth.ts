@@ -93,5 +93,17 @@ function refuse(reply: FastifyReply, verdict: Refusal): FastifyReply {
     .header('X-Tokenbox-Status', String(verdict.status))
     .header('X-Tokenbox-Message', verdict.message);
   if (verdict.retryAfter !== undefined) reply.header('Retry-After', String(verdict.retryAfter));
-  return reply.send({ message: verdict.message });
+  return reply.type('application/json; charset=utf-8').send(bodyOf(verdict.message));
+}
+
+/** Refusal bodies, serialised once per message (a flood of refusals repeats a handful of them). */
+const BODIES = new Map<string, string>();
+
+function bodyOf(message: string): string {
+  let body = BODIES.get(message);
+  if (body === undefined) {
+    body = JSON.stringify({ message });
+    if (BODIES.size < 1000) BODIES.set(message, body);
+  }
+  return body;
 }

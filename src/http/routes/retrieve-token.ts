@@ -1,21 +1,28 @@
 /** `GET /tokens/v2?access_token=…`: what the presented token is; the token is the subject. */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError } from '../../domain/errors.js';
 import { accountKey, ipKey, limit, presentedToken } from '../auth.js';
 import type { RetrieveResult } from '../../services/temporary-tokens-service.js';
 import type { HttpDeps } from '../context.js';
 
 export function retrieveTokenRoute(app: FastifyInstance, deps: HttpDeps): void {
-  app.get('/tokens/v2', async (request, reply) => {
+  // Synchronous for a cached token (the common case): no promise between request and answer.
+  app.get('/tokens/v2', (request: FastifyRequest, reply: FastifyReply) => {
     const presented = presentedToken(request);
     if (presented.kind === 'none') {
-      await limit(deps, reply, ipKey(request));
-      throw new AppError('access_token_required');
+      return after(limit(deps, reply, ipKey(request)), () => {
+        throw new AppError('access_token_required');
+      });
     }
-    const result: RetrieveResult =
-      presented.kind === 'token' ? await deps.temporary.retrieve(presented.raw) : { code: 'TokenMalformed' };
-    await limit(deps, reply, result.token ? accountKey(result.token.user, result.token.usage) : ipKey(request));
-    reply.header('Cache-Control', 'no-store');
-    return result;
+    const result = presented.kind === 'token' ? deps.temporary.retrieve(presented.raw) : ({ code: 'TokenMalformed' } as RetrieveResult);
+    return after(result, (settled) => {
+      const key = settled.token ? accountKey(settled.token.user, settled.token.usage) : ipKey(request);
+      return after(limit(deps, reply, key), () => reply.header('Cache-Control', 'no-store').send(settled));
+    });
   });
+}
+
+/** Continues with `next` at once for a value, or after it for a promise. */
+function after<T, R>(value: T | Promise<T>, next: (settled: T) => R | Promise<R>): R | Promise<R> {
+  return value instanceof Promise ? value.then(next) : next(value);
 }
