@@ -2,7 +2,7 @@
  * Creates through the API: POST /tokens/v2/:user over real HTTP, a pk with two public scopes per
  * request, into a fresh account; and a probe of what one create costs as the account grows.
  */
-import type { Tokenbox } from '../src/main.js';
+import type { Tokenbox } from '../dist/main.js';
 import { measureThroughput } from './http-load.js';
 import type { BenchOptions } from './options.js';
 import type { BenchApp } from './setup.js';

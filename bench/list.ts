@@ -3,8 +3,8 @@
  * request at a time from the load-generator process) and in process (`TokensService.list`).
  * Keyset pagination should make both pages cost the same.
  */
-import type { Tokenbox } from '../src/main.js';
-import type { ListTokensInput } from '../src/services/tokens-service.js';
+import type { Tokenbox } from '../dist/main.js';
+import type { ListTokensInput } from '../dist/services/tokens-service.js';
 import { measureLatency } from './http-load.js';
 import type { BenchOptions } from './options.js';
 import { seedTokens } from './seed.js';

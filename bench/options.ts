@@ -30,7 +30,7 @@ const FULL: Omit<BenchOptions, 'quick'> = {
   bigAccountTokens: 100_000,
   listWarmupRounds: 200,
   listRounds: 2_000,
-  retrieveRounds: 7,
+  retrieveRounds: 5,
   retrieveDurationS: 3,
   retrieveWarmupS: 0.5,
   probeCreates: 300,

@@ -10,9 +10,9 @@
  */
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { hashToken, newStoredToken, newTokenId } from '../src/domain/token-format.js';
-import type { Tokenbox } from '../src/main.js';
-import type { TokenRecord } from '../src/store/port.js';
+import { hashToken, newStoredToken, newTokenId } from '../dist/domain/token-format.js';
+import type { Tokenbox } from '../dist/main.js';
+import type { TokenRecord } from '../dist/store/port.js';
 
 const INSERT = `INSERT INTO tokens (id, username, usage, note, scopes, allowed_urls,
   allowed_applications, is_default, token_hash, sealed_token, created, modified, created_by, last_used)

@@ -5,7 +5,7 @@
  */
 import { hash, randomBytes } from 'node:crypto';
 import Fastify from 'fastify';
-import { newStoredToken, newTokenId, signTemporaryToken } from '../src/domain/token-format.js';
+import { newStoredToken, newTokenId, signTemporaryToken } from '../dist/domain/token-format.js';
 import { measureMixed } from './http-load.js';
 import type { MixedResult } from './load-jobs.js';
 import type { BenchOptions } from './options.js';
