@@ -179,6 +179,19 @@ export function runStoreContract(name: string, open: () => Promise<OpenedStore>)
         assert.deepEqual(stored.filter((t) => !t.isDefault).map((t) => t.id).sort(), inserted);
       });
 
+      it('a delete frees a slot; a refused insert and a refresh of the default token use none', async () => {
+        const alice = await addAccount(store, 'alice');
+        const a = makeToken('alice');
+        assert.equal(await store.insertToken(a, 2), true);
+        await assert.rejects(store.insertToken(makeToken('alice', { tokenHash: a.tokenHash }), 3));
+        assert.equal(await store.insertToken(makeToken('alice'), 2), false);
+        assert.equal(await store.replaceDefaultToken('alice', alice.id, makeDefaultToken('alice'), T0 + 1), true);
+        assert.equal(await store.insertToken(makeToken('alice'), 2), false);
+        assert.equal(await store.deleteToken('alice', a.id, T0 + 2), true);
+        assert.equal(await store.insertToken(makeToken('alice'), 2), true);
+        assert.equal(await store.insertToken(makeToken('alice'), 2), false);
+      });
+
       it("counts only the account's own tokens", async () => {
         await addAccount(store, 'alice');
         await addAccount(store, 'bob');

@@ -19,7 +19,8 @@ export interface TokenObject {
 }
 
 /**
- * @param secretToken the sk string, given only in the create response (the store never has it).
+ * @param secretToken the new token's string, given only in the create response (for an sk the
+ *   store never has it; for a pk it saves unsealing what was just sealed).
  * @throws Error when a pk string cannot be unsealed (wrong key-encryption key): never expected
  *   once the keyring has loaded with the same sealer.
  */
@@ -37,12 +38,13 @@ export function toTokenObject(record: TokenRecord, sealer: Sealer, secretToken?:
   if (record.allowedUrls) view.allowedUrls = [...record.allowedUrls];
   if (record.allowedApplications) view.allowedApplications = record.allowedApplications.map((a) => ({ ...a }));
   if (record.lastUsed !== null) view.lastUsed = isoDate(record.lastUsed);
-  if (record.sealedToken !== null) {
+  if (secretToken !== undefined) {
+    // The create response: the caller has the string it just made; no need to unseal it.
+    view.token = secretToken;
+  } else if (record.sealedToken !== null) {
     const token = sealer.open(record.sealedToken, record.id);
     if (!token) throw new Error(`token ${record.id} cannot be unsealed with this key-encryption key`);
     view.token = token.toString('utf8');
-  } else if (secretToken !== undefined) {
-    view.token = secretToken;
   }
   return view;
 }

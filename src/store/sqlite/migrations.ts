@@ -28,7 +28,10 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
     sql: `
       CREATE TABLE accounts (
         username TEXT PRIMARY KEY,
-        created INTEGER NOT NULL
+        created INTEGER NOT NULL,
+        -- Tokens the account holds, kept in the same transaction as every insert and delete,
+        -- so the maxTokensPerAccount check costs the same at 10 tokens and at 100,000.
+        token_count INTEGER NOT NULL DEFAULT 0 CHECK (token_count >= 0)
       );
       CREATE INDEX accounts_by_created ON accounts (created, username);
 

@@ -42,13 +42,16 @@ const SQL = {
   ping: 'SELECT 1',
   appliedMigrations: 'SELECT name FROM schema_migrations',
   recordMigration: 'INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)',
-  insertAccount: 'INSERT INTO accounts (username, created) VALUES (?, ?)',
+  insertAccount: 'INSERT INTO accounts (username, created, token_count) VALUES (?, ?, 1)',
   getAccount: 'SELECT username, created FROM accounts WHERE username = ?',
   listAccounts: 'SELECT username, created FROM accounts ORDER BY created, username',
   insertToken: `INSERT INTO tokens (${TOKEN_COLUMNS}) VALUES (@id, @username, @usage, @note,
     @scopes, @allowed_urls, @allowed_applications, @is_default, @token_hash, @sealed_token,
     @created, @modified, @created_by, @last_used)`,
-  countTokens: 'SELECT COUNT(*) AS n FROM tokens WHERE username = ?',
+  // The token limit is checked against a counter kept in the same transactions as inserts and
+  // deletes: constant time, where COUNT(*) walks the account's whole index range on every create.
+  claimTokenSlot: 'UPDATE accounts SET token_count = token_count + 1 WHERE username = ? AND token_count < ?',
+  releaseTokenSlot: 'UPDATE accounts SET token_count = token_count - 1 WHERE username = ?',
   tokenByHash: `SELECT ${TOKEN_COLUMNS} FROM tokens WHERE token_hash = ?`,
   tokenById: `SELECT ${TOKEN_COLUMNS} FROM tokens WHERE id = ? AND username = ?`,
   tokenExists: 'SELECT 1 FROM tokens WHERE id = ?',
@@ -142,8 +145,9 @@ export class SqliteStore implements Store {
       return true;
     });
     this.insertTokenTx = immediate((token: TokenRecord, maxTokens: number) => {
-      const { n } = this.stmt(SQL.countTokens).get(token.username) as { n: number };
-      if (n >= maxTokens) return false;
+      const claimed = this.stmt(SQL.claimTokenSlot).run(token.username, maxTokens).changes === 1;
+      // Not claimed: the account is full, or missing (then the insert below fails on its key).
+      if (!claimed && this.stmt(SQL.getAccount).get(token.username) !== undefined) return false;
       this.stmt(SQL.insertToken).run(toTokenRow(token));
       return true;
     });
@@ -165,6 +169,7 @@ export class SqliteStore implements Store {
     this.deleteTokenTx = immediate((username: string, id: string, at: number) => {
       const deleted = this.stmt(SQL.deleteToken).get(id, username) as { token_hash: string } | undefined;
       if (deleted === undefined) return false;
+      this.stmt(SQL.releaseTokenSlot).run(username);
       this.stmt(SQL.appendChange).run(id, 'delete', at, deleted.token_hash);
       return true;
     });
@@ -344,6 +349,24 @@ export function openSqliteStore(dataDir: string): SqliteStore {
   return SqliteStore.open(join(dataDir, 'tokenbox.db'));
 }
 
+/**
+ * `journal_mode = WAL` on a fresh file needs an exclusive lock and does not wait through
+ * busy_timeout: when several processes open a new data directory at the same moment (`serve` and
+ * a CLI command), the losers get SQLITE_BUSY at once. They retry for up to BUSY_TIMEOUT_MS.
+ */
+function switchToWal(db: Database.Database): void {
+  const deadline = Date.now() + BUSY_TIMEOUT_MS;
+  for (;;) {
+    try {
+      db.pragma('journal_mode = WAL');
+      return;
+    } catch (error) {
+      if ((error as { code?: string }).code !== 'SQLITE_BUSY' || Date.now() > deadline) throw error;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+    }
+  }
+}
+
 function configure(db: Database.Database): void {
   // busy_timeout first: another process (a CLI command beside `serve`) may hold a lock, and
   // every later statement, including the switch to WAL on a fresh file, should wait for it
@@ -351,7 +374,7 @@ function configure(db: Database.Database): void {
   db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
   // WAL: readers never block the writer nor the writer readers, so verification reads and the
   // change-log poll keep flowing during writes. The mode is stored in the file.
-  db.pragma('journal_mode = WAL');
+  switchToWal(db);
   // NORMAL in WAL mode survives a process crash; a power cut may lose the last commits but
   // never corrupts the file. FULL would fsync on every commit, on the token write path.
   db.pragma('synchronous = NORMAL');
