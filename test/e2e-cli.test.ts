@@ -16,24 +16,11 @@ import { isMacValid } from '../src/domain/token-format.js';
 import { MIGRATIONS } from '../src/store/sqlite/migrations.js';
 
 import { ensureBuilt, cli, children, startServer, stopServer, type RunningServer } from './helpers/cli.js';
+import type { TokenObject } from '../src/services/token-view.js';
 
 // ---------------------------------------------------------------------------------------------
 // Contract helpers
 // ---------------------------------------------------------------------------------------------
-
-interface TokenObject {
-  client: string;
-  note: string;
-  usage: 'pk' | 'sk';
-  id: string;
-  default: boolean;
-  scopes: string[];
-  created: string;
-  modified: string;
-  allowedUrls?: string[];
-  lastUsed?: string;
-  token?: string;
-}
 
 interface KeyInfo {
   id: string;

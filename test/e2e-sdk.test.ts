@@ -14,6 +14,7 @@ import mbxClient from '@mapbox/mapbox-sdk';
 import mbxTokens, { type MapiError, type MapiRequest, type MapiResponse } from '@mapbox/mapbox-sdk/services/tokens.js';
 
 import { ensureBuilt, cliJson, children, startServer, stopServer, type RunningServer } from './helpers/cli.js';
+import type { TokenObject } from '../src/services/token-view.js';
 
 // ---------------------------------------------------------------------------------------------
 // SDK helpers
@@ -21,20 +22,6 @@ import { ensureBuilt, cliJson, children, startServer, stopServer, type RunningSe
 
 interface GenericClient {
   createRequest(options: { method: string; path: string; query?: Record<string, string | number> }): MapiRequest;
-}
-
-interface TokenObject {
-  client: string;
-  note: string;
-  usage: 'pk' | 'sk';
-  id: string;
-  default: boolean;
-  scopes: string[];
-  created: string;
-  modified: string;
-  allowedUrls?: string[];
-  lastUsed?: string;
-  token?: string;
 }
 
 interface TemporaryToken {
