@@ -242,8 +242,7 @@ describe('any method, in every style; OPTIONS is a check, not a CORS preflight',
   let w: VerdictWorld;
   let x: ExtraTokens;
   before(async () => {
-    w = await verdictWorld({ routes: ROUTES, tokenRateLimit: 1_000_000 });
-    x = await extraTokens(w.t);
+    ({ w, x } = await worldWithTokens());
   });
   after(() => w?.t.close());
 
@@ -283,8 +282,7 @@ describe('route rules pick the scope (config order, globs, methods); no rule and
   let w: VerdictWorld;
   let x: ExtraTokens;
   before(async () => {
-    w = await verdictWorld({ routes: ROUTES, tokenRateLimit: 1_000_000 });
-    x = await extraTokens(w.t);
+    ({ w, x } = await worldWithTokens());
   });
   after(() => w?.t.close());
 
@@ -376,14 +374,24 @@ async function listen(server: FastifyInstance): Promise<number> {
   return Number(new URL(address).port);
 }
 
+/** The verdict world with the extra tokens, as most suites here need it. */
+async function worldWithTokens(): Promise<{ w: VerdictWorld; x: ExtraTokens }> {
+  const w = await verdictWorld({ routes: ROUTES, tokenRateLimit: 1_000_000 });
+  return { w, x: await extraTokens(w.t) };
+}
+
+/** The same, listening on a real port (for raw sockets and fetch). */
+async function listeningWorld(): Promise<{ w: VerdictWorld; x: ExtraTokens; port: number }> {
+  const { w, x } = await worldWithTokens();
+  return { w, x, port: await listen(w.t.server) };
+}
+
 describe('forging: a client picks neither the scope nor the identity', () => {
   let w: VerdictWorld;
   let x: ExtraTokens;
   let port: number;
   before(async () => {
-    w = await verdictWorld({ routes: ROUTES, tokenRateLimit: 1_000_000 });
-    x = await extraTokens(w.t);
-    port = await listen(w.t.server);
+    ({ w, x, port } = await listeningWorld());
   });
   after(() => w?.t.close());
 
@@ -492,9 +500,7 @@ describe("bad input from the proxy: a documented 4xx, never a 500 and never a 20
   let x: ExtraTokens;
   let port: number;
   before(async () => {
-    w = await verdictWorld({ routes: ROUTES, tokenRateLimit: 1_000_000 });
-    x = await extraTokens(w.t);
-    port = await listen(w.t.server);
+    ({ w, x, port } = await listeningWorld());
   });
   after(() => w?.t.close());
 
@@ -613,8 +619,7 @@ describe('logs: a successful check writes no line; no line ever holds a token', 
   let server: FastifyInstance;
   const lines: string[] = [];
   before(async () => {
-    w = await verdictWorld({ routes: ROUTES, tokenRateLimit: 1_000_000 });
-    x = await extraTokens(w.t);
+    ({ w, x } = await worldWithTokens());
     // The production logger's options (src/http/server.ts) with a memory stream instead of stdout.
     server = buildServer(w.t.app, {
       logger: {

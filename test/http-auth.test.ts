@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { InjectOptions, LightMyRequestResponse } from 'fastify';
-import { startTestApp, type TestApp } from './helpers/app.js';
+import { startTestApp, withOpened, type TestApp } from './helpers/app.js';
 
 /** Everything the protected routes need, plus scopes used by the rule checks below. */
 const CALLER_SCOPES = ['tokens:read', 'tokens:write', 'scopes:list', 'styles:list', 'styles:read'];
@@ -31,13 +31,8 @@ async function world(overrides: Record<string, unknown> = {}): Promise<World> {
   return { t, sk: sk.token, targetId: target.id, bobTargetId: bobTarget.id };
 }
 
-async function withWorld(fn: (w: World) => Promise<void>, overrides: Record<string, unknown> = {}): Promise<void> {
-  const w = await world(overrides);
-  try {
-    await fn(w);
-  } finally {
-    await w.t.close();
-  }
+function withWorld(fn: (w: World) => Promise<void>, overrides: Record<string, unknown> = {}): Promise<void> {
+  return withOpened(() => world(overrides), fn);
 }
 
 interface Route {

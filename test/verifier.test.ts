@@ -13,7 +13,7 @@ import { after, before, describe, it } from 'node:test';
 import { newStoredToken, newTokenId } from '../src/domain/token-format.js';
 import type { Verdict } from '../src/verification/verifier.js';
 import { openTokenbox } from '../src/main.js';
-import { startTestApp, testClock, testConfig, type TestApp } from './helpers/app.js';
+import { startTestApp, testClock, testConfig, withOpened, type TestApp } from './helpers/app.js';
 import {
   ALLOWED_SITE,
   forge,
@@ -30,13 +30,8 @@ import {
 const INVALID = { ok: false, code: 'invalid_token', status: 401, message: 'Not Authorized - Invalid Token' };
 const VERDICT_CODES = new Set(['no_token', 'invalid_token', 'forbidden', 'missing_scope', 'rate_limited']);
 
-async function withWorld(fn: (w: VerdictWorld) => Promise<void>, overrides: Record<string, unknown> = {}): Promise<void> {
-  const w = await verdictWorld(overrides);
-  try {
-    await fn(w);
-  } finally {
-    await w.t.close();
-  }
+function withWorld(fn: (w: VerdictWorld) => Promise<void>, overrides: Record<string, unknown> = {}): Promise<void> {
+  return withOpened(() => verdictWorld(overrides), fn);
 }
 
 async function withApp(fn: (t: TestApp) => Promise<void>, overrides: Record<string, unknown> = {}): Promise<void> {

@@ -74,3 +74,13 @@ export async function startTestApp(overrides: Record<string, unknown> = {}, cloc
     },
   };
 }
+
+/** Runs `fn` on a freshly opened test world and closes it afterwards, whatever `fn` does. */
+export async function withOpened<W extends { readonly t: { close(): Promise<void> } }>(open: () => Promise<W>, fn: (w: W) => Promise<void>): Promise<void> {
+  const w = await open();
+  try {
+    await fn(w);
+  } finally {
+    await w.t.close();
+  }
+}
