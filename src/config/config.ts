@@ -50,7 +50,8 @@ export const configSchema = z.strictObject({
   trustProxy: z.preprocess((v) => (v === 'true' || v === '1' ? true : v === 'false' || v === '0' ? false : v), z.boolean()).default(false),
   bodyLimit: positive.max(64 * 1024 * 1024).default(256 * 1024),
   accountRateLimit: positive.default(100),
-  tokenRateLimit: positive.default(600),
+  /** [ext] Optional per-token ceiling on verified requests (a tk counts toward its `p`); off when unset. */
+  tokenRateLimit: positive.optional(),
   maxTokensPerAccount: positive.default(10_000),
   usageFlushMs: positive.default(5_000),
   cacheSize: positive.default(100_000),

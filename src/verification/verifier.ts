@@ -57,7 +57,8 @@ export class Verifier {
   constructor(
     private readonly authenticator: Authenticator,
     private readonly limiter: RateLimiter,
-    private readonly tokenRateLimit: number,
+    /** Verified requests per token per window; undefined: no ceiling (the default). */
+    private readonly tokenRateLimit: number | undefined,
     private readonly clock: Clock,
   ) {}
 
@@ -81,7 +82,7 @@ export class Verifier {
 
   private finish(outcome: AuthOutcome, request: VerifyRequest): Verdict | Promise<Verdict> {
     const verdict = this.judge(outcome, request);
-    if (!verdict.ok) return verdict;
+    if (!verdict.ok || this.tokenRateLimit === undefined) return verdict;
     const decision = this.limiter.hit(`token:${verdict.tokenId}`, this.tokenRateLimit);
     if (decision instanceof Promise) return decision.then((d) => (d.allowed ? verdict : this.rateLimited(d)));
     return decision.allowed ? verdict : this.rateLimited(decision);
