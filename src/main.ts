@@ -40,6 +40,12 @@ export interface OpenOptions {
    * command, which reads the log once at start and never needs to follow it.
    */
   readonly changePollMs?: number;
+  /**
+   * Re-derive every default token's scopes from this configuration's catalog (SPEC §4.4). Only
+   * `serve` and `migrate` do: they run with the operator's configuration. A command that only
+   * reads, or the in-process verifier opened without the operator's `--config`, must not write.
+   */
+  readonly rederiveDefaultScopes?: boolean;
 }
 
 /**
@@ -80,7 +86,7 @@ export async function openTokenbox(config: Config, options: OpenOptions = {}): P
       afterWrite: () => directory.follower.poll(),
     });
     const accounts = new AccountsService(store, tokens, sealer, catalog, clock);
-    await accounts.rederiveDefaultScopes();
+    if (options.rederiveDefaultScopes === true) await accounts.rederiveDefaultScopes();
     const limiter = new MemoryRateLimiter(clock);
     return {
       config,
@@ -94,7 +100,7 @@ export async function openTokenbox(config: Config, options: OpenOptions = {}): P
       tokens,
       accounts,
       access: new AccessService(store),
-      temporary: new TemporaryTokensService(keyring, authenticator, clock),
+      temporary: new TemporaryTokensService(keyring, authenticator, catalog, clock),
       limiter,
       verifier: new Verifier(authenticator, limiter, config.tokenRateLimit, clock),
       directory,

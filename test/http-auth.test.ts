@@ -98,11 +98,17 @@ async function deleteToken(w: World, token: string): Promise<void> {
   assert.equal(res.statusCode, 204, res.body);
 }
 
+/** Create, update and delete change a pk/sk; a tk is refused on them (404). */
+function writesPermanent(route: Route): boolean {
+  return route.method === 'POST' || route.method === 'PATCH' || route.method === 'DELETE';
+}
+
 /** Asserts the token works on `route` first, so a later 401 is caused by the step in between. */
 async function assertWorks(w: World, route: Route, token: string): Promise<void> {
   const listRoute = ROUTES[0] as Route;
-  // DELETE would consume its target: prove the token on the list route instead (same auth path).
-  const probe = route.method === 'DELETE' ? listRoute : route;
+  // DELETE would consume its target, and a tk never writes a pk/sk: prove the token on the list
+  // route instead (same auth path).
+  const probe = route.method === 'DELETE' || (token.startsWith('tk.') && writesPermanent(route)) ? listRoute : route;
   const res = await send(w, probe, { query: [token] });
   assert.equal(res.statusCode, probe.ok, res.body);
 }
@@ -119,12 +125,22 @@ for (const route of ROUTES) {
       it('from the Bearer header when the query holds a bad token (the header wins)', () =>
         withWorld(async (w) => assert.equal((await send(w, route, { bearer: w.sk, query: [forge(w.sk)] })).statusCode, route.ok)));
 
-      it('as a temporary token minted by the API', () =>
+      if (!writesPermanent(route)) {
+        it('as a temporary token minted by the API', () =>
+          withWorld(async (w) => {
+            const tk = await mintTemporary(w, CALLER_SCOPES, 600_000);
+            assert.equal((await send(w, route, { query: [tk] })).statusCode, route.ok);
+          }));
+      }
+    });
+
+    if (writesPermanent(route)) {
+      it('404 Not found for a temporary token holding tokens:write: a tk never writes a pk or sk (SPEC §4.4)', () =>
         withWorld(async (w) => {
           const tk = await mintTemporary(w, CALLER_SCOPES, 600_000);
-          assert.equal((await send(w, route, { query: [tk] })).statusCode, route.ok);
+          expectError(await send(w, route, { query: [tk] }), 404, 'Not found');
         }));
-    });
+    }
 
     describe('401 Unauthorized', () => {
       const cases: Array<[string, (w: World) => Promise<Auth>]> = [

@@ -373,6 +373,11 @@ describe('delete: DELETE /tokens/v2/{username}/{id}', () => {
   });
 });
 
+/** A tk's retrieve object as its payload states it, minted at T0 for `lifeMs`. */
+function tkClaims(lifeMs: number, scopes: string[]) {
+  return { usage: 'tk', user: 'alice', expires: new Date(T0 + lifeMs).toISOString(), created: new Date(T0).toISOString(), scopes, client: 'api' };
+}
+
 describe('retrieve: GET /tokens/v2?access_token=…', () => {
   check('TokenValid for pk, sk and tk with the exact token shapes', async (w) => {
     const pk = await w.t.token('alice', ['styles:read']);
@@ -385,34 +390,40 @@ describe('retrieve: GET /tokens/v2?access_token=…', () => {
     });
   });
 
-  check('TokenMalformed (no token object), TokenInvalid for a forged secret', async (w) => {
+  check('TokenMalformed (no token object), TokenInvalid for a forged secret, with the token read from its own payload', async (w) => {
     assert.deepEqual(await retrieve(w, 'sk.notatoken'), { code: 'TokenMalformed' });
     const [u, p, s] = w.sk.token.split('.') as [string, string, string];
-    assert.deepEqual(await retrieve(w, `${u}.${p}.${s.startsWith('A') ? 'B' : 'A'}${s.slice(1)}`), { code: 'TokenInvalid' });
+    assert.deepEqual(await retrieve(w, `${u}.${p}.${s.startsWith('A') ? 'B' : 'A'}${s.slice(1)}`), {
+      code: 'TokenInvalid',
+      token: { usage: 'sk', user: 'alice', authorization: w.sk.id },
+    });
     const tk = await mint(w, [], 600_000);
-    assert.deepEqual(await retrieve(w, `${tk.slice(0, -1)}${tk.endsWith('A') ? 'B' : 'A'}`), { code: 'TokenInvalid' });
+    assert.deepEqual(await retrieve(w, `${tk.slice(0, -1)}${tk.endsWith('A') ? 'B' : 'A'}`), { code: 'TokenInvalid', token: tkClaims(600_000, []) });
   });
 
-  check('TokenExpired at exp; TokenRevoked for deleted pk/sk and a tk whose parent was deleted', async (w) => {
+  check('TokenExpired at exp; TokenRevoked for deleted pk/sk and a tk whose parent was deleted, each with its token', async (w) => {
     const pk = await w.t.token('alice', ['styles:read']);
-    const parent = await w.t.token('alice', ['tokens:write']);
-    const tk = await mint(w, [], 600_000, as(w.t, parent.token));
+    const parent = await w.t.token('alice', ['tokens:write', 'styles:read']);
+    const tk = await mint(w, ['styles:read'], 600_000, as(w.t, parent.token));
     const short = await mint(w, [], 1000);
     for (const id of [pk.id, parent.id]) assert.equal((await w.api('DELETE', `/tokens/v2/alice/${id}`)).statusCode, 204);
-    assert.deepEqual(await retrieve(w, pk.token), { code: 'TokenRevoked' });
-    assert.deepEqual(await retrieve(w, parent.token), { code: 'TokenRevoked' });
-    assert.deepEqual(await retrieve(w, tk), { code: 'TokenRevoked' });
+    assert.deepEqual(await retrieve(w, pk.token), { code: 'TokenRevoked', token: { usage: 'pk', user: 'alice', authorization: pk.id } });
+    assert.deepEqual(await retrieve(w, parent.token), { code: 'TokenRevoked', token: { usage: 'sk', user: 'alice', authorization: parent.id } });
+    assert.deepEqual(await retrieve(w, tk), { code: 'TokenRevoked', token: tkClaims(600_000, ['styles:read']) });
     w.t.clock.advance(1000);
-    assert.deepEqual(await retrieve(w, short), { code: 'TokenExpired' });
+    assert.deepEqual(await retrieve(w, short), { code: 'TokenExpired', token: tkClaims(1000, []) });
     w.t.clock.advance(600_000);
-    assert.deepEqual(await retrieve(w, tk), { code: 'TokenExpired' }, 'expired is checked before revoked');
+    assert.deepEqual(await retrieve(w, tk), { code: 'TokenExpired', token: tkClaims(600_000, ['styles:read']) }, 'expired is checked before revoked');
   });
 
   check('TokenInvalid, not TokenRevoked, for a forged secret on a deleted id (invalid is checked first)', async (w) => {
     const sk = await w.t.token('alice', ['map:read']);
     assert.equal((await w.api('DELETE', `/tokens/v2/alice/${sk.id}`)).statusCode, 204);
     const [u, p, s] = sk.token.split('.') as [string, string, string];
-    assert.deepEqual(await retrieve(w, `${u}.${p}.${s.startsWith('A') ? 'B' : 'A'}${s.slice(1)}`), { code: 'TokenInvalid' });
+    assert.deepEqual(await retrieve(w, `${u}.${p}.${s.startsWith('A') ? 'B' : 'A'}${s.slice(1)}`), {
+      code: 'TokenInvalid',
+      token: { usage: 'sk', user: 'alice', authorization: sk.id },
+    });
   });
 
   check('422 access token is required without a token', async (w) => {

@@ -62,11 +62,20 @@ describe('keyring and temporary-token verification', () => {
     assert.equal((await auth.authenticate(tk({ iat: iat + 60, exp: iat + 600 }))).ok, true);
   });
 
-  it('revokes a tk once its parent p is deleted', async () => {
+  it('revokes a tk once its parent p is deleted: through the change log once the parent is cached', async () => {
     const token = tk();
+    assert.equal((await auth.authenticate(token)).ok, true, 'the first use reads and caches the parent');
+    const reads = directory.stats.reads;
     await store.deleteToken('alice', parentId, clock());
     assert.equal((await auth.authenticate(token)).ok, true, 'not yet seen: the follower has not polled');
     await directory.follower.poll();
+    assert.deepEqual(await auth.authenticate(token), { ok: false, reason: 'revoked' });
+    assert.equal(directory.stats.reads, reads, 'the tombstone answers, with no read');
+  });
+
+  it('revokes a tk whose parent is gone when it is first seen (the parent read finds nothing)', async () => {
+    const token = tk();
+    await store.deleteToken('alice', parentId, clock());
     assert.deepEqual(await auth.authenticate(token), { ok: false, reason: 'revoked' });
   });
 

@@ -42,10 +42,16 @@ export function configFlags(values: ParsedCommand['values']): Record<string, unk
   };
 }
 
-/** `a,b,c` → ['a','b','c']; empty items dropped. */
-export function splitList(value: string | boolean | undefined): string[] | undefined {
+/**
+ * `a,b,c` → ['a','b','c']; empty items dropped; undefined when the flag is absent.
+ * @throws UsageError when the flag is given but names nothing (`--scopes ,`): a typo must not
+ *   quietly make a token without scopes.
+ */
+export function splitList(value: string | boolean | undefined, flag: string): string[] | undefined {
   if (typeof value !== 'string') return undefined;
-  return value.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+  const items = value.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+  if (items.length === 0) throw new UsageError(`--${flag} needs at least one value`);
+  return items;
 }
 
 /** node:util's parseArgs messages run to several sentences; the CLI says one. */

@@ -30,9 +30,9 @@ export const tokensCreate: CommandBody = async (app, cmd, io) => {
   const [username] = cmd.positionals as [string];
   const body: Record<string, unknown> = {};
   if (cmd.values.note !== undefined) body.note = cmd.values.note;
-  const scopes = splitList(cmd.values.scopes);
+  const scopes = splitList(cmd.values.scopes, 'scopes');
   if (scopes) body.scopes = scopes;
-  const allowedUrls = splitList(cmd.values['allowed-urls']);
+  const allowedUrls = splitList(cmd.values['allowed-urls'], 'allowed-urls');
   if (allowedUrls) body.allowedUrls = allowedUrls;
   const input = parseInput(createTokenBody, body);
   const grant = await app.access.operator(username, 'cli');

@@ -1,6 +1,7 @@
 /** The `tokenbox` command line: dispatch, config, exit codes (0 ok, 1 failed, 2 usage). */
 import { loadConfig } from '../config/config.js';
 import { AppError } from '../domain/errors.js';
+import { isUsername } from '../domain/token-format.js';
 import { openTokenbox, type Tokenbox } from '../main.js';
 import { KeyringError } from '../services/keyring.js';
 import { configFlags, parseCommand, type ParsedCommand } from './args.js';
@@ -11,6 +12,10 @@ import { serve } from './serve.js';
 interface CommandSpec {
   readonly usage: string;
   readonly positionals: number;
+  /** The first positional is a username: checked before the store is opened (a usage error). */
+  readonly username?: true;
+  /** Writes the operator's view of the catalog into the store (SPEC §4.4: only serve and migrate). */
+  readonly rederives?: true;
   readonly flags?: Record<string, { type: 'string' | 'boolean' }>;
   readonly run: (app: Tokenbox, cmd: ParsedCommand, io: CliIo) => Promise<number | void>;
 }
@@ -20,21 +25,23 @@ const COMMANDS: Record<string, CommandSpec> = {
     usage: 'serve [--host 127.0.0.1] [--port 8080] [--config PATH]',
     positionals: 0,
     flags: { host: { type: 'string' }, port: { type: 'string' } },
+    rederives: true,
     run: (app, _cmd, io) => serve(app, io),
   },
-  'accounts create': { usage: 'accounts create <username> [--json]', positionals: 1, run: commands.accountsCreate },
+  'accounts create': { usage: 'accounts create <username> [--json]', positionals: 1, username: true, run: commands.accountsCreate },
   'accounts list': { usage: 'accounts list [--json]', positionals: 0, run: commands.accountsList },
   'tokens create': {
     usage: 'tokens create <username> [--scopes a,b] [--note N] [--allowed-urls u1,u2] [--json]',
     positionals: 1,
+    username: true,
     flags: { scopes: { type: 'string' }, note: { type: 'string' }, 'allowed-urls': { type: 'string' } },
     run: commands.tokensCreate,
   },
-  'tokens list': { usage: 'tokens list <username> [--json]', positionals: 1, run: commands.tokensList },
-  'tokens delete': { usage: 'tokens delete <username> <id>', positionals: 2, run: commands.tokensDelete },
+  'tokens list': { usage: 'tokens list <username> [--json]', positionals: 1, username: true, run: commands.tokensList },
+  'tokens delete': { usage: 'tokens delete <username> <id>', positionals: 2, username: true, run: commands.tokensDelete },
   'keys rotate': { usage: 'keys rotate [--json]', positionals: 0, run: commands.keysRotate },
   'keys list': { usage: 'keys list [--json]', positionals: 0, run: commands.keysList },
-  migrate: { usage: 'migrate [--json]', positionals: 0, run: commands.migrate },
+  migrate: { usage: 'migrate [--json]', positionals: 0, rederives: true, run: commands.migrate },
 };
 
 function usageText(): string {
@@ -81,6 +88,10 @@ export async function runCli(argv: readonly string[], io: CliIo, env: Record<str
     io.out(`usage: tokenbox ${found.spec.usage}`);
     return 0;
   }
+  if (found.spec.username && !isUsername(cmd.positionals[0])) {
+    io.err(sentence(`${JSON.stringify(cmd.positionals[0])} is not a valid username (1–32 of a-z, 0-9, _ and -, starting with a letter or digit); usage: tokenbox ${found.spec.usage}`));
+    return 2;
+  }
   const loaded = loadConfig({
     flags: configFlags(cmd.values),
     ...(typeof cmd.values.config === 'string' && { configPath: cmd.values.config }),
@@ -93,7 +104,10 @@ export async function runCli(argv: readonly string[], io: CliIo, env: Record<str
   let app: Tokenbox;
   try {
     // Only `serve` follows the change log; a one-shot command reads it once as it opens.
-    app = await openTokenbox(loaded.config, found.spec === COMMANDS.serve ? {} : { changePollMs: 0 });
+    app = await openTokenbox(loaded.config, {
+      ...(found.spec !== COMMANDS.serve && { changePollMs: 0 }),
+      rederiveDefaultScopes: found.spec.rederives === true,
+    });
   } catch (error) {
     io.err(sentence(error instanceof KeyringError ? error.message : `cannot open the store: ${(error as Error).message}`));
     return 1;

@@ -39,9 +39,13 @@ export function isValidAllowedUrls(value: readonly string[]): boolean {
   return value.length >= 1 && value.length <= MAX_ALLOWED_URLS && value.every(isValidAllowedUrl);
 }
 
-const PLATFORM = /^[a-z][a-z0-9_-]{0,31}$/;
+/**
+ * Platforms as the Mapbox SDK documents them (`iOS`, `android`, `macOS`), compared without
+ * regard to case (`ios` is `iOS`) and stored and returned as the client wrote them.
+ */
+const PLATFORMS = new Set(['ios', 'android', 'macos']);
 const BUNDLE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$/;
 
 export function isValidAllowedApplication(value: { platform: string; bundleId: string }): boolean {
-  return PLATFORM.test(value.platform) && BUNDLE_ID.test(value.bundleId);
+  return PLATFORMS.has(value.platform.toLowerCase()) && BUNDLE_ID.test(value.bundleId);
 }

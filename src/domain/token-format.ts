@@ -7,6 +7,7 @@
  * reads them. Pure functions, no I/O; the signing key is passed in.
  */
 import { createHmac, hash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { MAX_TK_SCOPES } from './policy.js';
 import { isScopeId } from './scopes.js';
 
 export type Usage = 'pk' | 'sk' | 'tk';
@@ -16,8 +17,6 @@ export const MAX_TOKEN_LENGTH = 4096;
 export const SECRET_LENGTH = 22;
 export const USERNAME_PATTERN = /^[a-z0-9][a-z0-9_-]{0,31}$/;
 export const TOKEN_ID_PATTERN = /^c[a-z0-9]{24}$/;
-/** Most scopes a tk payload may carry; keeps parsing of hostile strings bounded. */
-const MAX_TK_SCOPES = 256;
 
 const SECRET_PATTERN = /^[A-Za-z0-9_-]{22}$/;
 const PAYLOAD_PATTERN = /^[A-Za-z0-9]+$/;
@@ -143,13 +142,20 @@ function asStoredPayload(value: unknown): StoredPayload | null {
   return isUsername(u) && isTokenId(a) ? { u, a } : null;
 }
 
+/** Last second of year 9999: beyond it no date prints as ISO 8601, and no tk was ever minted there. */
+const MAX_UNIX_S = 253_402_300_799;
+
+function isUnixSeconds(value: unknown): value is number {
+  return Number.isSafeInteger(value) && (value as number) >= 0 && (value as number) <= MAX_UNIX_S;
+}
+
 function asTemporaryPayload(value: unknown): TemporaryPayload | null {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return null;
   // A tk without `p` is invalid (SPEC §2): exact keys, `p` included.
   if (!hasExactKeys(value, ['u', 'exp', 'iat', 'scopes', 'client', 'p'])) return null;
   const { u, exp, iat, scopes, client, p } = value as Record<string, unknown>;
   if (!isUsername(u) || !isTokenId(p) || client !== 'api') return null;
-  if (!Number.isSafeInteger(exp) || !Number.isSafeInteger(iat)) return null;
+  if (!isUnixSeconds(exp) || !isUnixSeconds(iat)) return null;
   if (!Array.isArray(scopes) || scopes.length > MAX_TK_SCOPES || !scopes.every(isScopeId)) return null;
   return { u, exp: exp as number, iat: iat as number, scopes: scopes as string[], client, p };
 }

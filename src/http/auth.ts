@@ -5,7 +5,7 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AppError } from '../domain/errors.js';
-import type { Usage } from '../domain/token-format.js';
+import { assertMayWritePermanent } from '../services/access.js';
 import type { RateDecision } from '../verification/rate-limiter.js';
 import type { HttpDeps } from './context.js';
 import type { QueryValues } from './query.js';
@@ -33,7 +33,7 @@ export function setRateHeaders(reply: FastifyReply, decision: RateDecision, nowS
 }
 
 /**
- * Counts the request in its bucket: the verified account, or the client IP when unverified.
+ * Counts the request in its bucket: the verified token, or the client IP when unverified.
  * Synchronous with the in-memory limiter; a promise with a shared one.
  * @throws AppError `rate_limited` when over the limit (headers are set either way).
  */
@@ -51,16 +51,19 @@ export function ipKey(request: FastifyRequest): string {
 }
 
 /**
- * The account's bucket. Public tokens sit in web pages for anyone to copy, so requests made with
- * them count in a bucket of their own: a published pk cannot use up the quota the account's
- * secret tokens need to manage tokens.
+ * A verified token's bucket on the Tokens and Scopes APIs (SPEC §3): each pk, sk and tk has its
+ * own, so no token (a tk handed to a browser, an sk without `tokens:*`) can make another token of
+ * the account get 429. Apart from the verifier's `token:` buckets (the `tokenRateLimit` ceiling).
  */
-export function accountKey(username: string, usage: Usage): string {
-  return usage === 'pk' ? `account:${username}:public` : `account:${username}`;
+export function tokenKey(subject: string): string {
+  return `api:${subject}`;
 }
 
-/** An `onRequest` hook for a route that needs `scope` on the `{username}` in its path. */
-export function requireScope(deps: HttpDeps, scope: string) {
+/**
+ * An `onRequest` hook for a route that needs `scope` on the `{username}` in its path.
+ * `permanentWrite`: the route changes a pk/sk, which a tk never may (404, before the body).
+ */
+export function requireScope(deps: HttpDeps, scope: string, options: { readonly permanentWrite?: boolean } = {}) {
   return async function authorize(request: FastifyRequest, reply: FastifyReply): Promise<void> {
     const presented = presentedToken(request);
     const outcome = presented.kind === 'token' ? await deps.authenticator.authenticate(presented.raw) : null;
@@ -69,8 +72,10 @@ export function requireScope(deps: HttpDeps, scope: string) {
       throw new AppError('unauthorized');
     }
     const { principal } = outcome;
-    await limit(deps, reply, accountKey(principal.username, principal.usage));
+    await limit(deps, reply, tokenKey(principal.subject));
     const { username } = request.params as { username: string };
-    request.grant = await deps.access.authorize(principal, username, scope);
+    const grant = await deps.access.authorize(principal, username, scope);
+    if (options.permanentWrite === true) assertMayWritePermanent(grant);
+    request.grant = grant;
   };
 }

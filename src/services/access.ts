@@ -37,6 +37,15 @@ export class AccessService {
   }
 }
 
+/**
+ * A temporary token leaves nothing permanent behind (SPEC §4.4): it never creates, updates or
+ * deletes a pk or sk. Refused as a missing scope is: 404 `Not found`.
+ * @throws AppError `not_found` for a tk caller.
+ */
+export function assertMayWritePermanent(grant: Grant): void {
+  if (grant.actor.kind === 'token' && grant.actor.principal.usage === 'tk') throw new AppError('not_found');
+}
+
 /** The id recorded as `createdBy` for tokens this actor makes. */
 export function creatorId(actor: Actor): string {
   return actor.kind === 'operator' ? actor.via : actor.principal.rootId;

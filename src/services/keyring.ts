@@ -6,16 +6,15 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Clock } from '../domain/clock.js';
+import { CLOCK_SKEW_MS, MAX_TK_LIFETIME_MS } from '../domain/policy.js';
 import { newTokenId } from '../domain/token-format.js';
 import type { Sealer } from '../domain/sealer.js';
 import type { SigningKeyRecord, Store } from '../store/port.js';
 
 /** How often a node re-reads the key list, so a rotation by another process is seen. */
 export const KEY_RELOAD_MS = 10_000;
-const MAX_TK_LIFETIME_MS = 3_600_000;
-const SKEW_MS = 60_000;
 /** How long after its retirement a key still verifies. */
-export const RETIRED_KEY_GRACE_MS = MAX_TK_LIFETIME_MS + SKEW_MS + KEY_RELOAD_MS;
+export const RETIRED_KEY_GRACE_MS = MAX_TK_LIFETIME_MS + CLOCK_SKEW_MS + KEY_RELOAD_MS;
 
 export interface SigningKey {
   readonly id: string;

@@ -3,12 +3,12 @@
  */
 import { isoDate, type Clock } from '../domain/clock.js';
 import { AppError, invalidField } from '../domain/errors.js';
-import { signTemporaryToken } from '../domain/token-format.js';
-import type { Authenticator, AuthFailure, Principal } from '../verification/authenticator.js';
+import { MAX_TK_LIFETIME_MS, MAX_TK_SCOPES } from '../domain/policy.js';
+import type { ScopeCatalog } from '../domain/scopes.js';
+import { MAX_TOKEN_LENGTH, parseToken, signTemporaryToken } from '../domain/token-format.js';
+import type { Authenticator, AuthFailure, AuthOutcome, Principal } from '../verification/authenticator.js';
 import type { Grant } from './access.js';
 import type { Keyring } from './keyring.js';
-
-const MAX_LIFETIME_MS = 3_600_000;
 
 export interface TemporaryTokenInput {
   /** ISO 8601; the SDK sends `toISOString()`. */
@@ -34,6 +34,13 @@ export interface RetrieveResult {
   token?: RetrievedToken;
 }
 
+export interface Retrieved {
+  /** The response body. */
+  readonly result: RetrieveResult;
+  /** The verified token's rate-limit subject (see Principal.subject); null unless TokenValid. */
+  readonly subject: string | null;
+}
+
 const FAILURE_CODES: Record<AuthFailure, RetrieveCode> = {
   malformed: 'TokenMalformed',
   invalid: 'TokenInvalid',
@@ -45,10 +52,15 @@ export class TemporaryTokensService {
   constructor(
     private readonly keyring: Keyring,
     private readonly authenticator: Authenticator,
+    private readonly catalog: ScopeCatalog,
     private readonly clock: Clock,
   ) {}
 
-  /** Mints a tk for the grant's token caller: an sk or a tk holding `tokens:write`. */
+  /**
+   * Mints a tk for the grant's token caller: an sk or a tk holding `tokens:write`. Its scopes
+   * are a subset of what the caller may do now (for a tk caller, what its root still holds), all
+   * still in the catalog, and the string must be one that can verify (SPEC §4.4).
+   */
   async create(grant: Grant, input: TemporaryTokenInput): Promise<TemporaryTokenResult> {
     const { actor } = grant;
     if (actor.kind !== 'token' || actor.principal.usage === 'pk') throw new AppError('not_found');
@@ -56,13 +68,14 @@ export class TemporaryTokensService {
     if (!Number.isFinite(expiresMs)) throw invalidField('expires');
     const now = this.clock();
     if (expiresMs <= now) throw new AppError('expires_in_past');
-    if (expiresMs > now + MAX_LIFETIME_MS) throw new AppError('expires_too_far');
+    if (expiresMs > now + MAX_TK_LIFETIME_MS) throw new AppError('expires_too_far');
     const exp = Math.floor(expiresMs / 1000);
     const iat = Math.floor(now / 1000);
     const { principal } = actor;
     if (principal.exp !== null && exp > principal.exp) throw new AppError('expires_after_authorizer');
     const scopes = [...new Set(input.scopes)];
-    if (!scopes.every((s) => principal.scopes.includes(s))) throw new AppError('scopes_invalid');
+    if (scopes.length > MAX_TK_SCOPES) throw new AppError('scopes_invalid');
+    if (!scopes.every((s) => this.catalog.has(s) && principal.scopes.includes(s))) throw new AppError('scopes_invalid');
     if (exp <= iat) throw new AppError('expires_in_past');
     const token = signTemporaryToken(this.keyring.signingKey().key, {
       u: grant.username,
@@ -72,37 +85,57 @@ export class TemporaryTokensService {
       client: 'api',
       p: principal.rootId,
     });
+    // A tk that could never verify is refused now rather than handed out (SPEC §4.4).
+    if (token.length > MAX_TOKEN_LENGTH) throw new AppError('scopes_invalid');
     return { token, issued_at: isoDate(iat * 1000), expires: isoDate(exp * 1000), expires_in: exp - iat };
   }
 
   /** What a token is; never throws for a bad token. Synchronous when no store read is needed. */
-  retrieve(raw: string): RetrieveResult | Promise<RetrieveResult> {
+  retrieve(raw: string): Retrieved | Promise<Retrieved> {
     const quick = this.authenticator.tryCached(raw);
-    if (quick?.ok) return describe(quick.principal);
+    // An unknown pk/sk needs reads to tell invalid from revoked; everything else is settled.
+    if (quick !== undefined && (quick.ok || quick.reason !== 'invalid' || raw.startsWith('tk.'))) return describe(raw, quick);
     return this.retrieveSlowly(raw);
   }
 
-  private async retrieveSlowly(raw: string): Promise<RetrieveResult> {
+  private async retrieveSlowly(raw: string): Promise<Retrieved> {
     const outcome = await this.authenticator.authenticate(raw);
-    if (outcome.ok) return describe(outcome.principal);
-    const reason = outcome.reason === 'invalid' ? await this.authenticator.explainUnknown(raw) : outcome.reason;
-    return { code: FAILURE_CODES[reason] };
+    if (outcome.ok || outcome.reason !== 'invalid') return describe(raw, outcome);
+    const reason = await this.authenticator.explainUnknown(raw);
+    return describe(raw, { ok: false, reason });
   }
 }
 
-function describe(p: Principal): RetrieveResult {
+/**
+ * The retrieve answer. Every code but TokenMalformed carries `token`, read from the string's own
+ * payload (SPEC §4.2); a valid tk shows the scopes it may use now (its root's narrowing applied).
+ */
+function describe(raw: string, outcome: AuthOutcome): Retrieved {
+  if (outcome.ok) return { result: { code: 'TokenValid', token: fromPrincipal(outcome.principal) }, subject: outcome.principal.subject };
+  const code = FAILURE_CODES[outcome.reason];
+  const token = outcome.reason === 'malformed' ? undefined : fromPayload(raw);
+  return { result: token === undefined ? { code } : { code, token }, subject: null };
+}
+
+function fromPrincipal(p: Principal): RetrievedToken {
   if (p.usage === 'tk') {
     return {
-      code: 'TokenValid',
-      token: {
-        usage: 'tk',
-        user: p.username,
-        expires: isoDate((p.exp ?? 0) * 1000),
-        created: isoDate((p.iat ?? 0) * 1000),
-        scopes: [...p.scopes],
-        client: 'api',
-      },
+      usage: 'tk',
+      user: p.username,
+      expires: isoDate((p.exp ?? 0) * 1000),
+      created: isoDate((p.iat ?? 0) * 1000),
+      scopes: [...p.scopes],
+      client: 'api',
     };
   }
-  return { code: 'TokenValid', token: { usage: p.usage, user: p.username, authorization: p.rootId } };
+  return { usage: p.usage, user: p.username, authorization: p.rootId };
+}
+
+/** What a well-formed string says of itself; undefined for a malformed one. */
+function fromPayload(raw: string): RetrievedToken | undefined {
+  const parsed = parseToken(raw);
+  if (parsed === null) return undefined;
+  if (parsed.usage !== 'tk') return { usage: parsed.usage, user: parsed.payload.u, authorization: parsed.payload.a };
+  const { u, exp, iat, scopes } = parsed.payload;
+  return { usage: 'tk', user: u, expires: isoDate(exp * 1000), created: isoDate(iat * 1000), scopes: [...scopes], client: 'api' };
 }

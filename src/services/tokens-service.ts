@@ -9,7 +9,7 @@ import type { Sealer } from '../domain/sealer.js';
 import type { ScopeCatalog } from '../domain/scopes.js';
 import { hashToken, isTokenId, newStoredToken, newTokenId, type StoredUsage } from '../domain/token-format.js';
 import type { AllowedApplication, ListCursor, SortBy, Store, TokenPatch, TokenRecord } from '../store/port.js';
-import { creatorId, mayGrant, type Actor, type Grant } from './access.js';
+import { assertMayWritePermanent, creatorId, mayGrant, type Actor, type Grant } from './access.js';
 import { toTokenObject, type TokenObject } from './token-view.js';
 
 export const DEFAULT_TOKEN_NOTE = 'Default Public Token';
@@ -73,6 +73,7 @@ export class TokensService {
   }
 
   async create(grant: Grant, input: CreateTokenInput): Promise<TokenObject> {
+    assertMayWritePermanent(grant);
     const { store, sealer, catalog, clock } = this.options;
     const scopes = [...new Set(input.scopes ?? [])];
     this.checkGrantable(grant.actor, scopes);
@@ -101,6 +102,7 @@ export class TokensService {
   }
 
   async update(grant: Grant, id: string, input: UpdateTokenInput): Promise<TokenObject> {
+    assertMayWritePermanent(grant);
     const { store, sealer, catalog, clock } = this.options;
     const current = await this.find(grant.username, id);
     const patch: { -readonly [K in keyof TokenPatch]: TokenPatch[K] } = {};
@@ -131,6 +133,7 @@ export class TokensService {
 
   /** Deletes a token; deleting the default token refreshes it (SPEC §4.4). */
   async delete(grant: Grant, id: string): Promise<void> {
+    assertMayWritePermanent(grant);
     const { store, clock } = this.options;
     const current = await this.find(grant.username, id);
     const now = clock();

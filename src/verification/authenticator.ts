@@ -7,24 +7,38 @@
  * store read is needed; `authenticate` does at most one indexed read.
  */
 import type { Clock } from '../domain/clock.js';
+import { CLOCK_SKEW_S, MAX_TK_LIFETIME_S } from '../domain/policy.js';
 import type { UrlRule } from '../domain/url-rules.js';
-import { hashToken, isMacValid, MAX_TOKEN_LENGTH, parseToken, type ParsedToken, type Usage } from '../domain/token-format.js';
+import {
+  hashToken,
+  isMacValid,
+  MAX_TOKEN_LENGTH,
+  parseToken,
+  type ParsedToken,
+  type TemporaryPayload,
+  type Usage,
+} from '../domain/token-format.js';
 import type { Store, TokenRecord } from '../store/port.js';
 import type { CachedToken, TokenDirectory } from './token-directory.js';
 
-const MAX_TK_LIFETIME_S = 3600;
-/** How long a forged tk is remembered: shorter than the keyring's reload interval. */
+/** How long a forged tk is remembered: a key rotation elsewhere clears the memory at once. */
 const FORGED_MEMORY_MS = 5_000;
 /** Longer tk strings are verified every time rather than kept in memory. */
 const MAX_REMEMBERED_LENGTH = 1024;
 
+/**
+ * A tk string seen recently. `signed`: its MAC, lifetime and clock checks passed (until its
+ * `exp`); the outcome joined with its parent's record is kept with the parent entry it came
+ * from, so it is rebuilt only when the change log replaced that entry. Forged: refused until
+ * `until`.
+ */
 interface RememberedTemporary {
   readonly raw: string;
-  readonly outcome: AuthOutcome;
-  /** Valid: the tk's expiry (ms). Forged: when to check the MAC again. */
+  readonly claims: TemporaryPayload | null;
   readonly until: number;
+  parent: CachedToken | null;
+  outcome: AuthOutcome;
 }
-const MAX_FUTURE_IAT_S = 60;
 
 /** The signing keys a tk may have been signed with (the keyring). */
 export interface KeySource {
@@ -35,11 +49,20 @@ export interface KeySource {
 export interface Principal {
   readonly username: string;
   readonly usage: Usage;
+  /**
+   * What the token may do now. For a tk: its own scopes that its root `p` still holds (SPEC §4.4),
+   * so narrowing the parent narrows the tk at once.
+   */
   readonly scopes: readonly string[];
   /** The token's own id (pk/sk); null for a tk. */
   readonly tokenId: string | null;
   /** The root pk/sk: the token itself, or a tk's `p`. */
   readonly rootId: string;
+  /**
+   * What rate limits on the APIs count (SPEC §3: each pk, sk and tk has its own bucket): the
+   * pk/sk id, or `tk.` + the tk's MAC (its payload, and so its MAC, is unique to the string).
+   */
+  readonly subject: string;
   /** A tk's expiry in Unix seconds; null for pk/sk. */
   readonly exp: number | null;
   /** A tk's issue time in Unix seconds; null for pk/sk. */
@@ -60,7 +83,7 @@ const EXPIRED: AuthOutcome = Object.freeze({ ok: false, reason: 'expired' });
 const REVOKED: AuthOutcome = Object.freeze({ ok: false, reason: 'revoked' });
 
 export class Authenticator {
-  /** Verified and forged tk strings seen recently, with their outcome. */
+  /** Verified and forged tk strings seen recently, bounded, oldest out first. */
   private readonly temporaries = new Map<string, RememberedTemporary>();
 
   constructor(
@@ -71,7 +94,7 @@ export class Authenticator {
     private readonly temporaryCapacity = 10_000,
   ) {}
 
-  /** The outcome when it needs no store read; undefined when a pk/sk must be read first. */
+  /** The outcome when it needs no store read; undefined when a pk/sk or a tk's parent must be read first. */
   tryCached(raw: string): AuthOutcome | undefined {
     const prefix = raw.length <= MAX_TOKEN_LENGTH ? raw.slice(0, 3) : '';
     if (prefix === 'pk.' || prefix === 'sk.') {
@@ -84,51 +107,30 @@ export class Authenticator {
       return parseToken(raw) ? undefined : MALFORMED;
     }
     if (prefix === 'tk.') {
-      // A tk is a signature check, not a read, but a client repeats the same string: its
-      // verified (or forged) outcome is kept, and only the clock and tombstones are re-checked.
-      const seen = this.temporaries.get(raw);
-      if (seen !== undefined) {
-        const outcome = this.recheck(seen);
-        if (outcome !== undefined) return outcome;
-      }
+      const seen = this.signedTemporary(raw);
+      return seen.claims === null ? seen.outcome : this.current(seen, this.directory.cachedById(seen.claims.p));
     }
-    const parsed = parseToken(raw);
-    if (!parsed) return MALFORMED;
-    return parsed.usage === 'tk' ? this.temporary(raw, parsed) : undefined;
+    return MALFORMED;
   }
 
-  /** A remembered outcome still true now, or undefined when it has lapsed. */
-  private recheck(seen: RememberedTemporary): AuthOutcome | undefined {
-    const now = this.clock();
-    if (!seen.outcome.ok) {
-      if (now < seen.until) return seen.outcome;
-      this.temporaries.delete(seen.raw);
-      return undefined;
-    }
-    if (now >= seen.until) return EXPIRED;
-    return this.directory.isDeleted(seen.outcome.principal.rootId) ? REVOKED : seen.outcome;
-  }
-
-  /**
-   * Bounded, oldest out first. A forged MAC is remembered only briefly: a tk signed by a key
-   * another process has just added fails here until the keyring reloads, and must pass after.
-   */
-  private remember(raw: string, outcome: AuthOutcome, until: number): void {
-    if (raw.length > MAX_REMEMBERED_LENGTH) return;
-    if (this.temporaries.size >= this.temporaryCapacity) {
-      const oldest = this.temporaries.keys().next().value;
-      if (oldest !== undefined) this.temporaries.delete(oldest);
-    }
-    this.temporaries.set(raw, { raw, outcome, until });
-  }
-
-  /** The outcome, reading the store at most once (a pk/sk not yet cached). */
+  /** The outcome, reading the store at most once (a pk/sk not yet cached, or a tk's parent). */
   async authenticate(raw: string): Promise<AuthOutcome> {
     const quick = this.tryCached(raw);
     if (quick !== undefined) return quick;
+    if (raw.startsWith('tk.')) {
+      // Signed and current, but its parent's record is not cached: one read by id.
+      const seen = this.signedTemporary(raw);
+      if (seen.claims === null) return seen.outcome;
+      return this.current(seen, await this.directory.loadById(seen.claims.u, seen.claims.p)) ?? REVOKED;
+    }
     // Only a well-formed pk/sk that is not cached gets here.
     const entry = await this.directory.load(hashToken(raw));
     return entry === null ? INVALID : stored(entry, raw.startsWith('pk.') ? 'pk' : 'sk');
+  }
+
+  /** Forgets remembered forged tks: a key added elsewhere may have signed them (a rotation). */
+  forgetForged(): void {
+    for (const [raw, seen] of this.temporaries) if (seen.claims === null) this.temporaries.delete(raw);
   }
 
   /**
@@ -144,43 +146,79 @@ export class Authenticator {
     return (await this.store.deletedTokenHash(a)) === hashToken(raw) ? 'revoked' : 'invalid';
   }
 
-  private temporary(raw: string, parsed: ParsedToken & { usage: 'tk' }): AuthOutcome {
-    const { payload } = parsed;
+  /**
+   * The tk's signature verdict, remembered: a client repeats the same string, so its MAC is
+   * checked once (a forged one is remembered briefly, so repeating it costs no HMAC either).
+   */
+  private signedTemporary(raw: string): RememberedTemporary {
     const now = this.clock();
-    let signed = false;
-    for (const k of this.keys.verifyingKeys(now)) {
-      if (isMacValid(k.key, parsed.payloadText, parsed.secret)) {
-        signed = true;
-        break;
-      }
-    }
-    if (!signed) {
-      // A forged MAC stays forged: remembered, so repeating it costs no HMAC.
-      this.remember(raw, INVALID, now + FORGED_MEMORY_MS);
-      return INVALID;
-    }
-    const nowS = Math.floor(now / 1000);
-    if (payload.exp - payload.iat > MAX_TK_LIFETIME_S || payload.iat > nowS + MAX_FUTURE_IAT_S) return INVALID;
-    if (now >= payload.exp * 1000) return EXPIRED;
-    // No read: the change log's tombstones hold every id deleted within a tk's lifetime.
-    if (this.directory.isDeleted(payload.p)) return REVOKED;
-    const outcome: AuthOutcome = {
-      ok: true,
-      principal: {
-        username: payload.u,
-        usage: 'tk',
-        scopes: payload.scopes,
-        tokenId: null,
-        rootId: payload.p,
-        exp: payload.exp,
-        iat: payload.iat,
-        record: null,
-        urlRules: null,
-      },
-    };
-    this.remember(raw, outcome, payload.exp * 1000);
-    return outcome;
+    const seen = this.temporaries.get(raw);
+    if (seen !== undefined && (seen.claims !== null || now < seen.until)) return seen;
+    if (seen !== undefined) this.temporaries.delete(raw);
+    const parsed = parseToken(raw);
+    if (parsed === null || parsed.usage !== 'tk') return transient(raw, MALFORMED);
+    // The MAC first (SPEC §4.2 order): a forged string is invalid whatever its payload says.
+    if (!this.isSigned(parsed, now)) return this.remember({ raw, claims: null, until: now + FORGED_MEMORY_MS, parent: null, outcome: INVALID });
+    const { exp, iat } = parsed.payload;
+    if (exp - iat > MAX_TK_LIFETIME_S || iat > Math.floor(now / 1000) + CLOCK_SKEW_S) return transient(raw, INVALID);
+    // Genuine: remembered until it expires; `current` checks the clock and the parent each time.
+    return this.remember({ raw, claims: parsed.payload, until: exp * 1000, parent: null, outcome: EXPIRED });
   }
+
+  private isSigned(parsed: ParsedToken & { usage: 'tk' }, now: number): boolean {
+    for (const k of this.keys.verifyingKeys(now)) if (isMacValid(k.key, parsed.payloadText, parsed.secret)) return true;
+    return false;
+  }
+
+  /**
+   * A signed tk's outcome now: expired, revoked (its parent deleted, as the change log's
+   * tombstones say, or gone), or verified with the scopes its parent still holds. `parent`
+   * undefined: the parent's record is not cached, so the caller must read it.
+   */
+  private current(seen: RememberedTemporary, parent: CachedToken | null | undefined): AuthOutcome | undefined {
+    const claims = seen.claims as TemporaryPayload;
+    if (this.clock() >= seen.until) return EXPIRED;
+    if (this.directory.isDeleted(claims.p)) return REVOKED;
+    if (parent === undefined) return undefined;
+    if (parent === null || parent.record.username !== claims.u) return REVOKED;
+    if (seen.parent !== parent) {
+      // The parent changed (or was first seen): its scopes now bound the tk's.
+      seen.parent = parent;
+      seen.outcome = { ok: true, principal: temporaryPrincipal(seen.raw, claims, parent.record.scopes) };
+    }
+    return seen.outcome;
+  }
+
+  /** Bounded, oldest out first. Over-long strings are not kept (they are verified each time). */
+  private remember(seen: RememberedTemporary): RememberedTemporary {
+    if (seen.raw.length > MAX_REMEMBERED_LENGTH) return seen;
+    if (this.temporaries.size >= this.temporaryCapacity) {
+      const oldest = this.temporaries.keys().next().value;
+      if (oldest !== undefined) this.temporaries.delete(oldest);
+    }
+    this.temporaries.set(seen.raw, seen);
+    return seen;
+  }
+}
+
+/** A failure that is not remembered (malformed, or a signed tk failing a clock check). */
+function transient(raw: string, outcome: AuthOutcome): RememberedTemporary {
+  return { raw, claims: null, until: 0, parent: null, outcome };
+}
+
+function temporaryPrincipal(raw: string, claims: TemporaryPayload, parentScopes: readonly string[]): Principal {
+  return Object.freeze({
+    username: claims.u,
+    usage: 'tk',
+    scopes: Object.freeze(claims.scopes.filter((s) => parentScopes.includes(s))),
+    tokenId: null,
+    rootId: claims.p,
+    subject: `tk.${raw.slice(-22)}`,
+    exp: claims.exp,
+    iat: claims.iat,
+    record: null,
+    urlRules: null,
+  });
 }
 
 /** A cached pk/sk entry as an outcome; its principal is built once and kept with the entry. */

@@ -11,13 +11,12 @@
  *   applied is used for its own request but not cached.
  */
 import type { Clock } from '../domain/clock.js';
+import { TOMBSTONE_RETENTION_MS } from '../domain/policy.js';
 import { compileAllowedUrl, type UrlRule } from '../domain/url-rules.js';
 import type { Store, TokenChange, TokenRecord } from '../store/port.js';
 import type { Principal } from './authenticator.js';
 import { ChangeFollower, type ChangeListener } from './change-follower.js';
 
-/** Deleted ids are remembered this long: the longest tk life plus clock skew. */
-export const TOMBSTONE_RETENTION_MS = 3_600_000 + 120_000;
 /** How long an id's latest change seq is remembered for the fill race (reads take milliseconds). */
 const RECENT_CHANGE_MS = 60_000;
 
@@ -57,6 +56,12 @@ export class TokenDirectory implements ChangeListener {
     return this.unknown.has(hash) ? null : undefined;
   }
 
+  /** The cached record of a pk/sk by id (a tk's parent), or undefined on a miss. */
+  cachedById(id: string): CachedToken | undefined {
+    const hash = this.hashById.get(id);
+    return hash === undefined ? undefined : this.known.get(hash);
+  }
+
   /** One indexed read; the result is cached unless the id changed while the read was in flight. */
   async load(hash: string): Promise<CachedToken | null> {
     const startSeq = this.follower.seenSeq;
@@ -66,12 +71,28 @@ export class TokenDirectory implements ChangeListener {
       this.remember(this.unknown, hash);
       return null;
     }
+    return this.fill(record, startSeq);
+  }
+
+  /**
+   * A tk's parent by id, read once and then cached like any pk/sk (so its own requests hit too).
+   * Null when `username` holds no such token: the tk is revoked.
+   */
+  async loadById(username: string, id: string): Promise<CachedToken | null> {
+    const startSeq = this.follower.seenSeq;
+    this.stats.reads++;
+    const record = await this.store.getToken(username, id);
+    return record === null ? null : this.fill(record, startSeq);
+  }
+
+  /** Caches the entry unless its id changed at a higher seq than the read started at (SPEC §7). */
+  private fill(record: TokenRecord, startSeq: number): CachedToken {
     const entry = toEntry(record);
     const changed = this.changedAt.get(record.id);
     if (changed === undefined || changed.seq <= startSeq) {
       this.evictIfFull(this.known);
-      this.known.set(hash, entry);
-      this.hashById.set(record.id, hash);
+      this.known.set(record.tokenHash, entry);
+      this.hashById.set(record.id, record.tokenHash);
     }
     return entry;
   }
@@ -128,6 +149,7 @@ function toEntry(record: TokenRecord): CachedToken {
     scopes: record.scopes,
     tokenId: record.id,
     rootId: record.id,
+    subject: record.id,
     exp: null,
     iat: null,
     record,

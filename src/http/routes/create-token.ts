@@ -1,6 +1,7 @@
 /** `POST /tokens/v2/{username}`: a pk/sk, or a tk when the body has `expires`. */
 import type { FastifyInstance } from 'fastify';
 import { AppError } from '../../domain/errors.js';
+import { assertMayWritePermanent } from '../../services/access.js';
 import { requireScope } from '../auth.js';
 import type { HttpDeps } from '../context.js';
 import { createTemporaryTokenBody, createTokenBody, parseInput } from '../schemas.js';
@@ -16,6 +17,8 @@ export function createTokenRoute(app: FastifyInstance, deps: HttpDeps): void {
       );
       return deps.temporary.create(request.grant!, input);
     }
+    // A tk may mint tks but never a pk or sk: 404, checked before the body (SPEC §4.3 order).
+    assertMayWritePermanent(request.grant!);
     const input = parseInput(createTokenBody, body);
     return deps.tokens.create(request.grant!, input);
   });

@@ -1,9 +1,11 @@
 /** `GET /tokens/v2?access_token=…`: what the presented token is; the token is the subject. */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError } from '../../domain/errors.js';
-import { accountKey, ipKey, limit, presentedToken } from '../auth.js';
-import type { RetrieveResult } from '../../services/temporary-tokens-service.js';
+import { ipKey, limit, presentedToken, tokenKey } from '../auth.js';
+import type { Retrieved } from '../../services/temporary-tokens-service.js';
 import type { HttpDeps } from '../context.js';
+
+const MALFORMED: Retrieved = Object.freeze({ result: Object.freeze({ code: 'TokenMalformed' as const }), subject: null });
 
 export function retrieveTokenRoute(app: FastifyInstance, deps: HttpDeps): void {
   // Synchronous for a cached token (the common case): no promise between request and answer.
@@ -14,10 +16,11 @@ export function retrieveTokenRoute(app: FastifyInstance, deps: HttpDeps): void {
         throw new AppError('access_token_required');
       });
     }
-    const result = presented.kind === 'token' ? deps.temporary.retrieve(presented.raw) : ({ code: 'TokenMalformed' } as RetrieveResult);
-    return after(result, (settled) => {
-      const key = settled.token ? accountKey(settled.token.user, settled.token.usage) : ipKey(request);
-      return after(limit(deps, reply, key), () => reply.header('Cache-Control', 'no-store').send(settled));
+    const retrieved = presented.kind === 'token' ? deps.temporary.retrieve(presented.raw) : MALFORMED;
+    return after(retrieved, (settled) => {
+      // A verified token counts in its own bucket; anything else in the client IP's (SPEC §3).
+      const key = settled.subject === null ? ipKey(request) : tokenKey(settled.subject);
+      return after(limit(deps, reply, key), () => reply.header('Cache-Control', 'no-store').send(settled.result));
     });
   });
 }

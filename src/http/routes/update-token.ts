@@ -5,7 +5,7 @@ import type { HttpDeps } from '../context.js';
 import { parseInput, updateTokenBody } from '../schemas.js';
 
 export function updateTokenRoute(app: FastifyInstance, deps: HttpDeps): void {
-  app.patch('/tokens/v2/:username/:id', { onRequest: requireScope(deps, 'tokens:write') }, async (request, reply) => {
+  app.patch('/tokens/v2/:username/:id', { onRequest: requireScope(deps, 'tokens:write', { permanentWrite: true }) }, async (request, reply) => {
     const input = parseInput(updateTokenBody, request.body === undefined ? {} : request.body);
     const { id } = request.params as { id: string };
     const { resources: _ignored, ...patch } = input;
