@@ -4,7 +4,7 @@
  */
 import { AppError } from '../domain/errors.js';
 import { isoDate } from '../domain/clock.js';
-import { createTokenBody, parseInput } from '../http/schemas.js';
+import { createTokenBody, parseInput } from '../services/inputs.js';
 import type { Tokenbox } from '../main.js';
 import type { TokenObject } from '../services/token-view.js';
 import type { CliIo } from './io.js';

@@ -1,6 +1,6 @@
 /** `/openapi.json`: an OpenAPI 3.1 document generated from the schemas that validate requests. */
 import { z } from 'zod';
-import { createTemporaryTokenBody, createTokenBody, listTokensQuery, updateTokenBody } from './schemas.js';
+import { createTemporaryTokenBody, createTokenBody, listTokensQuery, updateTokenBody } from '../services/inputs.js';
 
 function schema(s: z.ZodType): unknown {
   return z.toJSONSchema(s, { target: 'draft-2020-12', io: 'input', unrepresentable: 'any' });

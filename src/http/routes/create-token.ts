@@ -4,7 +4,7 @@ import { AppError } from '../../domain/errors.js';
 import { assertMayWritePermanent } from '../../services/access.js';
 import { requireScope } from '../auth.js';
 import type { HttpDeps } from '../context.js';
-import { createTemporaryTokenBody, createTokenBody, parseInput } from '../schemas.js';
+import { createTemporaryTokenBody, createTokenBody, parseInput } from '../../services/inputs.js';
 
 export function createTokenRoute(app: FastifyInstance, deps: HttpDeps): void {
   app.post('/tokens/v2/:username', { onRequest: requireScope(deps, 'tokens:write') }, async (request, reply) => {

@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { requireScope } from '../auth.js';
 import type { HttpDeps } from '../context.js';
 import { formatQuery, single, type QueryValues } from '../query.js';
-import { listTokensQuery, parseInput } from '../schemas.js';
+import { listTokensQuery, parseInput } from '../../services/inputs.js';
 
 const LIST_PARAMS = ['default', 'limit', 'sortby', 'start', 'usage'] as const;
 

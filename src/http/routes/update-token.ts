@@ -2,7 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import { requireScope } from '../auth.js';
 import type { HttpDeps } from '../context.js';
-import { parseInput, updateTokenBody } from '../schemas.js';
+import { parseInput, updateTokenBody } from '../../services/inputs.js';
 
 export function updateTokenRoute(app: FastifyInstance, deps: HttpDeps): void {
   app.patch('/tokens/v2/:username/:id', { onRequest: requireScope(deps, 'tokens:write', { permanentWrite: true }) }, async (request, reply) => {

@@ -1,6 +1,8 @@
 /**
- * Request schemas: they validate bodies and query strings and also generate the OpenAPI document,
- * so the two cannot drift. A failed parse becomes the catalogue's message for the first bad field.
+ * The use cases' input schemas: every adapter (the HTTP API, the CLI, the page) validates what it
+ * is given with these, so all refuse the same input with the same message, and the OpenAPI
+ * document is generated from them, so it cannot drift. A failed parse becomes the catalogue's
+ * message for the first bad field.
  */
 import { z } from 'zod';
 import { AppError, fieldNotAllowed, invalidField } from '../domain/errors.js';
