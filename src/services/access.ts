@@ -4,7 +4,7 @@
  */
 import { AppError } from '../domain/errors.js';
 import { isUsername } from '../domain/token-format.js';
-import type { Principal } from '../verification/authenticator.js';
+import type { Principal } from '../domain/principal.js';
 import type { Store } from '../store/port.js';
 
 export type Actor =

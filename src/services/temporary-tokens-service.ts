@@ -6,7 +6,8 @@ import { AppError, invalidField } from '../domain/errors.js';
 import { MAX_TK_LIFETIME_MS, MAX_TK_SCOPES } from '../domain/policy.js';
 import type { ScopeCatalog } from '../domain/scopes.js';
 import { MAX_TOKEN_LENGTH, parseToken, signTemporaryToken } from '../domain/token-format.js';
-import type { Authenticator, AuthFailure, AuthOutcome, Principal } from '../verification/authenticator.js';
+import type { Principal } from '../domain/principal.js';
+import type { Authenticator, AuthFailure, AuthOutcome } from '../verification/authenticator.js';
 import type { Grant } from './access.js';
 import type { Keyring } from './keyring.js';
 

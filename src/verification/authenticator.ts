@@ -8,7 +8,7 @@
  */
 import type { Clock } from '../domain/clock.js';
 import { CLOCK_SKEW_S, MAX_TK_LIFETIME_S } from '../domain/policy.js';
-import type { UrlRule } from '../domain/url-rules.js';
+import type { Principal } from '../domain/principal.js';
 import {
   hashToken,
   isMacValid,
@@ -16,10 +16,12 @@ import {
   parseToken,
   type ParsedToken,
   type TemporaryPayload,
-  type Usage,
 } from '../domain/token-format.js';
-import type { Store, TokenRecord } from '../store/port.js';
+import type { Store } from '../store/port.js';
+import type { AuthOutcome } from './outcome.js';
 import type { CachedToken, TokenDirectory } from './token-directory.js';
+
+export type { AuthFailure, AuthOutcome, Restrictions, Verified } from './outcome.js';
 
 /** How long a forged tk is remembered: a key rotation elsewhere clears the memory at once. */
 const FORGED_MEMORY_MS = 5_000;
@@ -44,38 +46,6 @@ interface RememberedTemporary {
 export interface KeySource {
   verifyingKeys(now: number): ReadonlyArray<{ readonly key: Buffer }>;
 }
-
-/** Who a verified token speaks for. */
-export interface Principal {
-  readonly username: string;
-  readonly usage: Usage;
-  /**
-   * What the token may do now. For a tk: its own scopes that its root `p` still holds (SPEC §4.4),
-   * so narrowing the parent narrows the tk at once.
-   */
-  readonly scopes: readonly string[];
-  /** The token's own id (pk/sk); null for a tk. */
-  readonly tokenId: string | null;
-  /** The root pk/sk: the token itself, or a tk's `p`. */
-  readonly rootId: string;
-  /**
-   * What rate limits on the APIs count (SPEC §3: each pk, sk and tk has its own bucket): the
-   * pk/sk id, or `tk.` + the tk's MAC (its payload, and so its MAC, is unique to the string).
-   */
-  readonly subject: string;
-  /** A tk's expiry in Unix seconds; null for pk/sk. */
-  readonly exp: number | null;
-  /** A tk's issue time in Unix seconds; null for pk/sk. */
-  readonly iat: number | null;
-  /** The stored record of a pk/sk. */
-  readonly record: TokenRecord | null;
-  /** A pk/sk's compiled `allowedUrls`; null when it has none (and for a tk). */
-  readonly urlRules: readonly UrlRule[] | null;
-}
-
-export type AuthFailure = 'malformed' | 'invalid' | 'expired' | 'revoked';
-
-export type AuthOutcome = { readonly ok: true; readonly principal: Principal } | { readonly ok: false; readonly reason: AuthFailure };
 
 const MALFORMED: AuthOutcome = Object.freeze({ ok: false, reason: 'malformed' });
 const INVALID: AuthOutcome = Object.freeze({ ok: false, reason: 'invalid' });
@@ -184,7 +154,7 @@ export class Authenticator {
     if (seen.parent !== parent) {
       // The parent changed (or was first seen): its scopes now bound the tk's.
       seen.parent = parent;
-      seen.outcome = { ok: true, principal: temporaryPrincipal(seen.raw, claims, parent.record.scopes) };
+      seen.outcome = Object.freeze({ ok: true, principal: temporaryPrincipal(seen.raw, claims, parent.record.scopes), restrictions: null });
     }
     return seen.outcome;
   }
@@ -216,8 +186,6 @@ function temporaryPrincipal(raw: string, claims: TemporaryPayload, parentScopes:
     subject: `tk.${raw.slice(-22)}`,
     exp: claims.exp,
     iat: claims.iat,
-    record: null,
-    urlRules: null,
   });
 }
 

@@ -14,7 +14,8 @@ import type { Clock } from '../domain/clock.js';
 import { TOMBSTONE_RETENTION_MS } from '../domain/policy.js';
 import { compileAllowedUrl, type UrlRule } from '../domain/url-rules.js';
 import type { Store, TokenChange, TokenRecord } from '../store/port.js';
-import type { Principal } from './authenticator.js';
+import type { Principal } from '../domain/principal.js';
+import type { Restrictions, Verified } from './outcome.js';
 import { ChangeFollower, type ChangeListener } from './change-follower.js';
 
 /** How long an id's latest change seq is remembered for the fill race (reads take milliseconds). */
@@ -23,7 +24,7 @@ const RECENT_CHANGE_MS = 60_000;
 export interface CachedToken {
   readonly record: TokenRecord;
   /** The authentication outcome for this record, built once so a cache hit allocates nothing. */
-  readonly outcome: { readonly ok: true; readonly principal: Principal };
+  readonly outcome: Verified;
 }
 
 export interface DirectoryStats {
@@ -143,7 +144,7 @@ export class TokenDirectory implements ChangeListener {
 }
 
 function toEntry(record: TokenRecord): CachedToken {
-  const principal: Principal = {
+  const principal: Principal = Object.freeze({
     username: record.username,
     usage: record.usage,
     scopes: record.scopes,
@@ -152,13 +153,13 @@ function toEntry(record: TokenRecord): CachedToken {
     subject: record.id,
     exp: null,
     iat: null,
-    record,
-    urlRules: compileRules(record.allowedUrls),
-  };
-  return Object.freeze({ record, outcome: Object.freeze({ ok: true as const, principal: Object.freeze(principal) }) });
+  });
+  const outcome: Verified = Object.freeze({ ok: true as const, principal, restrictions: compileRestrictions(record) });
+  return Object.freeze({ record, outcome });
 }
 
-function compileRules(entries: readonly string[] | null): readonly UrlRule[] | null {
-  if (entries === null) return null;
-  return entries.map(compileAllowedUrl).filter((r): r is UrlRule => r !== null);
+function compileRestrictions(record: TokenRecord): Restrictions | null {
+  if (record.allowedUrls === null && record.allowedApplications === null) return null;
+  const urls = record.allowedUrls === null ? null : record.allowedUrls.map(compileAllowedUrl).filter((r): r is UrlRule => r !== null);
+  return Object.freeze({ urls, apps: record.allowedApplications });
 }

@@ -90,12 +90,11 @@ export class Verifier {
 
   private judge(outcome: AuthOutcome, request: VerifyRequest): Verdict {
     if (!outcome.ok) return INVALID_TOKEN;
-    const p = outcome.principal;
-    const record = p.record;
-    if (record !== null && (p.urlRules !== null || record.allowedApplications !== null)) {
+    const { principal: p, restrictions: r } = outcome;
+    if (r !== null) {
       // With both kinds set, a request passes if either matches.
-      const byUrl = p.urlRules !== null && isUrlAllowed(p.urlRules, request.referrer || request.origin);
-      const byApp = !byUrl && record.allowedApplications !== null && isAppAllowed(record.allowedApplications, request.appId);
+      const byUrl = r.urls !== null && isUrlAllowed(r.urls, request.referrer || request.origin);
+      const byApp = !byUrl && r.apps !== null && isAppAllowed(r.apps, request.appId);
       if (!byUrl && !byApp) return FORBIDDEN;
     }
     if (request.scope !== undefined && !p.scopes.includes(request.scope)) return this.missing(request.scope);
