@@ -1,30 +1,67 @@
 /**
- * tokenbox as a library: open the same store `serve` uses and verify tokens in-process, with no
- * HTTP hop (SPEC §5, way in 1).
+ * tokenbox as a library (SPEC §5, way in 1): verify tokens in-process, with no HTTP hop, against
+ * the same store `tokenbox serve` uses. This module is the package's whole public surface and
+ * follows semver: `openVerifier`, the `TokenVerifier` it returns and the verdict types. Nothing
+ * else under `dist/` is a public API.
  *
  * ```ts
  * import { openVerifier } from 'tokenbox';
- * const tokenbox = await openVerifier({ dataDir: './data' });
- * const verdict = await tokenbox.verifier.verify(token, { scope: 'styles:tiles', referrer });
+ * const tokenbox = await openVerifier({ dataDir: '/var/lib/tokenbox' });
+ * const verdict = await tokenbox.verify(token, { scope: 'styles:tiles', referrer });
  * if (!verdict.ok) reply.code(verdict.status).send({ message: verdict.message });
  * await tokenbox.close();
  * ```
  */
 import { loadConfig, type Config } from './config/config.js';
-import { openTokenbox, type Tokenbox } from './main.js';
+import { openTokenbox } from './main.js';
+import type { Verdict, VerifyRequest } from './verification/verifier.js';
 
-export { loadConfig, type Config } from './config/config.js';
-export { openTokenbox, type Tokenbox } from './main.js';
-export type { Verdict, VerdictCode, VerifyRequest, Refusal } from './verification/verifier.js';
+export type { Refusal, Verdict, VerdictCode, VerifyRequest } from './verification/verifier.js';
+
+/** Where and how to verify. Unset keys come from `TOKENBOX_*` and the config file, as for the CLI. */
+export interface VerifierSettings {
+  /** The data directory `serve` uses (SQLite). Default `./data`. */
+  readonly dataDir?: string;
+  /** Cached pk/sk records (default 100,000). */
+  readonly cacheSize?: number;
+  /** An optional ceiling on verified requests per token per 60 s (off by default). */
+  readonly tokenRateLimit?: number;
+  /** A JSON config file, as `--config` (operator scopes and route rules). */
+  readonly configPath?: string;
+}
+
+export interface TokenVerifier {
+  /**
+   * The verdict for `token` on a request needing `request.scope` (SPEC §5): `{ok: true, user,
+   * tokenId, usage, scopes}` or `{ok: false, code, status, message, retryAfter?}`. Never throws
+   * for a bad token, whatever its type.
+   */
+  verify(token: unknown, request?: VerifyRequest): Promise<Verdict>;
+  /**
+   * `verify` without a promise when none is needed: a cached token is judged synchronously, so a
+   * hot path can skip a microtask. A promise when the store must be read.
+   */
+  check(token: unknown, request?: VerifyRequest): Verdict | Promise<Verdict>;
+  /** Stops following the change log and closes the store. */
+  close(): Promise<void>;
+}
 
 /**
- * Opens tokenbox for verification with the same layered configuration as the CLI: `settings`
- * are the last layer (like flags), over `TOKENBOX_*` from the environment and the config file.
- * @throws Error naming every bad key when the configuration is invalid.
+ * Opens the store read-mostly (it never rewrites tokens; schema migration on open aside) and
+ * follows its change log, so deletes, scope changes and key rotations made by `serve` or the CLI
+ * reach this process within the bound in docs/deployment.md.
+ * @throws Error naming every bad key when the configuration is invalid, or when the store cannot
+ *   be opened.
  */
-export async function openVerifier(settings: Partial<Pick<Config, 'dataDir' | 'cacheSize' | 'tokenRateLimit'>> & { configPath?: string } = {}): Promise<Tokenbox> {
+export async function openVerifier(settings: VerifierSettings = {}): Promise<TokenVerifier> {
   const { configPath, ...flags } = settings;
-  const loaded = loadConfig({ flags, ...(configPath !== undefined && { configPath }) });
+  const loaded = loadConfig({ flags: flags as Partial<Config>, ...(configPath !== undefined && { configPath }) });
   if (!loaded.ok) throw new Error(`invalid configuration: ${loaded.errors.join('; ')}`);
-  return openTokenbox(loaded.config);
+  const app = await openTokenbox(loaded.config);
+  const { verifier } = app;
+  return Object.freeze({
+    verify: (token: unknown, request?: VerifyRequest) => verifier.verify(token, request),
+    check: (token: unknown, request?: VerifyRequest) => verifier.check(token, request),
+    close: () => app.close(),
+  });
 }

@@ -61,6 +61,7 @@ describe('attack: a read-only command run without the operator\'s --config rewri
   it('openVerifier() without the config file writes nothing', async () => {
     const before = snapshot(dataDir);
     const tokenbox = await openVerifier({ dataDir });
+    assert.equal((await tokenbox.verify('pk.x.y')).ok, false);
     await tokenbox.close();
     assert.equal(snapshot(dataDir), before);
   });
