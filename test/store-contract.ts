@@ -5,12 +5,20 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { hashToken, newStoredToken, newTokenId } from '../src/domain/token-format.js';
-import type { ListQuery, SortBy, Store, TokenRecord } from '../src/store/port.js';
+import { storedSize, type ListQuery, type SortBy, type Store, type TokenRecord } from '../src/store/port.js';
 
 export interface OpenedStore {
   readonly store: Store;
   readonly cleanup: () => Promise<void>;
+  /** The migrations a fresh store's first `migrate` applies: SQL_MIGRATIONS for an SQL backend. */
+  readonly migrations: readonly string[];
 }
+
+/**
+ * The schema history every SQL backend applies, in order, under these names (`schema_migrations`
+ * records them): a backend that skips or renames one fails the contract.
+ */
+export const SQL_MIGRATIONS: readonly string[] = ['001_initial', '002_change_kind_key'];
 
 const T0 = 1_700_000_000_000;
 const PUBLIC_SCOPES = ['styles:read', 'fonts:read'];
@@ -95,6 +103,16 @@ export function runStoreContract(name: string, open: () => Promise<OpenedStore>)
     });
 
     describe('lifecycle', () => {
+      it("a fresh store's first migrate applies the backend's migrations, in order", async () => {
+        const fresh = await open();
+        try {
+          assert.deepEqual((await fresh.store.migrate()).applied, fresh.migrations);
+          assert.deepEqual((await fresh.store.migrate()).applied, []);
+        } finally {
+          await fresh.cleanup();
+        }
+      });
+
       it('migrate applies nothing once the store is current', async () => {
         assert.deepEqual((await store.migrate()).applied, []);
         assert.deepEqual((await store.migrate()).applied, []);
@@ -121,7 +139,7 @@ export function runStoreContract(name: string, open: () => Promise<OpenedStore>)
         const second = makeDefaultToken('alice');
         assert.equal(await store.createAccount({ username: 'alice', created: T0 + 5 }, second), false);
         assert.deepEqual(await store.getAccount('alice'), { username: 'alice', created: T0 });
-        assert.equal(await store.tokenExists(second.id), false);
+        assert.equal(await store.findTokenById(second.id), null);
         assert.equal(await store.findTokenByHash(second.tokenHash), null);
         assert.deepEqual(ids(await store.listTokens('alice', everything())), [first.id]);
       });
@@ -131,7 +149,7 @@ export function runStoreContract(name: string, open: () => Promise<OpenedStore>)
         const clash = makeDefaultToken('bob', { tokenHash: alice.tokenHash });
         await assert.rejects(store.createAccount({ username: 'bob', created: T0 }, clash));
         assert.equal(await store.getAccount('bob'), null);
-        assert.equal(await store.tokenExists(clash.id), false);
+        assert.equal(await store.findTokenById(clash.id), null);
         assert.deepEqual(await store.listAccounts(), [{ username: 'alice', created: T0 }]);
       });
 
@@ -162,7 +180,7 @@ export function runStoreContract(name: string, open: () => Promise<OpenedStore>)
         assert.equal(await store.insertToken(a, 3), true);
         assert.equal(await store.insertToken(b, 3), true);
         assert.equal(await store.insertToken(c, 3), false);
-        assert.equal(await store.tokenExists(c.id), false);
+        assert.equal(await store.findTokenById(c.id), null);
         assert.equal(await store.findTokenByHash(c.tokenHash), null);
         assert.equal((await store.listTokens('alice', everything())).length, 3);
         assert.deepEqual(await store.getToken('alice', b.id), b);
@@ -227,14 +245,18 @@ export function runStoreContract(name: string, open: () => Promise<OpenedStore>)
         assert.equal(await store.getToken('alice', newTokenId()), null);
       });
 
-      it('tokenExists sees any account, and not deleted or unknown ids', async () => {
-        await addAccount(store, 'alice');
-        const t = makeToken('alice');
-        await store.insertToken(t, 10);
-        assert.equal(await store.tokenExists(t.id), true);
-        assert.equal(await store.tokenExists(newTokenId()), false);
-        await store.deleteToken('alice', t.id, T0 + 1);
-        assert.equal(await store.tokenExists(t.id), false);
+      it('findTokenById returns the whole record from any account; null for deleted or unknown ids', async () => {
+        const alice = await addAccount(store, 'alice');
+        await addAccount(store, 'bob');
+        const sk = makeToken('bob', { usage: 'sk', scopes: ['tokens:write'], allowedUrls: ['https://b.example'] });
+        await store.insertToken(sk, 10);
+        assert.deepEqual(await store.findTokenById(alice.id), alice);
+        assert.deepEqual(await store.findTokenById(sk.id), sk);
+        assert.equal(await store.findTokenById(newTokenId()), null);
+        await store.deleteToken('bob', sk.id, T0 + 1);
+        assert.equal(await store.findTokenById(sk.id), null);
+        await store.updateToken('alice', alice.id, { note: 'renamed' }, T0 + 2);
+        assert.deepEqual(await store.findTokenById(alice.id), { ...alice, note: 'renamed', modified: T0 + 2 });
       });
 
       it('JSON fields and Unicode notes round-trip exactly', async () => {
@@ -356,6 +378,75 @@ export function runStoreContract(name: string, open: () => Promise<OpenedStore>)
         const page = await store.listTokens('alice', { sortBy: 'created', after: null, limit: 4 });
         assert.deepEqual(ids(page), expectedOrder(made, 'created').slice(0, 4));
       });
+
+      /** Tokens of different weights in every field storedSize counts, newest first. */
+      async function seedWeighted(): Promise<TokenRecord[]> {
+        await addAccount(store, 'alice', T0 - 100);
+        const made: TokenRecord[] = [];
+        for (let i = 0; i < 6; i++) {
+          const t = makeToken('alice', {
+            created: T0 + (6 - i) * 10,
+            note: `地図 ${'n'.repeat(i * 37)}`,
+            scopes: ['styles:read', ...(i % 2 === 0 ? ['fonts:read'] : [])],
+            allowedUrls: i % 3 === 0 ? null : Array.from({ length: i }, (_, k) => `https://${k}.example/${'p'.repeat(i * 11)}`),
+            allowedApplications: i === 4 ? [{ platform: 'iOS', bundleId: 'com.example.maps' }] : null,
+          });
+          assert.equal(await store.insertToken(t, 100), true);
+          made.push(t);
+        }
+        return made;
+      }
+
+      const page = (maxBytes: number | undefined, limit = 100): ListQuery => ({
+        sortBy: 'created',
+        after: null,
+        limit,
+        isDefault: false,
+        ...(maxBytes !== undefined && { maxBytes }),
+      });
+
+      it('with maxBytes, stops once the rows taken weigh maxBytes, then takes one row more', async () => {
+        const made = await seedWeighted();
+        let weight = 0;
+        for (let taken = 1; taken <= made.length; taken++) {
+          weight += storedSize(made[taken - 1]!);
+          const more = Math.min(taken + 1, made.length);
+          // Exactly reached after `taken` rows: one more, and no further.
+          assert.deepEqual(ids(await store.listTokens('alice', page(weight))), ids(made.slice(0, more)), `budget ${weight}`);
+          assert.deepEqual(ids(await store.listTokens('alice', page(weight - 1))), ids(made.slice(0, more)), `budget ${weight - 1}`);
+          // One byte more is not reached by `taken` rows: the next row counts too.
+          const further = Math.min(taken + 2, made.length);
+          assert.deepEqual(ids(await store.listTokens('alice', page(weight + 1))), ids(made.slice(0, further)), `budget ${weight + 1}`);
+        }
+      });
+
+      it('with maxBytes, never fewer than one row when any match, and none when none do', async () => {
+        const made = await seedWeighted();
+        assert.deepEqual(ids(await store.listTokens('alice', page(0))), [made[0]!.id]);
+        assert.deepEqual(await store.listTokens('nobody', page(0)), []);
+        assert.deepEqual(await store.listTokens('alice', { ...page(0), usage: 'sk' }), []);
+      });
+
+      it('limit still caps a page with maxBytes; without maxBytes a page of heavy tokens is exactly limit', async () => {
+        await addAccount(store, 'alice', T0 - 100);
+        const heavy = Array.from({ length: 5 }, (_, i) =>
+          makeToken('alice', { created: T0 + i, allowedUrls: Array.from({ length: 100 }, (_, k) => `https://${k}.example/${'x'.repeat(2000)}`) }),
+        );
+        for (const t of heavy) assert.equal(await store.insertToken(t, 100), true);
+        const order = expectedOrder(heavy, 'created');
+        assert.deepEqual(ids(await store.listTokens('alice', page(undefined, 4))), order.slice(0, 4));
+        assert.deepEqual(ids(await store.listTokens('alice', page(Number.MAX_SAFE_INTEGER, 3))), order.slice(0, 3));
+        // One heavy token passes a 100 KB budget on its own: a page of two, cut before limit.
+        assert.deepEqual(ids(await store.listTokens('alice', page(100_000, 5))), order.slice(0, 2));
+      });
+
+      it('pages cut by maxBytes still concatenate to the full list without gaps or repeats', async () => {
+        const made = await seedWeighted();
+        for (const maxBytes of [0, 150, 400, 1000]) {
+          const pages = await allPages(store, 'alice', { sortBy: 'created', limit: 4, isDefault: false, maxBytes });
+          assert.deepEqual(ids(pages.flat()), ids(made), `maxBytes ${maxBytes}`);
+        }
+      });
     });
 
     describe('updateToken', () => {
@@ -441,7 +532,7 @@ export function runStoreContract(name: string, open: () => Promise<OpenedStore>)
         const alice = await addAccount(store, 'alice');
         await addAccount(store, 'bob');
         assert.equal(await store.deleteToken('bob', alice.id, T0 + 1), false);
-        assert.equal(await store.tokenExists(alice.id), true);
+        assert.deepEqual(await store.findTokenById(alice.id), alice);
         assert.equal(await store.latestChangeSeq(), 0);
       });
     });
@@ -475,7 +566,7 @@ export function runStoreContract(name: string, open: () => Promise<OpenedStore>)
         assert.equal(await store.replaceDefaultToken('alice', plain.id, replacement, T0 + 1), false);
         assert.equal(await store.replaceDefaultToken('alice', bob.id, replacement, T0 + 1), false);
         assert.equal(await store.replaceDefaultToken('alice', newTokenId(), replacement, T0 + 1), false);
-        assert.equal(await store.tokenExists(replacement.id), false);
+        assert.equal(await store.findTokenById(replacement.id), null);
         assert.deepEqual(await store.getToken('alice', plain.id), plain);
         assert.deepEqual(await store.getToken('alice', alice.id), alice);
         assert.deepEqual(await store.getToken('bob', bob.id), bob);
@@ -547,6 +638,38 @@ export function runStoreContract(name: string, open: () => Promise<OpenedStore>)
         const keys = await store.listSigningKeys();
         assert.deepEqual(keys, [k3, { ...k2, retired: k3.created }, { ...k1, retired: k2.created }]);
         assert.equal(keys.filter((k) => k.retired === null).length, 1);
+      });
+
+      it('addSigningKey appends a key change in the same step, in seq order with token changes', async () => {
+        const alice = await addAccount(store, 'alice');
+        await store.updateToken('alice', alice.id, { note: 'a' }, T0 + 1);
+        const before = await store.latestChangeSeq();
+        await store.addSigningKey({ id: 'k1', sealedKey: 'sealed-1', created: T0 + 2, retired: null });
+        await store.deleteToken('alice', alice.id, T0 + 3);
+        const changes = await store.changesSince(before, 10);
+        assert.deepEqual(changes.map(({ tokenId, kind, at }) => ({ tokenId, kind, at })), [
+          { tokenId: 'k1', kind: 'key', at: T0 + 2 },
+          { tokenId: alice.id, kind: 'delete', at: T0 + 3 },
+        ]);
+        assert.ok(changes[0]!.seq > before && changes[1]!.seq > changes[0]!.seq);
+        assert.equal(await store.latestChangeSeq(), changes[1]!.seq);
+      });
+
+      it('a key change is no delete: recentDeletes and deletedTokenHash ignore it', async () => {
+        await store.addSigningKey({ id: 'k1', sealedKey: 'sealed-1', created: T0, retired: null });
+        assert.deepEqual(await store.recentDeletes(0), []);
+        assert.equal(await store.deletedTokenHash('k1'), null);
+        assert.equal((await store.changesSince(0, 10)).length, 1);
+      });
+
+      it('a refused addSigningKey (duplicate id) writes nothing: no key retired, no change', async () => {
+        const k1 = { id: 'k1', sealedKey: 'sealed-1', created: T0, retired: null };
+        await store.addSigningKey(k1);
+        const seq = await store.latestChangeSeq();
+        await assert.rejects(store.addSigningKey({ id: 'k1', sealedKey: 'other', created: T0 + 100, retired: null }));
+        assert.deepEqual(await store.listSigningKeys(), [k1]);
+        assert.equal(await store.latestChangeSeq(), seq);
+        assert.deepEqual(await store.changesSince(seq, 10), []);
       });
     });
   });

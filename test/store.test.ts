@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
@@ -13,9 +13,11 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
 import { MemoryStore } from '../src/store/memory/memory-store.js';
-import { MIGRATIONS } from '../src/store/sqlite/migrations.js';
+import { storedSize, type TokenRecord } from '../src/store/port.js';
+import { MIGRATIONS, MIGRATIONS_TABLE_SQL } from '../src/store/sqlite/migrations.js';
 import { listTokensSql, openSqliteStore, SqliteStore } from '../src/store/sqlite/sqlite-store.js';
-import { makeDefaultToken, makeToken, runStoreContract } from './store-contract.js';
+import { fromTokenRow, storedRowSize, toTokenRow, type TokenRow } from '../src/store/sqlite/token-row.js';
+import { makeDefaultToken, makeToken, runStoreContract, SQL_MIGRATIONS } from './store-contract.js';
 
 const T0 = 1_700_000_000_000;
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -26,7 +28,7 @@ function tempDir(): string {
 
 runStoreContract('memory', async () => {
   const store = new MemoryStore();
-  return { store, cleanup: () => store.close() };
+  return { store, cleanup: () => store.close(), migrations: [] };
 });
 
 runStoreContract('sqlite', async () => {
@@ -38,6 +40,7 @@ runStoreContract('sqlite', async () => {
       await store.close();
       rmSync(dir, { recursive: true, force: true });
     },
+    migrations: SQL_MIGRATIONS,
   };
 });
 
@@ -71,9 +74,129 @@ describe('sqlite store', () => {
     assert.ok(existsSync(join(nested, 'tokenbox.db')));
   });
 
-  it('configures the connection: busy_timeout, WAL, synchronous NORMAL, foreign keys', async () => {
+  it('configures the connection: a short busy_timeout, WAL, synchronous NORMAL, foreign keys', async () => {
     const store = open();
-    assert.deepEqual(store.pragmas(), { busyTimeout: 5000, journalMode: 'wal', synchronous: 1, foreignKeys: 1 });
+    const { busyTimeout, ...rest } = store.pragmas();
+    // SQLite's wait for a lock is synchronous and stops the event loop: at most ~20 ms of it.
+    assert.ok(busyTimeout > 0 && busyTimeout <= 20, `busy_timeout ${busyTimeout}`);
+    assert.deepEqual(rest, { journalMode: 'wal', synchronous: 1, foreignKeys: 1 });
+  });
+
+  it('has the shared migration list (the one every SQL backend applies)', () => {
+    assert.deepEqual(MIGRATIONS.map((m) => m.name), SQL_MIGRATIONS);
+  });
+
+  it('002 upgrades a 001 file: changes keep their seq, no seq is reused, key changes are allowed', async () => {
+    const raw = new Database(file);
+    try {
+      raw.exec(MIGRATIONS_TABLE_SQL);
+      raw.exec(MIGRATIONS[0]!.sql);
+      raw.prepare('INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)').run(MIGRATIONS[0]!.name, T0);
+      const add = raw.prepare('INSERT INTO token_changes (token_id, kind, at, token_hash) VALUES (?, ?, ?, ?)');
+      add.run('ca', 'update', T0, null);
+      add.run('cb', 'delete', T0 + 1, 'hash-b');
+      add.run('cc', 'update', T0 + 2, null);
+      // The newest row gone: AUTOINCREMENT must still never hand out its seq (3) again.
+      raw.prepare('DELETE FROM token_changes WHERE seq = 3').run();
+    } finally {
+      raw.close();
+    }
+    const store = open();
+    assert.deepEqual((await store.migrate()).applied, MIGRATIONS.slice(1).map((m) => m.name));
+    assert.deepEqual(
+      (await store.changesSince(0, 10)).map(({ seq, tokenId, kind, at }) => [seq, tokenId, kind, at]),
+      [[1, 'ca', 'update', T0], [2, 'cb', 'delete', T0 + 1]],
+    );
+    assert.equal(await store.deletedTokenHash('cb'), 'hash-b');
+    await store.addSigningKey({ id: 'k1', sealedKey: 's1', created: T0 + 5, retired: null });
+    const [key] = await store.changesSince(2, 10);
+    assert.deepEqual(key, { seq: 4, tokenId: 'k1', kind: 'key', at: T0 + 5 });
+    const check = new Database(file);
+    try {
+      const indexes = check.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'token_changes' ORDER BY name").all();
+      assert.deepEqual(indexes, [{ name: 'token_changes_by_kind_at' }, { name: 'token_changes_by_token' }]);
+      assert.throws(() => check.prepare("INSERT INTO token_changes (token_id, kind, at) VALUES ('x', 'other', 1)").run(), /CHECK/);
+    } finally {
+      check.close();
+    }
+  });
+
+  it("a raw row's size (read before parsing) is storedSize of the record it holds", async () => {
+    const store = open();
+    await store.migrate();
+    await store.createAccount({ username: 'alice', created: T0 }, makeDefaultToken('alice'));
+    const records = [
+      makeToken('alice', { note: 'café 🚀 "q" \\ \n', scopes: ['a:b', 'c:d'], allowedUrls: ['https://é.example/路径'] }),
+      makeToken('alice', { allowedApplications: [{ platform: 'iOS', bundleId: 'com.example.地図' }], allowedUrls: [] }),
+      makeToken('alice', { note: '', scopes: [] }),
+    ];
+    for (const r of records) {
+      assert.equal(storedRowSize(toTokenRow(r)), storedSize(r));
+      await store.insertToken(r, 10);
+    }
+    const raw = new Database(file, { readonly: true });
+    try {
+      for (const r of records) {
+        const row = raw.prepare('SELECT * FROM tokens WHERE id = ?').get(r.id) as TokenRow;
+        assert.equal(storedRowSize(row), storedSize(fromTokenRow(row)));
+        assert.equal(storedRowSize(row), storedSize(r));
+      }
+    } finally {
+      raw.close();
+    }
+  });
+
+  it('a 1 MiB page of tokens holding 200 KB of URLs each parses only the rows it returns', async () => {
+    const store = open();
+    await store.migrate();
+    await store.createAccount({ username: 'alice', created: T0 - 1 }, makeDefaultToken('alice'));
+    for (let i = 0; i < 100; i++) {
+      const allowedUrls = Array.from({ length: 100 }, (_, k) => `https://${k}.example/${'u'.repeat(2000)}`);
+      assert.equal(await store.insertToken(makeToken('alice', { created: T0 + i, allowedUrls }), 200), true);
+    }
+    const parse = JSON.parse;
+    let parsed = 0;
+    JSON.parse = ((...args: Parameters<typeof JSON.parse>) => {
+      parsed += 1;
+      return parse(...args);
+    }) as typeof JSON.parse;
+    let page: TokenRecord[];
+    try {
+      page = await store.listTokens('alice', { sortBy: 'created', after: null, limit: 100, isDefault: false, maxBytes: 1024 * 1024 });
+    } finally {
+      JSON.parse = parse;
+    }
+    const weight = storedSize(page[0]!);
+    assert.ok(weight > 200_000);
+    // Whole rows until 1 MiB is reached, then one more.
+    assert.equal(page.length, Math.ceil((1024 * 1024) / weight) + 1);
+    // Two JSON columns per row (scopes, allowedUrls): nothing beyond the page was parsed.
+    assert.equal(parsed, 2 * page.length);
+  });
+
+  it('the data directory is created 0700 and the database files 0600 (whatever the umask)', async () => {
+    const data = join(dir, 'fresh', 'data');
+    const store = openSqliteStore(data);
+    opened.push(store);
+    await store.migrate();
+    await store.createAccount({ username: 'alice', created: T0 }, makeDefaultToken('alice'));
+    assert.equal(statSync(data).mode & 0o777 & ~0o700, 0);
+    assert.equal(statSync(join(dir, 'fresh')).mode & 0o077, 0);
+    for (const name of ['tokenbox.db', 'tokenbox.db-wal', 'tokenbox.db-shm']) {
+      assert.equal(statSync(join(data, name)).mode & 0o077, 0, `${name} is private`);
+    }
+  });
+
+  it('narrows an existing database file (and its -wal, -shm) that others could read to 0600', async () => {
+    const first = openSqliteStore(dir);
+    await first.migrate();
+    await first.createAccount({ username: 'alice', created: T0 }, makeDefaultToken('alice'));
+    const names = ['tokenbox.db', 'tokenbox.db-wal', 'tokenbox.db-shm'];
+    for (const name of names) chmodSync(join(dir, name), 0o644);
+    const second = openSqliteStore(dir);
+    opened.push(first, second);
+    for (const name of names) assert.equal(statSync(join(dir, name)).mode & 0o777, 0o600, name);
+    assert.equal((await second.listAccounts()).length, 1);
   });
 
   it('applies every migration once, in order, and records it in schema_migrations', async () => {
@@ -110,7 +233,7 @@ describe('sqlite store', () => {
     const changes = await a.changesSince(0, 10);
     assert.deepEqual(changes.map(({ tokenId, kind }) => ({ tokenId, kind })), [{ tokenId: extra.id, kind: 'delete' }]);
     assert.equal(await a.latestChangeSeq(), changes[0]!.seq);
-    assert.equal(await a.tokenExists(extra.id), false);
+    assert.equal(await a.findTokenById(extra.id), null);
   });
 
   it('a re-opened file keeps accounts, tokens, changes and keys; seq keeps growing', async () => {

@@ -59,12 +59,60 @@ export interface ListQuery {
   readonly limit: number;
   readonly usage?: StoredUsage;
   readonly isDefault?: boolean;
+  /**
+   * A budget for one page's work (SPEC §4.2: a page stops once its body passes 1 MiB). When set,
+   * the store stops reading once the `storedSize` of the rows it has taken adds up to at least
+   * `maxBytes`, then takes one row more if there is one (so the caller can tell that more
+   * remain). Never fewer than one row when any match. Without it, exactly `limit` rows or all.
+   */
+  readonly maxBytes?: number;
 }
 
-export type ChangeKind = 'update' | 'delete';
+/**
+ * What a record weighs in a list body, as the store sees it: its note, scopes and restrictions
+ * as JSON text (the form SQL backends keep them in). Never more than the record's serialised
+ * token object, so a page cut by the store's estimate is cut no later than by the exact size.
+ */
+export function storedSize(record: TokenRecord): number {
+  return (
+    record.note.length +
+    JSON.stringify(record.scopes).length +
+    (record.allowedUrls === null ? 0 : JSON.stringify(record.allowedUrls).length) +
+    (record.allowedApplications === null ? 0 : JSON.stringify(record.allowedApplications).length)
+  );
+}
+
+/**
+ * The rows one page takes from `rows` (already in list order), by ListQuery's rules: at most
+ * `limit`; with `maxBytes`, once the rows taken weigh (by `sizeOf`) at least `maxBytes`, one row
+ * more if there is one, then stop. It pulls no row from `rows` after the last one it takes, so a
+ * lazy source (a database cursor) is read no further than the page. Shared by the backends so
+ * they cut pages alike.
+ */
+export function takePage<T>(rows: Iterable<T>, query: Pick<ListQuery, 'limit' | 'maxBytes'>, sizeOf: (row: T) => number): T[] {
+  const limit = Math.floor(query.limit);
+  const taken: T[] = [];
+  if (!(limit >= 1)) return taken;
+  const budget = query.maxBytes;
+  let weight = 0;
+  for (const row of rows) {
+    const spent = budget !== undefined && weight >= budget;
+    taken.push(row);
+    if (spent || taken.length >= limit) break;
+    if (budget !== undefined) weight += sizeOf(row);
+  }
+  return taken;
+}
+
+/**
+ * `update` and `delete` record a change to the token `tokenId`; `key` records a signing-key
+ * rotation (`tokenId` is then the new key's id), so every follower reloads its keyring.
+ */
+export type ChangeKind = 'update' | 'delete' | 'key';
 
 export interface TokenChange {
   readonly seq: number;
+  /** The token's id; for a `key` change, the new signing key's id. */
   readonly tokenId: string;
   readonly kind: ChangeKind;
   readonly at: number;
@@ -109,8 +157,8 @@ export interface Store {
   findTokenByHash(tokenHash: string): Promise<TokenRecord | null>;
   /** The token with this id if it belongs to `username`. */
   getToken(username: string, id: string): Promise<TokenRecord | null>;
-  /** Whether a pk/sk with this id exists (any account): a tk's `p` check. */
-  tokenExists(id: string): Promise<boolean>;
+  /** The pk/sk with this id, in any account, or null: a tk's root `p`, read by id. */
+  findTokenById(id: string): Promise<TokenRecord | null>;
   /**
    * The hash of the token with this id if the change log records its delete, else null: tells a
    * revoked token (same hash) from a forged one after the row is gone.
@@ -147,8 +195,9 @@ export interface Store {
   /** Every signing key, newest first. */
   listSigningKeys(): Promise<SigningKeyRecord[]>;
   /**
-   * Adds a signing key and retires (sets `retired = key.created` on) every unretired key, in one
-   * transaction, so exactly one key signs at any time.
+   * Adds a signing key and retires (sets `retired = key.created` on) every unretired key, and
+   * appends a `key` change (tokenId = the new key's id, at = key.created), in one transaction,
+   * so exactly one key signs at any time and every follower learns of the rotation.
    */
   addSigningKey(key: SigningKeyRecord): Promise<void>;
 }

@@ -20,7 +20,7 @@ import type {
   TokenPatch,
   TokenRecord,
 } from '../port.js';
-import { applyPatch } from '../port.js';
+import { applyPatch, storedSize, takePage } from '../port.js';
 
 export class MemoryStore implements Store {
   private readonly accounts = new Map<string, AccountRecord>();
@@ -92,9 +92,9 @@ export class MemoryStore implements Store {
     return token !== undefined && token.username === username ? token : null;
   }
 
-  async tokenExists(id: string): Promise<boolean> {
+  async findTokenById(id: string): Promise<TokenRecord | null> {
     this.assertOpen();
-    return this.tokens.has(id);
+    return this.tokens.get(id) ?? null;
   }
 
   async deletedTokenHash(id: string): Promise<string | null> {
@@ -107,12 +107,12 @@ export class MemoryStore implements Store {
     this.assertOpen();
     if (!(query.limit >= 1)) return [];
     const { sortBy, after, usage, isDefault } = query;
-    return this.tokensOf(username)
+    const matching = this.tokensOf(username)
       .filter((t) => usage === undefined || t.usage === usage)
       .filter((t) => isDefault === undefined || t.isDefault === isDefault)
       .filter((t) => after === null || isAfter(t, sortBy, after))
-      .sort((a, b) => compareNewestFirst(a, b, sortBy))
-      .slice(0, Math.floor(query.limit));
+      .sort((a, b) => compareNewestFirst(a, b, sortBy));
+    return takePage(matching, query, storedSize);
   }
 
   async updateToken(username: string, id: string, patch: TokenPatch, modified: number): Promise<TokenRecord | null> {
@@ -188,6 +188,7 @@ export class MemoryStore implements Store {
     this.signingKeys.push(
       Object.freeze({ id: key.id, sealedKey: key.sealedKey, created: key.created, retired: key.retired }),
     );
+    this.appendChange(key.id, 'key', key.created);
   }
 
   private assertOpen(): void {

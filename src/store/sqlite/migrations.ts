@@ -85,4 +85,30 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
       );
     `,
   },
+  {
+    // The change log also records signing-key rotations (kind 'key', token_id = the new key's
+    // id), so every process reloads its keyring through the same follower (SPEC §2, §7). SQLite
+    // cannot alter a CHECK constraint, so the table is rebuilt: rows copied with their seq, and
+    // the AUTOINCREMENT high-water mark carried over, so no seq is ever handed out twice, even
+    // one whose row is gone. Runs inside the migration's transaction: all of it or none.
+    name: '002_change_kind_key',
+    sql: `
+      CREATE TABLE token_changes_next (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        token_id TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('update', 'delete', 'key')),
+        at INTEGER NOT NULL,
+        token_hash TEXT
+      );
+      INSERT INTO token_changes_next (seq, token_id, kind, at, token_hash)
+        SELECT seq, token_id, kind, at, token_hash FROM token_changes ORDER BY seq;
+      DELETE FROM sqlite_sequence WHERE name = 'token_changes_next';
+      INSERT INTO sqlite_sequence (name, seq)
+        SELECT 'token_changes_next', seq FROM sqlite_sequence WHERE name = 'token_changes';
+      DROP TABLE token_changes;
+      ALTER TABLE token_changes_next RENAME TO token_changes;
+      CREATE INDEX token_changes_by_token ON token_changes (token_id, kind);
+      CREATE INDEX token_changes_by_kind_at ON token_changes (kind, at);
+    `,
+  },
 ]);

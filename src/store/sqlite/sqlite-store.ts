@@ -3,26 +3,42 @@
  * process. Several processes may share the file (`serve` plus CLI commands); every write runs in
  * an IMMEDIATE transaction, so it takes the write lock before it reads anything and a
  * check-then-write (the token limit, "is this the default token") cannot interleave with another
- * process's write. better-sqlite3 is synchronous; the methods are async only to fit the port.
+ * process's write.
+ *
+ * better-sqlite3 is synchronous, so a lock held by another process would stop this process's
+ * event loop for as long as SQLite waits. Every method therefore runs its statement or
+ * transaction through `retryWhileLocked`: SQLite itself waits at most BUSY_TIMEOUT_MS, and the
+ * rest of the wait (up to `lockWaitMs`, default 5 s, then AppError('unavailable')) happens
+ * between turns of the event loop. A call that fails this way has written nothing.
  */
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import type {
   AccountRecord,
   ChangeKind,
   ListQuery,
   MigrationResult,
   SigningKeyRecord,
-  SortBy,
   Store,
   TokenChange,
   TokenPatch,
   TokenRecord,
 } from '../port.js';
-import { applyPatch } from '../port.js';
+import { applyPatch, takePage } from '../port.js';
+import { openDatabase, preparePrivateFiles } from './connection.js';
 import { MIGRATIONS, MIGRATIONS_TABLE_SQL } from './migrations.js';
-import { fromTokenRow, toTokenRow, type TokenRow } from './token-row.js';
+import { LOCK_WAIT_MS, retryWhileLocked } from './retry-while-locked.js';
+import { listTokensSql, SQL } from './statements.js';
+import { fromTokenRow, storedRowSize, toTokenRow, type TokenRow } from './token-row.js';
+
+export { listTokensSql };
+
+export interface SqliteOpenOptions {
+  /**
+   * How long a call waits, asynchronously, for a lock another process holds before it fails
+   * with AppError('unavailable'), in ms. Default LOCK_WAIT_MS (5 s); tests shorten it.
+   */
+  readonly lockWaitMs?: number;
+}
 
 /** What `pragmas()` reports: the connection settings `open` chose (for diagnostics and tests). */
 export interface SqlitePragmas {
@@ -30,63 +46,6 @@ export interface SqlitePragmas {
   readonly journalMode: string;
   readonly synchronous: number;
   readonly foreignKeys: number;
-}
-
-/** How long a statement waits for another process's lock before failing with SQLITE_BUSY. */
-const BUSY_TIMEOUT_MS = 5000;
-
-const TOKEN_COLUMNS = `id, username, usage, note, scopes, allowed_urls, allowed_applications,
-  is_default, token_hash, sealed_token, created, modified, created_by, last_used`;
-
-const SQL = {
-  ping: 'SELECT 1',
-  appliedMigrations: 'SELECT name FROM schema_migrations',
-  recordMigration: 'INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)',
-  insertAccount: 'INSERT INTO accounts (username, created, token_count) VALUES (?, ?, 1)',
-  getAccount: 'SELECT username, created FROM accounts WHERE username = ?',
-  listAccounts: 'SELECT username, created FROM accounts ORDER BY created, username',
-  insertToken: `INSERT INTO tokens (${TOKEN_COLUMNS}) VALUES (@id, @username, @usage, @note,
-    @scopes, @allowed_urls, @allowed_applications, @is_default, @token_hash, @sealed_token,
-    @created, @modified, @created_by, @last_used)`,
-  // The token limit is checked against a counter kept in the same transactions as inserts and
-  // deletes: constant time, where COUNT(*) walks the account's whole index range on every create.
-  claimTokenSlot: 'UPDATE accounts SET token_count = token_count + 1 WHERE username = ? AND token_count < ?',
-  releaseTokenSlot: 'UPDATE accounts SET token_count = token_count - 1 WHERE username = ?',
-  tokenByHash: `SELECT ${TOKEN_COLUMNS} FROM tokens WHERE token_hash = ?`,
-  tokenById: `SELECT ${TOKEN_COLUMNS} FROM tokens WHERE id = ? AND username = ?`,
-  tokenExists: 'SELECT 1 FROM tokens WHERE id = ?',
-  deletedHash: "SELECT token_hash FROM token_changes WHERE token_id = ? AND kind = 'delete' LIMIT 1",
-  updateToken: `UPDATE tokens SET note = @note, scopes = @scopes, allowed_urls = @allowed_urls,
-    allowed_applications = @allowed_applications, modified = @modified WHERE id = @id`,
-  deleteToken: 'DELETE FROM tokens WHERE id = ? AND username = ? RETURNING token_hash',
-  deleteDefaultToken: 'DELETE FROM tokens WHERE id = ? AND username = ? AND is_default = 1 RETURNING token_hash',
-  // Scopes are always written as JSON.stringify of the array, so equal lists are equal text.
-  setDefaultScopes: `UPDATE tokens SET scopes = @scopes, modified = @at
-    WHERE is_default = 1 AND scopes <> @scopes RETURNING id`,
-  appendChange: 'INSERT INTO token_changes (token_id, kind, at, token_hash) VALUES (?, ?, ?, ?)',
-  changesSince: 'SELECT seq, token_id, kind, at FROM token_changes WHERE seq > ? ORDER BY seq LIMIT ?',
-  recentDeletes: "SELECT seq, token_id, kind, at FROM token_changes WHERE kind = 'delete' AND at >= ? ORDER BY seq",
-  latestSeq: 'SELECT COALESCE(MAX(seq), 0) AS seq FROM token_changes',
-  listKeys: 'SELECT id, sealed_key, created, retired FROM signing_keys ORDER BY created DESC, id DESC',
-  retireKeys: 'UPDATE signing_keys SET retired = ? WHERE retired IS NULL',
-  insertKey: 'INSERT INTO signing_keys (id, sealed_key, created, retired) VALUES (?, ?, ?, ?)',
-} as const;
-
-/**
- * The keyset page query. The sort column comes from a closed set, never from input. With a
- * cursor, SQLite turns the `<` / `=` pair into a range seek on `tokens_by_username_<column>`,
- * so the page after 100,000 tokens reads as few rows as the first page (a test checks the plan).
- */
-export function listTokensSql(sortBy: SortBy, hasCursor: boolean): string {
-  const column = sortBy === 'modified' ? 'modified' : 'created';
-  const after = hasCursor
-    ? `AND (${column} < @sortValue OR (${column} = @sortValue AND id < @id))`
-    : '';
-  return `SELECT ${TOKEN_COLUMNS} FROM tokens
-    WHERE username = @username ${after}
-      AND (@usage IS NULL OR usage = @usage)
-      AND (@isDefault IS NULL OR is_default = @isDefault)
-    ORDER BY ${column} DESC, id DESC LIMIT @limit`;
 }
 
 interface ChangeRow {
@@ -105,6 +64,7 @@ interface KeyRow {
 
 export class SqliteStore implements Store {
   private readonly db: Database.Database;
+  private readonly lockWaitMs: number;
   /** Statements are prepared on first use (the tables may not exist before `migrate`), then reused. */
   private readonly statements = new Map<string, Database.Statement>();
   private readonly migrateTx: () => string[];
@@ -117,22 +77,18 @@ export class SqliteStore implements Store {
   private readonly addKeyTx: (key: SigningKeyRecord) => void;
 
   /** Opens (creating if missing) the database file and configures the connection. */
-  static open(filePath: string): SqliteStore {
-    const db = new Database(filePath);
-    try {
-      configure(db);
-    } catch (error) {
-      db.close();
-      throw error;
-    }
-    return new SqliteStore(db);
+  static open(filePath: string, options: SqliteOpenOptions = {}): SqliteStore {
+    const lockWaitMs = options.lockWaitMs ?? LOCK_WAIT_MS;
+    return new SqliteStore(openDatabase(filePath, lockWaitMs), lockWaitMs);
   }
 
-  private constructor(db: Database.Database) {
+  private constructor(db: Database.Database, lockWaitMs: number) {
     this.db = db;
+    this.lockWaitMs = lockWaitMs;
     // `.immediate`: take the write lock at BEGIN. A deferred transaction that reads and then
     // writes can fail with SQLITE_BUSY_SNAPSHOT when another process wrote in between, and
-    // busy_timeout cannot help with that; IMMEDIATE waits for the lock instead.
+    // no wait can help with that; IMMEDIATE asks for the lock first, so a busy lock fails at
+    // BEGIN, before anything ran, and the whole transaction can be retried.
     const immediate = <A extends unknown[], R>(fn: (...args: A) => R): ((...args: A) => R) => {
       const tx = db.transaction(fn);
       return (...args: A) => tx.immediate(...args);
@@ -189,6 +145,7 @@ export class SqliteStore implements Store {
     this.addKeyTx = immediate((key: SigningKeyRecord) => {
       this.stmt(SQL.retireKeys).run(key.created);
       this.stmt(SQL.insertKey).run(key.id, key.sealedKey, key.created, key.retired);
+      this.stmt(SQL.appendChange).run(key.id, 'key', key.created, null);
     });
   }
 
@@ -202,13 +159,16 @@ export class SqliteStore implements Store {
     };
   }
 
-  /** Runs under the write lock, so two processes opening a fresh file apply each migration once. */
+  /**
+   * Runs under the write lock, so two processes opening a fresh file apply each migration once;
+   * waits for a lock like any write (a CLI command may be writing as `serve` starts).
+   */
   async migrate(): Promise<MigrationResult> {
-    return { applied: this.migrateTx() };
+    return { applied: await this.run(this.migrateTx) };
   }
 
   async ping(): Promise<void> {
-    this.stmt(SQL.ping).get();
+    await this.run(() => this.stmt(SQL.ping).get());
   }
 
   async close(): Promise<void> {
@@ -220,41 +180,47 @@ export class SqliteStore implements Store {
     if (defaultToken.username !== account.username || !defaultToken.isDefault) {
       throw new TypeError('createAccount needs a default token of the same account');
     }
-    return this.createAccountTx(account, defaultToken);
+    return this.run(() => this.createAccountTx(account, defaultToken));
   }
 
   async getAccount(username: string): Promise<AccountRecord | null> {
-    const row = this.stmt(SQL.getAccount).get(username) as AccountRecord | undefined;
+    const row = await this.run(() => this.stmt(SQL.getAccount).get(username) as AccountRecord | undefined);
     return row === undefined ? null : Object.freeze({ username: row.username, created: row.created });
   }
 
   async listAccounts(): Promise<AccountRecord[]> {
-    const rows = this.stmt(SQL.listAccounts).all() as AccountRecord[];
+    const rows = await this.run(() => this.stmt(SQL.listAccounts).all() as AccountRecord[]);
     return rows.map((row) => Object.freeze({ username: row.username, created: row.created }));
   }
 
   async insertToken(token: TokenRecord, maxTokens: number): Promise<boolean> {
-    return this.insertTokenTx(token, maxTokens);
+    return this.run(() => this.insertTokenTx(token, maxTokens));
   }
 
   async findTokenByHash(tokenHash: string): Promise<TokenRecord | null> {
-    const row = this.stmt(SQL.tokenByHash).get(tokenHash) as TokenRow | undefined;
+    const row = await this.run(() => this.stmt(SQL.tokenByHash).get(tokenHash) as TokenRow | undefined);
     return row === undefined ? null : fromTokenRow(row);
   }
 
   async getToken(username: string, id: string): Promise<TokenRecord | null> {
-    return this.readToken(username, id);
+    return this.run(() => this.readToken(username, id));
   }
 
-  async tokenExists(id: string): Promise<boolean> {
-    return this.stmt(SQL.tokenExists).get(id) !== undefined;
+  async findTokenById(id: string): Promise<TokenRecord | null> {
+    const row = await this.run(() => this.stmt(SQL.tokenByIdAnyAccount).get(id) as TokenRow | undefined);
+    return row === undefined ? null : fromTokenRow(row);
   }
 
   async deletedTokenHash(id: string): Promise<string | null> {
-    const row = this.stmt(SQL.deletedHash).get(id) as { token_hash: string | null } | undefined;
+    const row = await this.run(() => this.stmt(SQL.deletedHash).get(id) as { token_hash: string | null } | undefined);
     return row?.token_hash ?? null;
   }
 
+  /**
+   * Steps through the rows with a cursor and stops at the page's end (takePage), weighing each
+   * raw row before parsing it: a page of tokens holding megabytes of allowed URLs reads and
+   * parses about `maxBytes`, not `limit` rows' worth.
+   */
   async listTokens(username: string, query: ListQuery): Promise<TokenRecord[]> {
     // SQLite reads LIMIT -1 as "no limit"; the port's limit is a page size, so < 1 is empty.
     if (!(query.limit >= 1)) return [];
@@ -265,53 +231,63 @@ export class SqliteStore implements Store {
       limit: Math.floor(query.limit),
       ...(query.after === null ? {} : { sortValue: query.after.sortValue, id: query.after.id }),
     };
-    const rows = this.stmt(listTokensSql(query.sortBy, query.after !== null)).all(params) as TokenRow[];
+    const sql = listTokensSql(query.sortBy, query.after !== null);
+    const rows = await this.run(() => takePage(this.stmt(sql).iterate(params) as IterableIterator<TokenRow>, query, storedRowSize));
     return rows.map(fromTokenRow);
   }
 
   async updateToken(username: string, id: string, patch: TokenPatch, modified: number): Promise<TokenRecord | null> {
-    return this.updateTokenTx(username, id, patch, modified);
+    return this.run(() => this.updateTokenTx(username, id, patch, modified));
   }
 
   async deleteToken(username: string, id: string, at: number): Promise<boolean> {
-    return this.deleteTokenTx(username, id, at);
+    return this.run(() => this.deleteTokenTx(username, id, at));
   }
 
   async replaceDefaultToken(username: string, oldId: string, replacement: TokenRecord, at: number): Promise<boolean> {
     if (replacement.username !== username || !replacement.isDefault) {
       throw new TypeError('replaceDefaultToken needs a default token of the same account');
     }
-    return this.replaceDefaultTx(username, oldId, replacement, at);
+    return this.run(() => this.replaceDefaultTx(username, oldId, replacement, at));
   }
 
   async setDefaultTokenScopes(scopes: readonly string[], at: number): Promise<number> {
-    return this.setDefaultScopesTx(scopes, at);
+    return this.run(() => this.setDefaultScopesTx(scopes, at));
   }
 
   async changesSince(afterSeq: number, limit: number): Promise<TokenChange[]> {
     if (!(limit >= 1)) return [];
-    const rows = this.stmt(SQL.changesSince).all(afterSeq, Math.floor(limit)) as ChangeRow[];
-    return rows.map((row) => Object.freeze({ seq: row.seq, tokenId: row.token_id, kind: row.kind, at: row.at }));
+    const rows = await this.run(() => this.stmt(SQL.changesSince).all(afterSeq, Math.floor(limit)) as ChangeRow[]);
+    return rows.map(toChange);
   }
 
   async recentDeletes(sinceAt: number): Promise<TokenChange[]> {
-    const rows = this.stmt(SQL.recentDeletes).all(sinceAt) as ChangeRow[];
-    return rows.map((r) => ({ seq: r.seq, tokenId: r.token_id, kind: r.kind, at: r.at }));
+    const rows = await this.run(() => this.stmt(SQL.recentDeletes).all(sinceAt) as ChangeRow[]);
+    return rows.map(toChange);
   }
 
   async latestChangeSeq(): Promise<number> {
-    return (this.stmt(SQL.latestSeq).get() as { seq: number }).seq;
+    return (await this.run(() => this.stmt(SQL.latestSeq).get() as { seq: number })).seq;
   }
 
   async listSigningKeys(): Promise<SigningKeyRecord[]> {
-    const rows = this.stmt(SQL.listKeys).all() as KeyRow[];
+    const rows = await this.run(() => this.stmt(SQL.listKeys).all() as KeyRow[]);
     return rows.map((row) =>
       Object.freeze({ id: row.id, sealedKey: row.sealed_key, created: row.created, retired: row.retired }),
     );
   }
 
   async addSigningKey(key: SigningKeyRecord): Promise<void> {
-    this.addKeyTx(key);
+    await this.run(() => this.addKeyTx(key));
+  }
+
+  /**
+   * Every statement and transaction goes through here. Reads in WAL mode take no write lock,
+   * but can still meet SQLITE_BUSY (a WAL recovery after a crash, a closing connection's
+   * checkpoint), so they wait the same way as writes.
+   */
+  private run<R>(attempt: () => R): Promise<R> {
+    return retryWhileLocked(attempt, this.lockWaitMs);
   }
 
   private stmt(sql: string): Database.Statement {
@@ -343,41 +319,14 @@ export class SqliteStore implements Store {
   }
 }
 
-/** Opens `<dataDir>/tokenbox.db`, creating the directory if it is missing. */
-export function openSqliteStore(dataDir: string): SqliteStore {
-  mkdirSync(dataDir, { recursive: true });
-  return SqliteStore.open(join(dataDir, 'tokenbox.db'));
-}
-
 /**
- * `journal_mode = WAL` on a fresh file needs an exclusive lock and does not wait through
- * busy_timeout: when several processes open a new data directory at the same moment (`serve` and
- * a CLI command), the losers get SQLITE_BUSY at once. They retry for up to BUSY_TIMEOUT_MS.
+ * Opens `<dataDir>/tokenbox.db`, creating the directory (0700) and the file (0600) if missing,
+ * and narrowing an existing database file that others could read (SPEC §2).
  */
-function switchToWal(db: Database.Database): void {
-  const deadline = Date.now() + BUSY_TIMEOUT_MS;
-  for (;;) {
-    try {
-      db.pragma('journal_mode = WAL');
-      return;
-    } catch (error) {
-      if ((error as { code?: string }).code !== 'SQLITE_BUSY' || Date.now() > deadline) throw error;
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
-    }
-  }
+export function openSqliteStore(dataDir: string, options: SqliteOpenOptions = {}): SqliteStore {
+  return SqliteStore.open(preparePrivateFiles(dataDir), options);
 }
 
-function configure(db: Database.Database): void {
-  // busy_timeout first: another process (a CLI command beside `serve`) may hold a lock, and
-  // every later statement, including the switch to WAL on a fresh file, should wait for it
-  // rather than fail at once with SQLITE_BUSY.
-  db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
-  // WAL: readers never block the writer nor the writer readers, so verification reads and the
-  // change-log poll keep flowing during writes. The mode is stored in the file.
-  switchToWal(db);
-  // NORMAL in WAL mode survives a process crash; a power cut may lose the last commits but
-  // never corrupts the file. FULL would fsync on every commit, on the token write path.
-  db.pragma('synchronous = NORMAL');
-  // Off by default and per connection: without it `tokens.username → accounts` is not enforced.
-  db.pragma('foreign_keys = ON');
+function toChange(row: ChangeRow): TokenChange {
+  return Object.freeze({ seq: row.seq, tokenId: row.token_id, kind: row.kind, at: row.at });
 }

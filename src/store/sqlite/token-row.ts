@@ -61,3 +61,18 @@ export function fromTokenRow(row: TokenRow): TokenRecord {
     lastUsed: row.last_used,
   });
 }
+
+/**
+ * `storedSize` (port.ts) of the record this row holds, read from the raw row before any JSON is
+ * parsed: the list columns hold exactly `JSON.stringify` of the record's lists (toTokenRow writes
+ * them so, and parsing then re-stringifying gives the same text), and `.length` counts UTF-16
+ * code units on both sides. So a page can stop reading without parsing the rows it leaves.
+ */
+export function storedRowSize(row: TokenRow): number {
+  return (
+    row.note.length +
+    row.scopes.length +
+    (row.allowed_urls === null ? 0 : row.allowed_urls.length) +
+    (row.allowed_applications === null ? 0 : row.allowed_applications.length)
+  );
+}

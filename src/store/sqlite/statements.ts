@@ -1,0 +1,60 @@
+/**
+ * The SQL the SQLite store runs, in one place. Every statement is a constant (prepared once,
+ * reused); the only text built at run time is the keyset page query, from a closed set of sort
+ * columns, never from input.
+ */
+import type { SortBy } from '../port.js';
+
+const TOKEN_COLUMNS = `id, username, usage, note, scopes, allowed_urls, allowed_applications,
+  is_default, token_hash, sealed_token, created, modified, created_by, last_used`;
+
+export const SQL = {
+  ping: 'SELECT 1',
+  appliedMigrations: 'SELECT name FROM schema_migrations',
+  recordMigration: 'INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)',
+  insertAccount: 'INSERT INTO accounts (username, created, token_count) VALUES (?, ?, 1)',
+  getAccount: 'SELECT username, created FROM accounts WHERE username = ?',
+  listAccounts: 'SELECT username, created FROM accounts ORDER BY created, username',
+  insertToken: `INSERT INTO tokens (${TOKEN_COLUMNS}) VALUES (@id, @username, @usage, @note,
+    @scopes, @allowed_urls, @allowed_applications, @is_default, @token_hash, @sealed_token,
+    @created, @modified, @created_by, @last_used)`,
+  // The token limit is checked against a counter kept in the same transactions as inserts and
+  // deletes: constant time, where COUNT(*) walks the account's whole index range on every create.
+  claimTokenSlot: 'UPDATE accounts SET token_count = token_count + 1 WHERE username = ? AND token_count < ?',
+  releaseTokenSlot: 'UPDATE accounts SET token_count = token_count - 1 WHERE username = ?',
+  tokenByHash: `SELECT ${TOKEN_COLUMNS} FROM tokens WHERE token_hash = ?`,
+  tokenById: `SELECT ${TOKEN_COLUMNS} FROM tokens WHERE id = ? AND username = ?`,
+  tokenByIdAnyAccount: `SELECT ${TOKEN_COLUMNS} FROM tokens WHERE id = ?`,
+  deletedHash: "SELECT token_hash FROM token_changes WHERE token_id = ? AND kind = 'delete' LIMIT 1",
+  updateToken: `UPDATE tokens SET note = @note, scopes = @scopes, allowed_urls = @allowed_urls,
+    allowed_applications = @allowed_applications, modified = @modified WHERE id = @id`,
+  deleteToken: 'DELETE FROM tokens WHERE id = ? AND username = ? RETURNING token_hash',
+  deleteDefaultToken: 'DELETE FROM tokens WHERE id = ? AND username = ? AND is_default = 1 RETURNING token_hash',
+  // Scopes are always written as JSON.stringify of the array, so equal lists are equal text.
+  setDefaultScopes: `UPDATE tokens SET scopes = @scopes, modified = @at
+    WHERE is_default = 1 AND scopes <> @scopes RETURNING id`,
+  appendChange: 'INSERT INTO token_changes (token_id, kind, at, token_hash) VALUES (?, ?, ?, ?)',
+  changesSince: 'SELECT seq, token_id, kind, at FROM token_changes WHERE seq > ? ORDER BY seq LIMIT ?',
+  recentDeletes: "SELECT seq, token_id, kind, at FROM token_changes WHERE kind = 'delete' AND at >= ? ORDER BY seq",
+  latestSeq: 'SELECT COALESCE(MAX(seq), 0) AS seq FROM token_changes',
+  listKeys: 'SELECT id, sealed_key, created, retired FROM signing_keys ORDER BY created DESC, id DESC',
+  retireKeys: 'UPDATE signing_keys SET retired = ? WHERE retired IS NULL',
+  insertKey: 'INSERT INTO signing_keys (id, sealed_key, created, retired) VALUES (?, ?, ?, ?)',
+} as const;
+
+/**
+ * The keyset page query. The sort column comes from a closed set, never from input. With a
+ * cursor, SQLite turns the `<` / `=` pair into a range seek on `tokens_by_username_<column>`,
+ * so the page after 100,000 tokens reads as few rows as the first page (a test checks the plan).
+ */
+export function listTokensSql(sortBy: SortBy, hasCursor: boolean): string {
+  const column = sortBy === 'modified' ? 'modified' : 'created';
+  const after = hasCursor
+    ? `AND (${column} < @sortValue OR (${column} = @sortValue AND id < @id))`
+    : '';
+  return `SELECT ${TOKEN_COLUMNS} FROM tokens
+    WHERE username = @username ${after}
+      AND (@usage IS NULL OR usage = @usage)
+      AND (@isDefault IS NULL OR is_default = @isDefault)
+    ORDER BY ${column} DESC, id DESC LIMIT @limit`;
+}
