@@ -2,11 +2,10 @@
  * The composition root: config → store → services → HTTP or CLI. The only place that picks
  * concrete adapters.
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { Config } from './config/config.js';
 import { systemClock, type Clock } from './domain/clock.js';
-import { newSecret, Sealer } from './domain/sealer.js';
+import { Sealer } from './domain/sealer.js';
+import { loadSecret } from './secret-key.js';
 import { ScopeCatalog } from './domain/scopes.js';
 import type { HttpDeps } from './http/context.js';
 import { AccessService } from './services/access.js';
@@ -46,22 +45,6 @@ export interface OpenOptions {
    * reads, or the in-process verifier opened without the operator's `--config`, must not write.
    */
   readonly rederiveDefaultScopes?: boolean;
-}
-
-/**
- * The key-encryption secret: `TOKENBOX_SECRET`, else the data directory's `secret.key`, made on
- * first use with mode 0600. It never enters the store.
- */
-export function loadSecret(config: Config): string {
-  if (config.secret !== undefined) return config.secret;
-  const path = join(config.dataDir, 'secret.key');
-  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
-  try {
-    writeFileSync(path, `${newSecret()}\n`, { flag: 'wx', mode: 0o600 });
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-  }
-  return readFileSync(path, 'utf8').trim();
 }
 
 /** Opens the store (migrating it), loads the signing keys, and builds every service. */

@@ -3,6 +3,7 @@ import { loadConfig } from '../config/config.js';
 import { AppError } from '../domain/errors.js';
 import { isUsername } from '../domain/token-format.js';
 import { openTokenbox, type Tokenbox } from '../main.js';
+import { SecretKeyError } from '../secret-key.js';
 import { KeyringError } from '../services/keyring.js';
 import { configFlags, parseCommand, type ParsedCommand } from './args.js';
 import * as commands from './commands.js';
@@ -109,7 +110,7 @@ export async function runCli(argv: readonly string[], io: CliIo, env: Record<str
       rederiveDefaultScopes: found.spec.rederives === true,
     });
   } catch (error) {
-    io.err(sentence(error instanceof KeyringError ? error.message : `cannot open the store: ${(error as Error).message}`));
+    io.err(sentence(error instanceof KeyringError || error instanceof SecretKeyError ? error.message : `cannot open the store: ${(error as Error).message}`));
     return 1;
   }
   if (found.spec === COMMANDS.serve) return (await found.spec.run(app, cmd, io)) ?? 0;

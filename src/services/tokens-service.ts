@@ -8,7 +8,7 @@ import { AppError, invalidField } from '../domain/errors.js';
 import type { Sealer } from '../domain/sealer.js';
 import type { ScopeCatalog } from '../domain/scopes.js';
 import { hashToken, isTokenId, newStoredToken, newTokenId, type StoredUsage } from '../domain/token-format.js';
-import type { AllowedApplication, ListCursor, SortBy, Store, TokenPatch, TokenRecord } from '../store/port.js';
+import { storedSize, type AllowedApplication, type ListCursor, type SortBy, type Store, type TokenPatch, type TokenRecord } from '../store/port.js';
 import { assertMayWritePermanent, creatorId, mayGrant, type Actor, type Grant } from './access.js';
 import { toTokenObject, type TokenObject } from './token-view.js';
 
@@ -53,6 +53,28 @@ export interface TokensServiceOptions {
 
 const CURSOR = /^(\d{1,15})\.(c[a-z0-9]{24})$/;
 
+/**
+ * A page stops once its body passes 1 MiB (SPEC §4.2), so one request never reads or serialises
+ * tens of megabytes while every other request waits. Weighed with the store's `storedSize`, which
+ * never exceeds a token's serialised size: a page cut here has passed 1 MiB.
+ */
+export const PAGE_BUDGET_BYTES = 1024 * 1024;
+
+/**
+ * The rows of one page: at most `limit`, ending at the row whose running weight reaches the
+ * budget. The store cut `rows` at the same point and added one row if more remain.
+ */
+function pageOf(rows: readonly TokenRecord[], limit: number): TokenRecord[] {
+  const page: TokenRecord[] = [];
+  let weight = 0;
+  for (const row of rows) {
+    if (page.length >= limit || weight >= PAGE_BUDGET_BYTES) break;
+    page.push(row);
+    weight += storedSize(row);
+  }
+  return page;
+}
+
 export class TokensService {
   constructor(private readonly options: TokensServiceOptions) {}
 
@@ -63,12 +85,13 @@ export class TokensService {
       sortBy: input.sortBy,
       after,
       limit: input.limit + 1,
+      maxBytes: PAGE_BUDGET_BYTES,
       ...(input.usage !== undefined && { usage: input.usage }),
       ...(input.isDefault !== undefined && { isDefault: input.isDefault }),
     });
-    const page = rows.slice(0, input.limit);
+    const page = pageOf(rows, input.limit);
     const last = page.at(-1);
-    const next = rows.length > input.limit && last ? `${sortValue(last, input.sortBy)}.${last.id}` : null;
+    const next = rows.length > page.length && last ? `${sortValue(last, input.sortBy)}.${last.id}` : null;
     return { tokens: page.map((r) => toTokenObject(r, sealer)), next };
   }
 
