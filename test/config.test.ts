@@ -75,7 +75,7 @@ describe('invalid config', () => {
   });
 
   it('refuses routes on reserved prefixes', () => {
-    for (const path of ['/tokens/*', '/health', '/auth/v1/check', '/tok*', '/account']) {
+    for (const path of ['/tokens/*', '/health', '/auth/v1/check', '/tok*', '/account', '/admin/v1/*']) {
       const result = loadConfig({ configPath: file({ routes: [{ path, scope: 'styles:read' }] }), env: {} });
       assert.ok(!result.ok, path);
       assert.match(result.errors.join(), /routes\.0\.path/);

@@ -9,7 +9,7 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 import { ScopeCatalog, SCOPE_PATTERN } from '../domain/scopes.js';
 
-const RESERVED_PREFIXES = ['/tokens/', '/scopes/', '/analytics/', '/auth/', '/account/', '/health', '/openapi.json'];
+const RESERVED_PREFIXES = ['/tokens/', '/scopes/', '/admin/', '/analytics/', '/auth/', '/account/', '/health', '/openapi.json'];
 /** A rule may name any method Node's HTTP parser accepts, as forward auth answers them all. */
 const METHODS = NODE_METHODS as [string, ...string[]];
 
