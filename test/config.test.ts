@@ -75,7 +75,7 @@ describe('invalid config', () => {
   });
 
   it('refuses routes on reserved prefixes', () => {
-    for (const path of ['/tokens/*', '/health', '/auth/v1/check', '/tok*', '/account']) {
+    for (const path of ['/tokens/*', '/health', '/auth/v1/check', '/tok*', '/account', '/admin/v1/*']) {
       const result = loadConfig({ configPath: file({ routes: [{ path, scope: 'styles:read' }] }), env: {} });
       assert.ok(!result.ok, path);
       assert.match(result.errors.join(), /routes\.0\.path/);
@@ -101,3 +101,66 @@ describe('invalid config', () => {
     assert.match(result.errors[0] ?? '', /TOKENBOX_SECRET/);
   });
 });
+
+describe('trustProxy takes true/false or the proxies\' addresses, from the file, the environment and flags', () => {
+  it('accepts booleans, addresses and CIDR ranges (comma-separated or an array), trimmed', () => {
+    const cases: ReadonlyArray<[ConfigSourcesLike, unknown]> = [
+      [{ env: { TOKENBOX_TRUST_PROXY: 'true' } }, true],
+      [{ env: { TOKENBOX_TRUST_PROXY: 'false' } }, false],
+      [{ env: { TOKENBOX_TRUST_PROXY: '0' } }, false],
+      [{ env: { TOKENBOX_TRUST_PROXY: '10.0.0.1' } }, ['10.0.0.1']],
+      [{ env: { TOKENBOX_TRUST_PROXY: '10.0.0.0/8, 127.0.0.1 ,::1/128' } }, ['10.0.0.0/8', '127.0.0.1', '::1/128']],
+      [{ env: { TOKENBOX_TRUST_PROXY: 'loopback,uniquelocal' } }, ['loopback', 'uniquelocal']],
+      [{ configPath: file({ trustProxy: ['192.168.0.0/16', 'fe80::/10'] }), env: {} }, ['192.168.0.0/16', 'fe80::/10']],
+      [{ configPath: file({ trustProxy: true }), env: {} }, true],
+      [{ configPath: file({ trustProxy: true }), env: {}, flags: { trustProxy: '10.0.0.1' } }, ['10.0.0.1']],
+    ];
+    for (const [sources, expected] of cases) {
+      const result = loadConfig(sources);
+      assert.ok(result.ok, JSON.stringify(result));
+      assert.deepEqual(result.config.trustProxy, expected, JSON.stringify(sources));
+    }
+  });
+
+  it('refuses a hop count other than 0 with a sentence naming the key and the fix (Fastify no longer honours one)', () => {
+    for (const value of ['1', '2']) {
+      const result = loadConfig({ env: { TOKENBOX_TRUST_PROXY: value } });
+      assert.ok(!result.ok, value);
+      assert.match(result.errors.join(), /^trustProxy: a hop count .*addresses/);
+    }
+    const fromFile = loadConfig({ configPath: file({ trustProxy: 1 }), env: {} });
+    assert.ok(!fromFile.ok);
+    assert.match(fromFile.errors.join(), /^trustProxy: a hop count/);
+  });
+
+  it('names the bad key for a bad address, prefix or type', () => {
+    const bad: ReadonlyArray<[unknown, RegExp]> = [
+      ['maybe', /trustProxy\.0: must be an IP address/],
+      ['10.0.0.0/33', /trustProxy\.0: /],
+      ['::1/129', /trustProxy\.0: /],
+      ['10.0.0.1,10.0.0.256', /trustProxy\.1: /],
+      ['10.0.0.0/ 8', /trustProxy\.0: /],
+      [['10.0.0.1', 'x'], /trustProxy\.1: /],
+      [[], /trustProxy: /],
+      [{}, /trustProxy: /],
+      [-1, /trustProxy: /],
+    ];
+    for (const [value, pattern] of bad) {
+      const result = loadConfig({ configPath: file({ trustProxy: value }), env: {} });
+      assert.ok(!result.ok, JSON.stringify(value));
+      assert.match(result.errors.join('\n'), pattern, JSON.stringify(value));
+    }
+  });
+});
+
+describe('route methods', () => {
+  it('accept every method Node parses (PROPFIND, M-SEARCH, PURGE…), and nothing else', () => {
+    const ok = loadConfig({ configPath: file({ routes: [{ path: '/dav/*', methods: ['PROPFIND', 'MKCOL', 'M-SEARCH', 'PURGE', 'GET'], scope: 'map:read' }] }), env: {} });
+    assert.ok(ok.ok, JSON.stringify(ok));
+    const bad = loadConfig({ configPath: file({ routes: [{ path: '/dav/*', methods: ['FETCH'], scope: 'map:read' }] }), env: {} });
+    assert.ok(!bad.ok);
+    assert.match(bad.errors.join(), /routes\.0\.methods\.0/);
+  });
+});
+
+type ConfigSourcesLike = Parameters<typeof loadConfig>[0] & object;

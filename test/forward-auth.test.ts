@@ -14,11 +14,11 @@
  * - A successful check writes no log line; no log line ever holds a token.
  */
 import assert from 'node:assert/strict';
-import { request as httpRequest } from 'node:http';
+import { METHODS as NODE_METHODS, request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
-import { buildServer, redactUrl } from '../src/http/server.js';
+import { buildServer } from '../src/http/server.js';
 import type { Verdict } from '../src/verification/verifier.js';
 import type { TestApp } from './helpers/app.js';
 import {
@@ -46,6 +46,7 @@ const ROUTES = [
   { path: '/public/*', scope: 'styles:tiles' },
   { path: '/private/*', scope: 'map:read' },
   { path: '/any/*', scope: 'styles:tiles' },
+  { path: '/dav/*', methods: ['PROPFIND', 'MKCOL', 'M-SEARCH', 'PURGE'], scope: 'map:write' },
   ...TABLE_SCOPES.map((scope) => ({ path: `/need/${scope}/*`, scope })),
 ];
 
@@ -306,7 +307,7 @@ describe('route rules pick the scope (config order, globs, methods); no rule and
     ['DELETE', '/tiles/1', tiles, () => requires('map:write')],
     ['DELETE', '/tiles/1', all, ok('all')],
     ['POST', '/tiles/1', all, () => FORBIDDEN], // no rule for POST: fail closed
-    ['GET', '/tiles', all, () => FORBIDDEN],
+    ['GET', '/tiles', tiles, ok('tiles')], // `/tiles/*` covers `/tiles` itself
     ['GET', '/geocode/v1/paris.json', dflt, ok('default')],
     ['GET', '/geocode/v1/paris.json?limit=1', dflt, ok('default')],
     ['GET', '/geocode/v1/a/b.json', all, () => FORBIDDEN],
@@ -620,14 +621,8 @@ describe('logs: a successful check writes no line; no line ever holds a token', 
   const lines: string[] = [];
   before(async () => {
     ({ w, x } = await worldWithTokens());
-    // The production logger's options (src/http/server.ts) with a memory stream instead of stdout.
-    server = buildServer(w.t.app, {
-      logger: {
-        level: 'info',
-        stream: { write: (line: string) => void lines.push(line) },
-        serializers: { req: (req: { method: string; url: string; id: string }) => ({ method: req.method, url: redactUrl(req.url), id: req.id }) },
-      },
-    });
+    // The production logger (src/http/server.ts) writing to a memory stream instead of stdout.
+    server = buildServer(w.t.app, { logDestination: { write: (line: string) => lines.push(line) } });
     await server.ready();
   });
   after(async () => {
@@ -719,4 +714,178 @@ describe('tk tokens through forward auth', () => {
       await w.t.close();
     }
   });
+});
+
+// -------------------------------------------------------------------------------------------------
+// Holes found by attacking the core: each test is named after its attack and failed before the fix.
+
+describe('attack: a method Fastify does not know (PROPFIND, MKCOL, PURGE…) got a bare 404 without a verdict', () => {
+  let w: VerdictWorld;
+  let x: ExtraTokens;
+  let port: number;
+  before(async () => {
+    ({ w, x, port } = await listeningWorld());
+  });
+  after(() => w?.t.close());
+
+  for (const style of STYLES) {
+    it(`${style}: every method of http.METHODS gets a verdict (a pass, and a refusal with X-Tokenbox-Status)`, async () => {
+      for (const method of NODE_METHODS) {
+        const pass = await w.t.server.inject(checkRequest(style, { method, path: '/any/x', token: x.tiles.token }));
+        assert.deepEqual(observe(pass, `${style} ${method} pass`, method), { ok: true, user: 'alice', tokenId: x.tiles.id, usage: 'pk' });
+        const refused = await w.t.server.inject(checkRequest(style, { method, path: '/any/x' }));
+        assert.deepEqual(observe(refused, `${style} ${method} refusal`, method), NO_TOKEN);
+      }
+    });
+
+    it(`${style}: route rules may name such methods (PROPFIND, MKCOL, M-SEARCH, PURGE on /dav/*)`, async () => {
+      for (const method of ['PROPFIND', 'MKCOL', 'M-SEARCH', 'PURGE']) {
+        const short = await w.t.server.inject(checkRequest(style, { method, path: '/dav/x', token: x.tiles.token }));
+        assert.deepEqual(observe(short, `${style} ${method}`), requires('map:write'));
+        const enough = await w.t.server.inject(checkRequest(style, { method, path: '/dav/x', token: x.all.token }));
+        assert.deepEqual(observe(enough, `${style} ${method}`), { ok: true, user: 'alice', tokenId: x.all.id, usage: 'sk' });
+      }
+      // Another method is not the rule's: no rule, fail closed.
+      assert.deepEqual(observe(await w.t.server.inject(checkRequest(style, { method: 'GET', path: '/dav/x', token: x.all.token })), style), FORBIDDEN);
+    });
+  }
+
+  it('envoy over a real socket: Node parses PROPFIND, MKCOL, PURGE, M-SEARCH, REPORT and tokenbox answers each', async () => {
+    const token = encodeURIComponent(x.tiles.token);
+    for (const method of ['PROPFIND', 'MKCOL', 'PURGE', 'M-SEARCH', 'REPORT', 'QUERY']) {
+      const pass = await rawExchange(port, `${method} /auth/v1/check/any/x?access_token=${token} HTTP/1.1\r\nHost: tokenbox\r\nConnection: close\r\n\r\n`);
+      assert.equal(statusOf(pass), 200, `${method}: ${pass.split('\r\n')[0]}`);
+      const refused = await rawExchange(port, `${method} /auth/v1/check/any/x HTTP/1.1\r\nHost: tokenbox\r\nConnection: close\r\n\r\n`);
+      assert.equal(statusOf(refused), 401, method);
+      assert.match(refused, /x-tokenbox-status: 401/i);
+    }
+  });
+
+  for (const style of ['nginx', 'traefik'] as const) {
+    it(`${style}: an original method with a dash (VERSION-CONTROL, BASELINE-CONTROL, M-SEARCH) is accepted`, async () => {
+      const header = style === 'nginx' ? 'x-original-method' : 'x-forwarded-method';
+      for (const method of ['VERSION-CONTROL', 'BASELINE-CONTROL', 'M-SEARCH', 'ORDERPATCH']) {
+        const res = await w.t.server.inject({ ...checkRequest(style, { path: '/any/x', token: x.tiles.token }), headers: { ...checkRequest(style, { path: '/any/x', token: x.tiles.token }).headers, [header]: method } });
+        assert.equal(observe(res, `${style} ${method}`).ok, true, method);
+      }
+    });
+
+    it(`${style}: an original method that is no RFC 9110 token is 400 Original URI is invalid`, async () => {
+      const header = style === 'nginx' ? 'x-original-method' : 'x-forwarded-method';
+      for (const method of ['GET POST', 'G(T', 'GET/1', 'M'.repeat(65), '"GET"']) {
+        const base = checkRequest(style, { path: '/any/x', token: x.tiles.token });
+        const res = await w.t.server.inject({ ...base, headers: { ...base.headers, [header]: method } });
+        assert.deepEqual(observe(res, `${style} ${method}`), URI_INVALID, method);
+      }
+    });
+  }
+
+  it('elsewhere such a method is an unknown route: 404 {"message":"Not found"} with the API wire rules', async () => {
+    const api = ['GET', 'HEAD', 'POST', 'PATCH', 'DELETE', 'OPTIONS'];
+    for (const method of NODE_METHODS.filter((m) => !api.includes(m))) {
+      for (const url of ['/tokens/v2/alice', '/scopes/v1/alice', '/health', '/nowhere', '/auth/v1/checkers']) {
+        const res = await w.t.server.inject({ method: method as InjectOptions['method'], url, headers: { 'content-type': 'text/plain' }, payload: 'x' });
+        assert.equal(res.statusCode, 404, `${method} ${url}: ${res.body}`);
+        assert.deepEqual(res.json(), { message: 'Not found' }, `${method} ${url}`);
+        if (!url.startsWith('/auth/')) assert.equal(res.headers['access-control-allow-origin'], '*', `${method} ${url}`);
+      }
+    }
+  });
+});
+
+/** Rules with a catch-all, as an operator protecting `/private/*` and serving the rest publicly writes them. */
+const CATCH_ALL_ROUTES = [
+  { path: '/tiles/*/info', scope: 'styles:read' },
+  { path: '/tiles/*', scope: 'styles:tiles' },
+  { path: '/public/*', scope: 'styles:tiles' },
+  { path: '/private/*', scope: 'map:read' },
+  { path: '/*', scope: 'styles:tiles' },
+];
+
+async function catchAllWorld(): Promise<{ w: VerdictWorld; x: ExtraTokens; port: number }> {
+  const w = await verdictWorld({ routes: CATCH_ALL_ROUTES });
+  const x = await extraTokens(w.t);
+  return { w, x, port: await listen(w.t.server) };
+}
+
+/** The verdict for `path` in `style`; Envoy over a raw socket, so nothing rewrites the path first. */
+async function verdictFor(w: VerdictWorld, port: number, style: Style, path: string, token: string): Promise<Observed> {
+  if (style !== 'envoy') return observe(await w.t.server.inject(checkRequest(style, { path, token })), `${style} ${path}`);
+  const raw = await rawExchange(port, `GET /auth/v1/check${originalUri({ path, token })} HTTP/1.1\r\nHost: tokenbox\r\nConnection: close\r\n\r\n`);
+  const status = statusOf(raw);
+  if (status === 200) return { ok: true, user: /x-tokenbox-user: (\S+)/i.exec(raw)?.[1] ?? '', tokenId: /x-tokenbox-token-id: (\S+)/i.exec(raw)?.[1] ?? '', usage: /x-tokenbox-usage: (\S+)/i.exec(raw)?.[1] ?? '' };
+  assert.match(raw, new RegExp(`x-tokenbox-status: ${status}`, 'i'), `envoy ${path}: ${raw.split('\r\n')[0]}`);
+  return { ok: false, status, message: (JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4)) as { message: string }).message };
+}
+
+describe('attack: /private slipped past a /private/* rule onto a catch-all /*', () => {
+  let w: VerdictWorld;
+  let x: ExtraTokens;
+  let port: number;
+  before(async () => {
+    ({ w, x, port } = await catchAllWorld());
+  });
+  after(() => w?.t.close());
+
+  for (const style of STYLES) {
+    it(`${style}: /private, /private/, /private?x=1 and /public/../private need map:read; /privateer is the catch-all's`, async () => {
+      for (const path of ['/private', '/private/', '/private?x=1', '/public/../private', '/private/.']) {
+        assert.deepEqual(await verdictFor(w, port, style, path, x.tiles.token), requires('map:read'), path);
+        assert.equal((await verdictFor(w, port, style, path, x.all.token)).ok, true, path);
+      }
+      assert.equal((await verdictFor(w, port, style, '/privateer', x.tiles.token)).ok, true);
+    });
+  }
+});
+
+describe('attack: an original path a common upstream reads differently borrowed another path\'s scope', () => {
+  let w: VerdictWorld;
+  let x: ExtraTokens;
+  let port: number;
+  before(async () => {
+    ({ w, x, port } = await catchAllWorld());
+  });
+  after(() => w?.t.close());
+
+  const REFUSED: ReadonlyArray<[attack: string, path: string]> = [
+    ['Tomcat/Spring path parameter on ..', '/public/..;/private/x'],
+    ['Tomcat/Spring path parameter on .. with a value', '/public/..;jsessionid=1/private/x'],
+    ['Tomcat/Spring path parameter on an encoded ..', '/public/%2e%2e;/private/x'],
+    ['Tomcat/Spring path parameter on .', '/private/.;/x'],
+    ['raw backslashes', '/public/..\\private\\x'],
+    ['a raw backslash segment', '/public\\..\\private/x'],
+    ['%5c decoded to a backslash', '/public/..%5cprivate/x'],
+    ['%5C anywhere', '/public/%5C'],
+    ['double-encoded dots', '/public/%252e%252e/private/x'],
+    ['double-encoded slash', '/public/..%252fprivate/x'],
+    ['double-encoded slash and dots', '/public%252f%252e%252e%252fprivate/x'],
+    ['double-encoded backslash', '/public/..%255cprivate/x'],
+    ['triple-encoded dots', '/public/%25252e%25252e/private/x'],
+    ['%2F as data keeps /private, decoded it is /public', '/private/..%2F..%2Fpublic/x'],
+    ['%2F as data is /tiles/*/info, decoded it is /tiles/*', '/tiles/a%2Fb/info'],
+    ['parameters dropped it is /private/*, kept it is the catch-all', '/private;x=1/y'],
+    ['an empty parameter', '/private;/y'],
+  ];
+  for (const style of STYLES) {
+    it(`${style}: each is 400 Original URI is invalid (with X-Tokenbox-Status), never a pass`, async () => {
+      for (const [attack, path] of REFUSED) {
+        assert.deepEqual(await verdictFor(w, port, style, path, x.all.token), URI_INVALID, `${attack}: ${path}`);
+      }
+    });
+
+    it(`${style}: a %2F or a ; that every reading routes alike still passes (a search text, Mapbox directions)`, async () => {
+      for (const path of ['/public/3%2F45%20Main%20St.json', '/public/a%2fb', '/public/directions/-122.42,37.78;-77.03,38.91', '/any;v=1/x']) {
+        assert.equal((await verdictFor(w, port, style, path, x.tiles.token)).ok, true, path);
+      }
+    });
+  }
+
+  for (const style of ['nginx', 'traefik'] as const) {
+    it(`${style}: the path checks hold with the proxy's own ?scope= too`, async () => {
+      for (const path of ['/public/..;/private/x', '/public/..%5cprivate/x', '/public/%252e%252e/private/x']) {
+        const res = await w.t.server.inject(checkRequest(style, { path, token: x.tiles.token, scopeParam: PUBLIC_SCOPE }));
+        assert.deepEqual(observe(res, `${style} ${path}`), URI_INVALID, path);
+      }
+    });
+  }
 });

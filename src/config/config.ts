@@ -4,11 +4,14 @@
  * Parsed once and frozen. Nothing else in tokenbox reads `process.env`.
  */
 import { readFileSync } from 'node:fs';
+import { METHODS as NODE_METHODS } from 'node:http';
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { ScopeCatalog, SCOPE_PATTERN } from '../domain/scopes.js';
 
-const RESERVED_PREFIXES = ['/tokens/', '/scopes/', '/analytics/', '/auth/', '/account/', '/health', '/openapi.json'];
-const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
+const RESERVED_PREFIXES = ['/tokens/', '/scopes/', '/admin/', '/analytics/', '/auth/', '/account/', '/health', '/openapi.json'];
+/** A rule may name any method Node's HTTP parser accepts, as forward auth answers them all. */
+const METHODS = NODE_METHODS as [string, ...string[]];
 
 const scopeSchema = z.strictObject({
   id: z.string().regex(SCOPE_PATTERN).max(128),
@@ -37,6 +40,51 @@ function routesReservedPrefix(path: string): boolean {
   return RESERVED_PREFIXES.some((p) => literal.startsWith(p) || (literal.length > 1 && p.startsWith(literal)));
 }
 
+/**
+ * `trustProxy` (SPEC §4.2): `true`/`false`, or the proxies' addresses — IPs, CIDR ranges, or
+ * proxy-addr's names `loopback`, `linklocal`, `uniquelocal` — as a comma-separated string or an
+ * array. From the environment (always a string) `true`/`false` are booleans and digits a hop count.
+ *
+ * A hop count other than 0 is refused: Fastify 5.12.1 stopped honouring one (it silently trusts
+ * nothing), because a count cannot tell a proxy from a client that connects directly and forges
+ * the headers. Passing it on would quietly key every failed-auth limit on the proxy's address, so
+ * it is a config error naming the fix instead. `0` hops is `false`. Addresses are checked here so
+ * a typo is a config error, not a proxy silently distrusted.
+ */
+const PROXY_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+function isProxyAddress(entry: string): boolean {
+  if (PROXY_NAMES.has(entry)) return true;
+  const slash = entry.indexOf('/');
+  if (slash === -1) return isIP(entry) !== 0;
+  const version = isIP(entry.slice(0, slash));
+  const prefix = entry.slice(slash + 1);
+  if (version === 0 || !/^\d{1,3}$/.test(prefix)) return false;
+  return Number(prefix) <= (version === 4 ? 32 : 128);
+}
+
+const proxyAddress = z
+  .string()
+  .trim()
+  .refine(isProxyAddress, 'must be an IP address, a CIDR range (10.0.0.0/8), loopback, linklocal or uniquelocal');
+const HOP_COUNT_REFUSED =
+  'a hop count cannot be trusted safely (Fastify no longer honours one: it cannot tell a proxy from a client connecting directly); list the proxies\' addresses instead, e.g. 127.0.0.1 or 10.0.0.0/8';
+const trustProxySchema = z.preprocess(
+  (v) => {
+    if (typeof v !== 'string') return v;
+    const text = v.trim();
+    if (text === 'true' || text === 'false') return text === 'true';
+    if (/^\d+$/.test(text)) return Number(text);
+    return text.split(',');
+  },
+  z
+    .union([z.boolean(), z.number(), z.array(proxyAddress).min(1)], {
+      error: 'must be true, false, or the proxies\' addresses (IP or CIDR, comma-separated or an array)',
+    })
+    .refine((v) => typeof v !== 'number' || v === 0, HOP_COUNT_REFUSED)
+    .transform((v) => (typeof v === 'number' ? false : v)),
+);
+
 const port = z.coerce.number().int().min(0).max(65535);
 const positive = z.coerce.number().int().min(1);
 
@@ -47,7 +95,7 @@ export const configSchema = z.strictObject({
   databaseUrl: z.string().min(1).optional(),
   redisUrl: z.string().min(1).optional(),
   publicUrl: z.url({ protocol: /^https?$/ }).optional(),
-  trustProxy: z.preprocess((v) => (v === 'true' || v === '1' ? true : v === 'false' || v === '0' ? false : v), z.boolean()).default(false),
+  trustProxy: trustProxySchema.default(false),
   bodyLimit: positive.max(64 * 1024 * 1024).default(256 * 1024),
   accountRateLimit: positive.default(100),
   /** [ext] Optional per-token ceiling on verified requests (a tk counts toward its `p`); off when unset. */

@@ -14,12 +14,34 @@ const MAX_URI_LENGTH = 8192;
 const BAD_ESCAPE = /%(?![0-9A-Fa-f]{2})/;
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f]/;
-const NEEDS_NORMALISING = /%|\/\/|\/\.\.?(?:\/|$)/;
+/** One test on the common path: anything to decode, check or resolve (`%`, `;`, `\`, `//`, dot segments). */
+const NEEDS_NORMALISING = /[%;\\]|\/\/|\/\.\.?(?:\/|$)/;
+/** An encoded `.`, `/` or `\` left after one decode (`%252e`, `%25252f`…): double encoding. */
+const STILL_ENCODED = /%(?:25)*(?:2e|2f|5c)/i;
+/** A `.` or `..` segment with a `;` parameter (`/..;/`, `/%2e%2e;x/`): Tomcat and Spring drop the parameter. */
+const DOT_SEGMENT_WITH_PARAMETER = /(?:^|\/)(?:\.|%2e){1,2}(?:;|%3b)/i;
+const ENCODED_SLASH = /%2f/i;
+/** RFC 9110 `token`: every method name Node parses (`M-SEARCH`) and the registered ones it does not (`VERSION-CONTROL`). */
+const METHOD = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,64}$/;
+const NO_READINGS: readonly string[] = Object.freeze([]);
+/**
+ * Stands for an encoded slash while a path is read with `%2F` as data: a lone surrogate, which
+ * neither a header value nor the request line (both latin1) nor a valid decode can hold.
+ */
+const SLASH_AS_DATA = '\ud800';
 
 export interface OriginalRequest {
   readonly method: string;
-  /** Normalised path, still percent-encoded. */
+  /**
+   * The path as tokenbox matches it: percent-decoded once, slashes merged, dot segments resolved
+   * (see {@link readPath}). Exactly as written when nothing needed normalising.
+   */
   readonly path: string;
+  /**
+   * The other ways a common upstream may read the same path (`%2F` kept as data; `;` parameters
+   * dropped), when they differ from `path`. Route rules must pick the same rule for every one.
+   */
+  readonly otherReadings: readonly string[];
   readonly query: QueryValues;
   /** Whether the auth URL's own query belongs to the proxy (header styles), not to the client. */
   readonly authQueryIsProxys: boolean;
@@ -52,12 +74,44 @@ function parse(uri: string, method: string, authQueryIsProxys: boolean): Origina
   if (uri.length === 0) throw new AppError('original_uri_required');
   // `//host/...` reads as a scheme-relative URL to some parsers: not origin-form, refused.
   if (uri.length > MAX_URI_LENGTH || !uri.startsWith('/') || uri.startsWith('//')) throw new AppError('original_uri_invalid');
-  if (CONTROL.test(uri) || BAD_ESCAPE.test(uri) || !/^[A-Z]{1,20}$/i.test(method)) throw new AppError('original_uri_invalid');
+  if (CONTROL.test(uri) || BAD_ESCAPE.test(uri) || !METHOD.test(method)) throw new AppError('original_uri_invalid');
   const hash = uri.indexOf('#');
   const target = hash === -1 ? uri : uri.slice(0, hash);
   const q = target.indexOf('?');
-  const path = normalisePath(q === -1 ? target : target.slice(0, q));
-  return { method: method.toUpperCase(), path, query: parseQuery(q === -1 ? '' : target.slice(q + 1)), authQueryIsProxys };
+  const { path, otherReadings } = readPath(q === -1 ? target : target.slice(0, q));
+  return { method: method.toUpperCase(), path, otherReadings, query: parseQuery(q === -1 ? '' : target.slice(q + 1)), authQueryIsProxys };
+}
+
+/**
+ * The path as tokenbox matches it, and how else an upstream may read it. Refused (400
+ * `original_uri_invalid`) when common upstreams read it differently from any one reading:
+ *
+ * - a backslash, raw or as `%5C` (IIS, some Windows and Java servers read it as `/`);
+ * - an encoded `.`, `/` or `\` still there after one decode (`%252e%252e`): an upstream that
+ *   decodes twice walks out of the path tokenbox checked;
+ * - a `.` or `..` segment with a `;` parameter (`/public/..;/private`): Tomcat and Spring drop
+ *   path parameters, so that is `/private` to them and a literal segment to tokenbox.
+ *
+ * A single `%2F` and `;` parameters on other segments are kept: a search text holds a slash
+ * (`/geocoding/v5/mapbox.places/3%2F45%20Main%20St.json`), Mapbox's directions hold `;`. Instead
+ * `otherReadings` carries the `%2F`-as-data and the parameters-dropped readings, and route rules
+ * refuse a path whose readings pick different rules (docs/forward-auth.md).
+ */
+export function readPath(rawPath: string): { path: string; otherReadings: readonly string[] } {
+  // The common case is already normal: nothing encoded, no parameter, no empty or dot segment.
+  if (!NEEDS_NORMALISING.test(rawPath)) return { path: rawPath, otherReadings: NO_READINGS };
+  if (rawPath.includes('\\') || DOT_SEGMENT_WITH_PARAMETER.test(rawPath)) throw new AppError('original_uri_invalid');
+  const path = normalisePath(rawPath);
+  const others: string[] = [];
+  if (ENCODED_SLASH.test(rawPath)) {
+    const slashAsData = resolveDots(decode(rawPath.replace(/%2f/gi, SLASH_AS_DATA))).replaceAll(SLASH_AS_DATA, '%2F');
+    if (slashAsData !== path) others.push(slashAsData);
+  }
+  if (rawPath.includes(';')) {
+    const withoutParameters = normalisePath(rawPath.replace(/;[^/]*/g, ''));
+    if (withoutParameters !== path) others.push(withoutParameters);
+  }
+  return { path, otherReadings: others.length === 0 ? NO_READINGS : others };
 }
 
 /**
@@ -66,9 +120,16 @@ function parse(uri: string, method: string, authQueryIsProxys: boolean): Origina
  * spelling of a path (`/public//../private`, `/public/%2e%2e/private`) can borrow another
  * path's scope.
  */
-export function normalisePath(rawPath: string): string {
-  // The common case is already normal: nothing encoded, no empty or dot segment.
+function normalisePath(rawPath: string): string {
   if (!NEEDS_NORMALISING.test(rawPath)) return rawPath;
+  if (rawPath.includes('\\')) throw new AppError('original_uri_invalid');
+  const decoded = decode(rawPath);
+  if (decoded.includes('\\') || STILL_ENCODED.test(decoded)) throw new AppError('original_uri_invalid');
+  return resolveDots(decoded);
+}
+
+/** One percent-decode; undecodable or control characters: `original_uri_invalid`. */
+function decode(rawPath: string): string {
   let decoded: string;
   try {
     decoded = decodeURIComponent(rawPath);
@@ -76,6 +137,11 @@ export function normalisePath(rawPath: string): string {
     throw new AppError('original_uri_invalid');
   }
   if (CONTROL.test(decoded)) throw new AppError('original_uri_invalid');
+  return decoded;
+}
+
+/** Repeated slashes merged, then `.` and `..` segments resolved (Go's `path.Clean`, nginx's `$uri`). */
+function resolveDots(decoded: string): string {
   const out: string[] = [];
   const segments = decoded.replace(/\/{2,}/g, '/').split('/');
   for (const [i, segment] of segments.entries()) {

@@ -2,12 +2,14 @@
  * The HTTP server: wire rules of SPEC §3 (JSON only, CORS, no-store, errors as `{message}`),
  * the routes, and logs that never hold a token.
  */
+import { METHODS } from 'node:http';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify';
 import { AppError, CATALOGUE } from '../domain/errors.js';
 import type { HttpDeps } from './context.js';
 import { toHttpError } from './error-mapper.js';
 import { buildOpenApi } from './openapi.js';
-import { decodeComponent, parseQuery } from './query.js';
+import { parseQuery } from './query.js';
+import { redactText, redactUrl } from './redact.js';
 import { CHECK_PREFIX } from './original-request.js';
 import { createTokenRoute } from './routes/create-token.js';
 import { forwardAuthRoutes } from './routes/forward-auth.js';
@@ -18,39 +20,59 @@ import { listTokensRoute } from './routes/list-tokens.js';
 import { retrieveTokenRoute } from './routes/retrieve-token.js';
 import { updateTokenRoute } from './routes/update-token.js';
 
-/**
- * A URL with every `access_token` value replaced, for logs. Parameter names are decoded the way
- * the query parser decodes them, and in any case, so `acc%65ss_token` and `ACCESS_TOKEN` are
- * redacted as well.
- */
-export function redactUrl(url: string): string {
-  const q = url.indexOf('?');
-  if (q === -1) return url;
-  const parts = url
-    .slice(q + 1)
-    .split('&')
-    .map((part) => {
-      const eq = part.indexOf('=');
-      const name = eq === -1 ? part : part.slice(0, eq);
-      return decodeComponent(name).toLowerCase() === 'access_token' ? `${name}=[redacted]` : part;
-    });
-  return `${url.slice(0, q)}?${parts.join('&')}`;
+/** Where the server's log lines go: one serialised JSON line per call. */
+export interface LogDestination {
+  write(line: string): unknown;
 }
 
 export interface ServerOptions {
-  /** pino options, `false` for none; the default logs at `info` to stdout. */
-  readonly logger?: FastifyServerOptions['logger'];
+  /** `false`: no logging at all (tests, benchmarks). Otherwise the production logger, {@link loggerOptions}. */
+  readonly logger?: false;
+  /** Where the production logger writes; stdout by default. Tests pass a stream they read. */
+  readonly logDestination?: LogDestination;
+}
+
+/**
+ * The production logger (SPEC §7: logs never hold a token). The request is logged as its method,
+ * redacted URL and id only: no headers (so no `Authorization`, `X-Original-URI` or
+ * `X-Forwarded-Uri`), no bodies. Errors are logged as type, code, message and stack only (a
+ * parser error's `rawPacket` holds the raw request line). And every serialised line passes
+ * {@link redactText} on its way out, so a token that reaches a message or any other field by some
+ * other route (a framework error quoting the URL, say) is still replaced.
+ */
+export function loggerOptions(destination: LogDestination = process.stdout): NonNullable<FastifyServerOptions['logger']> {
+  return {
+    level: 'info',
+    stream: { write: (line: string) => destination.write(redactText(line)) },
+    serializers: {
+      req: (req: { method: string; url: string; id: string }) => ({ method: req.method, url: redactUrl(req.url), id: req.id }),
+      err: serializeError,
+    },
+  };
+}
+
+function serializeError(error: Error): { type: string; message: string; stack: string; [key: string]: unknown } {
+  const { code, statusCode } = error as { code?: unknown; statusCode?: unknown };
+  return { type: error.name, message: String(error.message), stack: String(error.stack ?? ''), code, statusCode };
+}
+
+/**
+ * Forward auth answers every method Node's HTTP parser accepts (SPEC §5: `PROPFIND`, `MKCOL`…),
+ * so Fastify is taught the ones it lacks. They are added bodyless: nothing reads their bodies.
+ * `QUERY` is made bodyless too, because Fastify otherwise refuses a `QUERY` without a
+ * Content-Type (RFC 10008) before any handler runs, with a 400 that is no verdict. The methods are
+ * global to the instance: on the other routes an unknown method is an unknown route (404).
+ */
+function supportEveryNodeMethod(app: FastifyInstance): void {
+  for (const method of METHODS) {
+    if (method === 'QUERY') app.addHttpMethod(method, { hasBody: false, overrideExisting: true });
+    else if (!app.supportedMethods.includes(method)) app.addHttpMethod(method, { hasBody: false });
+  }
 }
 
 export function buildServer(deps: HttpDeps, options: ServerOptions = {}): FastifyInstance {
   const app = Fastify({
-    logger: options.logger ?? {
-      level: 'info',
-      serializers: {
-        // Method and redacted URL only: no headers, no bodies, no query tokens.
-        req: (req: { method: string; url: string; id: string }) => ({ method: req.method, url: redactUrl(req.url), id: req.id }),
-      },
-    },
+    logger: options.logger ?? loggerOptions(options.logDestination),
     bodyLimit: deps.config.bodyLimit,
     trustProxy: deps.config.trustProxy,
     routerOptions: { querystringParser: parseQuery as never, ignoreTrailingSlash: false, maxParamLength: 500 },
@@ -74,6 +96,7 @@ export function buildServer(deps: HttpDeps, options: ServerOptions = {}): Fastif
   });
 
   app.decorateRequest('grant', null);
+  supportEveryNodeMethod(app);
 
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {

@@ -9,6 +9,7 @@
  * sends can choose the scope or the identity: `X-Tokenbox-*` request headers are never read,
  * except `X-Tokenbox-App-Id`, which is the app restriction's input.
  */
+import { METHODS } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError } from '../../domain/errors.js';
 import { RouteTable } from '../../domain/route-rules.js';
@@ -18,7 +19,6 @@ import type { HttpDeps } from '../context.js';
 import { CHECK_PREFIX, originalRequest, type OriginalRequest } from '../original-request.js';
 import type { QueryValues } from '../query.js';
 
-const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'];
 
 export function forwardAuthRoutes(app: FastifyInstance, deps: HttpDeps & { verifier: Verifier }): void {
   const routes = new RouteTable(deps.config.routes);
@@ -27,7 +27,7 @@ export function forwardAuthRoutes(app: FastifyInstance, deps: HttpDeps & { verif
     let scope: string | null;
     try {
       original = originalRequest(request);
-      scope = proxyScope(request, original) ?? routes.match(original.method, original.path)?.scope ?? null;
+      scope = proxyScope(request, original) ?? routes.matchEvery(original.method, original.path, original.otherReadings)?.scope ?? null;
     } catch (error) {
       if (error instanceof AppError) return refuse(reply, { ok: false, code: 'invalid_token', status: error.status, message: error.message });
       throw error;
@@ -36,6 +36,7 @@ export function forwardAuthRoutes(app: FastifyInstance, deps: HttpDeps & { verif
     // Synchronous for a cached token: no promise on the hot path.
     return verdict instanceof Promise ? verdict.then((v) => answer(reply, v, scope)) : answer(reply, verdict, scope);
   };
+  // Every method Node parses (SPEC §5); src/http/server.ts teaches Fastify the ones it lacks.
   // Successful checks write no log line at the default level: the hot path does no I/O.
   const options = { method: METHODS, logLevel: 'warn' as const, handler };
   app.route({ ...options, url: CHECK_PREFIX });

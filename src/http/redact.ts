@@ -1,0 +1,230 @@
+/**
+ * Redaction for logs (SPEC §7: logs never hold a token). Two rules, applied to a URL and, as a
+ * last line of defence, to every serialised log line:
+ *
+ * 1. the value of every parameter whose name reads `access_token` is replaced, however the name
+ *    is spelled (any case, percent-encoded, `+` or spaces before the `=`) and whatever separates
+ *    it (`?`, `&`, `;`, or those characters percent-encoded: `%3F`, `%26`, `%3B`);
+ * 2. anything shaped like a token — `pk.`/`sk.`/`tk.` (any case), a payload, `.`, and at least
+ *    16 secret characters — is replaced from its prefix to the end of its run of token
+ *    characters, wherever it is (a path segment, a fragment, a header value inside a message).
+ *
+ * Both rules look at the text as written and after each of up to {@link MAX_DECODES} rounds of
+ * percent-decoding (`pk%2EeyJ…`, `%2570k.…`), and map what they find back onto the original
+ * characters. Over-redaction is preferred to under-redaction.
+ *
+ * Cost: every round and both scans are linear in the input (no regex that can backtrack over the
+ * input more than once), so a 100 KB hostile URL costs a few milliseconds. Redaction runs only
+ * when something is logged: never on the forward-auth hot path.
+ */
+
+const MAX_DECODES = 4;
+/** Shortest run of secret characters that still makes a token shape (a real secret has 22). */
+const MIN_SECRET = 16;
+const REDACTED = '[redacted]';
+
+/** Text as one round of decoding saw it: each character with the span it came from. */
+interface View {
+  readonly text: string;
+  /** `start[i]`/`end[i]`: the original characters `text[i]` stands for. */
+  readonly start: Int32Array;
+  readonly end: Int32Array;
+}
+
+function identityView(text: string): View {
+  const start = new Int32Array(text.length);
+  const end = new Int32Array(text.length);
+  for (let i = 0; i < text.length; i++) {
+    start[i] = i;
+    end[i] = i + 1;
+  }
+  return { text, start, end };
+}
+
+function hexValue(code: number): number {
+  if (code >= 48 && code <= 57) return code - 48;
+  const lower = code | 0x20;
+  if (lower >= 97 && lower <= 102) return lower - 87;
+  return -1;
+}
+
+/**
+ * One round of percent-decoding, byte by byte (`%XX` becomes the one character with code XX, so
+ * ASCII lines up and indices map 1:1); invalid escapes stay literal. Null when nothing decodes.
+ */
+function decodeOnce(view: View): View | null {
+  const { text } = view;
+  if (text.indexOf('%') === -1) return null;
+  const chars: string[] = [];
+  const start: number[] = [];
+  const end: number[] = [];
+  let changed = false;
+  for (let i = 0; i < text.length; i++) {
+    if (text.charCodeAt(i) === 37 && i + 2 < text.length) {
+      const hi = hexValue(text.charCodeAt(i + 1));
+      const lo = hexValue(text.charCodeAt(i + 2));
+      if (hi !== -1 && lo !== -1) {
+        chars.push(String.fromCharCode(hi * 16 + lo));
+        start.push(view.start[i] as number);
+        end.push(view.end[i + 2] as number);
+        i += 2;
+        changed = true;
+        continue;
+      }
+    }
+    chars.push(text[i] as string);
+    start.push(view.start[i] as number);
+    end.push(view.end[i] as number);
+  }
+  return changed ? { text: chars.join(''), start: Int32Array.from(start), end: Int32Array.from(end) } : null;
+}
+
+/** Characters a token (or a mangled one) is made of: base64 and base64url, and the dots. */
+function isTokenChar(code: number): boolean {
+  return (
+    (code >= 48 && code <= 57) || // 0-9
+    ((code | 0x20) >= 97 && (code | 0x20) <= 122) || // A-Z a-z
+    code === 46 || // .
+    code === 95 || // _
+    code === 45 || // -
+    code === 43 || // +
+    code === 47 || // /
+    code === 61 // =
+  );
+}
+
+function isSecretChar(code: number): boolean {
+  return (code >= 48 && code <= 57) || ((code | 0x20) >= 97 && (code | 0x20) <= 122) || code === 95 || code === 45;
+}
+
+/** `pk.`, `sk.` or `tk.` (any case) at `i`. */
+function isPrefixAt(text: string, i: number): boolean {
+  const u = text.charCodeAt(i) | 0x20;
+  return (u === 112 || u === 115 || u === 116) && (text.charCodeAt(i + 1) | 0x20) === 107 && text.charCodeAt(i + 2) === 46;
+}
+
+/** Index of the next `.` in [from, to), or `to` (bounded: never reads past `to`). */
+function nextDot(text: string, from: number, to: number): number {
+  let i = from;
+  while (i < to && text.charCodeAt(i) !== 46) i++;
+  return i;
+}
+
+/**
+ * Token shapes in one view, as ranges of view indices. Each maximal run of token characters is
+ * scanned once; within it, a prefix ends in a dot, and a prefix only looks at the two
+ * dot-separated pieces after it, so every piece is read at most twice: linear overall.
+ */
+function tokenRanges(text: string, out: Array<[number, number]>): void {
+  const n = text.length;
+  let i = 0;
+  while (i < n) {
+    if (!isTokenChar(text.charCodeAt(i))) {
+      i++;
+      continue;
+    }
+    let runEnd = i;
+    while (runEnd < n && isTokenChar(text.charCodeAt(runEnd))) runEnd++;
+    // Every prefix ends in a dot: try the position two before each dot of the run.
+    for (let dot = nextDot(text, i + 2, runEnd); dot < runEnd; dot = nextDot(text, dot + 1, runEnd)) {
+      const p = dot - 2;
+      if (!isPrefixAt(text, p)) continue;
+      const payloadEnd = nextDot(text, dot + 1, runEnd);
+      if (payloadEnd === dot + 1 || payloadEnd >= runEnd) continue;
+      let secret = 0;
+      while (payloadEnd + 1 + secret < runEnd && isSecretChar(text.charCodeAt(payloadEnd + 1 + secret))) secret++;
+      if (secret < MIN_SECRET) continue;
+      out.push([p, runEnd]);
+      break;
+    }
+    i = runEnd;
+  }
+}
+
+/** Characters that end a parameter's value: separators, whitespace, and a JSON string's end. */
+function endsValue(code: number): boolean {
+  return code === 38 || code === 59 || code === 35 || code === 34 || code === 92 || code <= 32;
+}
+
+const NAME = 'access_token';
+
+/** `access_token` (any case) at `i`. */
+function isNameAt(text: string, i: number): boolean {
+  for (let k = 0; k < NAME.length; k++) {
+    const code = text.charCodeAt(i + k);
+    const want = NAME.charCodeAt(k);
+    if (code !== want && !(want >= 97 && want <= 122 && (code | 0x20) === want)) return false;
+  }
+  return true;
+}
+
+/** Values of `access_token` parameters in one view, as ranges of view indices. */
+function parameterRanges(text: string, out: Array<[number, number]>): void {
+  const n = text.length;
+  let i = 0;
+  while (i + NAME.length < n) {
+    // Cheap skip: the name starts with `a`/`A`.
+    if ((text.charCodeAt(i) | 0x20) !== 97 || !isNameAt(text, i)) {
+      i++;
+      continue;
+    }
+    let j = i + NAME.length;
+    while (j < n && (text.charCodeAt(j) === 32 || text.charCodeAt(j) === 43)) j++;
+    if (text.charCodeAt(j) !== 61) {
+      i = j;
+      continue;
+    }
+    let end = j + 1;
+    while (end < n && !endsValue(text.charCodeAt(end))) end++;
+    if (end > j + 1) out.push([j + 1, end]);
+    i = end;
+  }
+}
+
+/** Ranges of `text` to redact, merged and sorted. */
+function rangesToRedact(text: string): Array<[number, number]> {
+  const ranges: Array<[number, number]> = [];
+  tokenRanges(text, ranges);
+  parameterRanges(text, ranges);
+  let view: View | null = text.indexOf('%') === -1 ? null : identityView(text);
+  for (let round = 0; view !== null && round < MAX_DECODES; round++) {
+    view = decodeOnce(view);
+    if (view === null) break;
+    const found: Array<[number, number]> = [];
+    tokenRanges(view.text, found);
+    parameterRanges(view.text, found);
+    for (const [from, to] of found) ranges.push([view.start[from] as number, view.end[to - 1] as number]);
+  }
+  ranges.sort((a, b) => a[0] - b[0]);
+  const merged: Array<[number, number]> = [];
+  for (const range of ranges) {
+    const last = merged.at(-1);
+    if (last !== undefined && range[0] <= last[1]) last[1] = Math.max(last[1], range[1]);
+    else merged.push([range[0], range[1]]);
+  }
+  return merged;
+}
+
+/** Quick test for text that can hold neither rule's match: no `.` after a `k`/`K`, no `=`, no `%`. */
+function mayHoldSecrets(text: string): boolean {
+  return text.indexOf('%') !== -1 || text.indexOf('=') !== -1 || /k\./i.test(text);
+}
+
+/** `text` with every access_token value and every token shape replaced by `[redacted]`. */
+export function redactText(text: string): string {
+  if (!mayHoldSecrets(text)) return text;
+  const ranges = rangesToRedact(text);
+  if (ranges.length === 0) return text;
+  let out = '';
+  let at = 0;
+  for (const [from, to] of ranges) {
+    out += text.slice(at, from) + REDACTED;
+    at = to;
+  }
+  return out + text.slice(at);
+}
+
+/** A request URL for logs: see the module comment. */
+export function redactUrl(url: string): string {
+  return redactText(url);
+}
