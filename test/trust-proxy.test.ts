@@ -70,6 +70,12 @@ describe('trustProxy: request.ip and the Link host follow each form', () => {
     }
   });
 
+  it('a hop count (SPEC §4.2) trusts that many hops from the socket, though Fastify ignores a bare number', async () => {
+    assert.deepEqual(await observe(1), { ip: '10.0.0.2', host: 'tokens.example.com', link: 'tokens.example.com' });
+    assert.deepEqual(await observe('2'), { ip: '203.0.113.9', host: 'tokens.example.com', link: 'tokens.example.com' });
+    assert.deepEqual(await observe(0), { ip: '127.0.0.1', host: 'tokenbox.internal', link: 'tokenbox.internal' });
+  });
+
   it('addresses that do not include the peer: nothing is trusted', async () => {
     assert.deepEqual(await observe(['10.0.0.0/8', '::1/128']), { ip: '127.0.0.1', host: 'tokenbox.internal', link: 'tokenbox.internal' });
   });

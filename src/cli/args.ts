@@ -39,6 +39,7 @@ export function configFlags(values: ParsedCommand['values']): Record<string, unk
     databaseUrl: values['database-url'],
     host: values.host,
     port: values.port,
+    trustProxy: values['trust-proxy'],
   };
 }
 

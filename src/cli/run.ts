@@ -23,9 +23,9 @@ interface CommandSpec {
 
 const COMMANDS: Record<string, CommandSpec> = {
   serve: {
-    usage: 'serve [--host 127.0.0.1] [--port 8080] [--config PATH]',
+    usage: 'serve [--host 127.0.0.1] [--port 8080] [--trust-proxy ADDRS|HOPS] [--config PATH]',
     positionals: 0,
-    flags: { host: { type: 'string' }, port: { type: 'string' } },
+    flags: { host: { type: 'string' }, port: { type: 'string' }, 'trust-proxy': { type: 'string' } },
     rederives: true,
     run: (app, _cmd, io) => serve(app, io),
   },

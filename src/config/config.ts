@@ -43,13 +43,14 @@ function routesReservedPrefix(path: string): boolean {
 /**
  * `trustProxy` (SPEC §4.2): `true`/`false`, or the proxies' addresses — IPs, CIDR ranges, or
  * proxy-addr's names `loopback`, `linklocal`, `uniquelocal` — as a comma-separated string or an
- * array. From the environment (always a string) `true`/`false` are booleans and digits a hop count.
+ * array, or a hop count (an integer 0–32; SPEC §4.2). From the environment (always a string)
+ * `true`/`false` are booleans and digits a hop count. `0` hops is `false`. Addresses are checked
+ * here so a typo is a config error, not a proxy silently distrusted.
  *
- * A hop count other than 0 is refused: Fastify 5.12.1 stopped honouring one (it silently trusts
- * nothing), because a count cannot tell a proxy from a client that connects directly and forges
- * the headers. Passing it on would quietly key every failed-auth limit on the proxy's address, so
- * it is a config error naming the fix instead. `0` hops is `false`. Addresses are checked here so
- * a typo is a config error, not a proxy silently distrusted.
+ * Fastify 5.12.1 stopped honouring a bare number (it now trusts nothing for one), so the server
+ * turns a count into proxy-addr's own hop-count trust function (`buildServer`): the SPEC's
+ * contract holds whatever the framework version. A count trusts whatever connects first, so
+ * docs/configuration.md recommends the addresses.
  */
 const PROXY_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);
 
@@ -67,8 +68,6 @@ const proxyAddress = z
   .string()
   .trim()
   .refine(isProxyAddress, 'must be an IP address, a CIDR range (10.0.0.0/8), loopback, linklocal or uniquelocal');
-const HOP_COUNT_REFUSED =
-  'a hop count cannot be trusted safely (Fastify no longer honours one: it cannot tell a proxy from a client connecting directly); list the proxies\' addresses instead, e.g. 127.0.0.1 or 10.0.0.0/8';
 const trustProxySchema = z.preprocess(
   (v) => {
     if (typeof v !== 'string') return v;
@@ -78,11 +77,10 @@ const trustProxySchema = z.preprocess(
     return text.split(',');
   },
   z
-    .union([z.boolean(), z.number(), z.array(proxyAddress).min(1)], {
-      error: 'must be true, false, or the proxies\' addresses (IP or CIDR, comma-separated or an array)',
+    .union([z.boolean(), z.number().int().min(0).max(32), z.array(proxyAddress).min(1)], {
+      error: 'must be true, false, a hop count (0–32), or the proxies\' addresses (IP or CIDR, comma-separated or an array)',
     })
-    .refine((v) => typeof v !== 'number' || v === 0, HOP_COUNT_REFUSED)
-    .transform((v) => (typeof v === 'number' ? false : v)),
+    .transform((v) => (v === 0 ? false : v)),
 );
 
 const port = z.coerce.number().int().min(0).max(65535);

@@ -5,6 +5,7 @@
 import { METHODS } from 'node:http';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify';
 import { AppError, CATALOGUE } from '../domain/errors.js';
+import type { Config } from '../config/config.js';
 import type { HttpDeps } from './context.js';
 import { toHttpError } from './error-mapper.js';
 import { buildOpenApi } from './openapi.js';
@@ -70,11 +71,22 @@ function supportEveryNodeMethod(app: FastifyInstance): void {
   }
 }
 
+/**
+ * Fastify's `trustProxy`, except that a hop count trusts that many hops from the socket
+ * (proxy-addr's own rule): Fastify 5.12.1 started to ignore a bare number, and SPEC §4.2 promises
+ * it. The config has already validated the value.
+ */
+function trustFor(setting: Config['trustProxy']): boolean | string[] | ((address: string, hop: number) => boolean) {
+  if (typeof setting !== 'number') return typeof setting === 'boolean' ? setting : [...setting];
+  const hops = setting;
+  return (_address, hop) => hop < hops;
+}
+
 export function buildServer(deps: HttpDeps, options: ServerOptions = {}): FastifyInstance {
   const app = Fastify({
     logger: options.logger ?? loggerOptions(options.logDestination),
     bodyLimit: deps.config.bodyLimit,
-    trustProxy: deps.config.trustProxy,
+    trustProxy: trustFor(deps.config.trustProxy),
     routerOptions: { querystringParser: parseQuery as never, ignoreTrailingSlash: false, maxParamLength: 500 },
     return503OnClosing: true,
     // A path that cannot be decoded, or a segment no username or id could fill, matches no
