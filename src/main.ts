@@ -58,8 +58,14 @@ export async function openTokenbox(config: Config, options: OpenOptions = {}): P
     const keyring = new Keyring(store, sealer, clock);
     await keyring.load();
     const directory = new TokenDirectory(store, clock, config.cacheSize);
-    await directory.follower.start(options.changePollMs ?? CHANGE_POLL_MS);
     const authenticator = new Authenticator(store, directory, keyring, clock);
+    // A rotation by any process reaches this one through the change log (SPEC §2, §7): reload
+    // the keys, and forget tks refused as forged, which the new key may have signed.
+    directory.follower.onKeyRotation(async () => {
+      await keyring.load();
+      authenticator.forgetForged();
+    });
+    await directory.follower.start(options.changePollMs ?? CHANGE_POLL_MS);
     const tokens = new TokensService({
       store,
       sealer,
@@ -87,6 +93,7 @@ export async function openTokenbox(config: Config, options: OpenOptions = {}): P
       limiter,
       verifier: new Verifier(authenticator, limiter, config.tokenRateLimit, clock),
       directory,
+      changes: directory.follower,
       close: async () => {
         directory.follower.stop();
         await store.close();

@@ -18,6 +18,7 @@ import { performance } from 'node:perf_hooks';
 import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { Sealer } from '../src/domain/sealer.js';
+import { openVerifier } from '../src/index.js';
 import { isMacValid } from '../src/domain/token-format.js';
 import { children, cli, ensureBuilt, startServer, stopServer, type RunningServer } from './helpers/cli.js';
 
@@ -185,7 +186,7 @@ describe('a running server and the CLI on one data directory', { timeout: 180_00
     const keys = readSigningKeys(dataDir);
     const added = [...keys.keys()].filter((id) => !before.has(id));
     assert.equal(added.length, 1, 'keys rotate added one key');
-    // The server re-reads its keys on a timer: until and after it does, the old tk keeps passing.
+    // The server reads the rotation from the change log: before and after, the old tk keeps passing.
     const deadline = Date.now() + 20_000;
     let newTk: string | null = null;
     let checks = 0;
@@ -202,6 +203,48 @@ describe('a running server and the CLI on one data directory', { timeout: 180_00
     for (let i = 0; i < 20; i++) {
       assert.equal(await check(server.origin, oldTk), 200);
       assert.equal(await check(server.origin, newTk), 200);
+    }
+  });
+
+  it(`attack: after keys rotate, a second serve and the in-process verifier on the same data directory accept new tks within ${BOUND_MS} ms`, async () => {
+    const second = await startServer(dataDir);
+    const verifier = await openVerifier({ dataDir });
+    try {
+      const before = readSigningKeys(dataDir);
+      const rotate = await cli(['keys', 'rotate', '--data', dataDir]);
+      const rotatedAt = performance.now();
+      assert.equal(rotate.code, 0, rotate.stderr);
+      const added = [...readSigningKeys(dataDir).keys()].filter((id) => !before.has(id));
+      const keys = readSigningKeys(dataDir);
+      // The first tk the first server signs with the new key (it reads the rotation within ~50 ms).
+      let newTk: string | null = null;
+      while (newTk === null && performance.now() - rotatedAt < BOUND_MS * 5) {
+        const tk = await mintTk(server.origin, keeper.token);
+        everyToken.push(tk);
+        if (signersOf(tk, keys)[0] === added[0]) newTk = tk;
+        else await sleep(POLL_GAP_MS);
+      }
+      assert.ok(newTk !== null, 'the first server never signed with the new key');
+      // Both other processes accept it as soon as they read the same change-log entry; a tk they
+      // refused meanwhile is not remembered as forged past it.
+      let acceptedAt: number | null = null;
+      while (acceptedAt === null && performance.now() - rotatedAt < BOUND_MS * 5) {
+        if ((await check(second.origin, newTk)) === 200 && (await verifier.verify(newTk, { scope: 'styles:tiles' })).ok) acceptedAt = performance.now();
+        else await sleep(POLL_GAP_MS);
+      }
+      assert.ok(acceptedAt !== null, 'never accepted');
+      const ms = acceptedAt - rotatedAt;
+      report('CLI keys rotate → a new-key tk accepted by a second serve and openVerifier', [ms]);
+      assert.ok(ms <= BOUND_MS, `${ms.toFixed(1)} ms > ${BOUND_MS} ms`);
+      for (let i = 0; i < 10; i++) {
+        const tk = await mintTk(second.origin, keeper.token);
+        everyToken.push(tk);
+        assert.equal(await check(server.origin, tk), 200, 'a tk the second server signs passes on the first');
+        assert.equal((await verifier.verify(tk, { scope: 'styles:tiles' })).ok, true);
+      }
+    } finally {
+      await verifier.close();
+      await stopServer(second, ['SIGTERM']);
     }
   });
 

@@ -11,14 +11,15 @@ const SHUTDOWN_DEADLINE_MS = 9_000;
 
 export async function serve(app: Tokenbox, io: CliIo): Promise<number> {
   const server = buildServer(app);
-  const keyTimer = setInterval(() => {
-    app.keyring.refresh().catch((error: unknown) => server.log.error({ err: error }, 'signing keys could not be reloaded'));
-  }, 5_000);
-  keyTimer.unref();
+  // A follower that cannot read the change log leaves this node's caches stale: say so once,
+  // and once more when it recovers (/health shows it meanwhile).
+  app.directory.follower.onHealthChange(
+    (error) => server.log.error({ err: error }, 'the change log cannot be read; revocations from other processes are not seen until it can'),
+    () => server.log.info('the change log is read again'),
+  );
   try {
     await server.listen({ host: app.config.host, port: app.config.port });
   } catch (error) {
-    clearInterval(keyTimer);
     await app.close();
     io.err(`cannot listen on ${app.config.host}:${app.config.port}: ${(error as NodeJS.ErrnoException).code ?? 'error'}.`);
     return 1;
@@ -29,7 +30,6 @@ export async function serve(app: Tokenbox, io: CliIo): Promise<number> {
       if (stopping) return;
       stopping = true;
       server.log.info({ signal }, 'shutting down');
-      clearInterval(keyTimer);
       setTimeout(() => resolve(1), SHUTDOWN_DEADLINE_MS).unref();
       server
         .close()

@@ -8,6 +8,7 @@ import type { TemporaryTokensService } from '../services/temporary-tokens-servic
 import type { TokensService } from '../services/tokens-service.js';
 import type { Store } from '../store/port.js';
 import type { Authenticator } from '../verification/authenticator.js';
+import type { FollowerStatus } from '../verification/change-follower.js';
 import type { Verifier } from '../verification/verifier.js';
 import type { QueryValues } from './query.js';
 
@@ -22,6 +23,8 @@ export interface HttpDeps {
   readonly limiter: RateLimiter;
   readonly verifier: Verifier;
   readonly clock: Clock;
+  /** The change follower, for `/health`. */
+  readonly changes: { status(): FollowerStatus };
 }
 
 declare module 'fastify' {

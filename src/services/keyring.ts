@@ -1,8 +1,9 @@
 /**
  * The tk signing keys (SPEC §2): kept in the store sealed with the key-encryption key, opened in
  * memory. Exactly one key signs; a retired key keeps verifying until every tk it can have signed
- * has expired (an hour, plus clock skew, plus one reload interval for a node that had not yet
- * seen the rotation).
+ * has expired (an hour, plus clock skew, plus a margin for a node that has not yet read the
+ * rotation from the change log). A rotation is a change-log entry: every process's follower
+ * reloads its keyring when it reads one (see main.ts).
  */
 import { randomBytes } from 'node:crypto';
 import type { Clock } from '../domain/clock.js';
@@ -11,10 +12,13 @@ import { newTokenId } from '../domain/token-format.js';
 import type { Sealer } from '../domain/sealer.js';
 import type { SigningKeyRecord, Store } from '../store/port.js';
 
-/** How often a node re-reads the key list, so a rotation by another process is seen. */
-export const KEY_RELOAD_MS = 10_000;
+/**
+ * How late a process may learn of a rotation and still sign with the old key: the change log's
+ * bound (docs/deployment.md) with a wide margin for a follower that is briefly failing.
+ */
+const ROTATION_MARGIN_MS = 10_000;
 /** How long after its retirement a key still verifies. */
-export const RETIRED_KEY_GRACE_MS = MAX_TK_LIFETIME_MS + CLOCK_SKEW_MS + KEY_RELOAD_MS;
+export const RETIRED_KEY_GRACE_MS = MAX_TK_LIFETIME_MS + CLOCK_SKEW_MS + ROTATION_MARGIN_MS;
 
 export interface SigningKey {
   readonly id: string;
@@ -27,7 +31,6 @@ export class KeyringError extends Error {}
 
 export class Keyring {
   private keys: SigningKey[] = [];
-  private loadedAt = 0;
 
   constructor(
     private readonly store: Store,
@@ -46,12 +49,6 @@ export class Keyring {
       records = await this.store.listSigningKeys();
     }
     this.keys = records.map((r) => this.open(r));
-    this.loadedAt = this.clock();
-  }
-
-  /** Re-reads the key list when it is older than KEY_RELOAD_MS; cheap enough for a timer. */
-  async refresh(): Promise<void> {
-    if (this.clock() - this.loadedAt >= KEY_RELOAD_MS) await this.load();
   }
 
   /** The key that signs now. */

@@ -1,7 +1,9 @@
 /**
  * Follows the change log (SPEC §7) from the last `seq` it applied: a cheap indexed poll. Every
  * node and process runs one; it is how a delete or update made elsewhere reaches this process's
- * caches. Local writes call `poll()` right after they commit, so they take effect here at once.
+ * caches, and how a signing-key rotation reaches its keyring. Local writes call `poll()` right
+ * after they commit, so they take effect here at once; a store that can push (PostgreSQL's
+ * NOTIFY) calls `wake()`, and the poll stays the guarantee.
  */
 import type { Clock } from '../domain/clock.js';
 import type { Store, TokenChange } from '../store/port.js';
@@ -11,10 +13,20 @@ export const CHANGE_POLL_MS = 50;
 const PAGE = 1000;
 
 export interface ChangeListener {
-  /** Called once per change, in `seq` order. Must not throw. */
+  /** Called once per token change (`update`, `delete`), in `seq` order. Must not throw. */
   applyChange(change: TokenChange): void;
   /** Called at start with the deletes young enough to matter (tombstones). */
   loadTombstones(deletes: readonly TokenChange[]): void;
+}
+
+/** What `/health` shows of the follower. */
+export interface FollowerStatus {
+  /** The highest `seq` applied. */
+  readonly seq: number;
+  /** How long since the log was last read in full (ms): the staleness of this process's caches. */
+  readonly lagMs: number;
+  /** Whether the last poll failed; the follower keeps retrying on its timer. */
+  readonly failing: boolean;
 }
 
 export class ChangeFollower {
@@ -22,6 +34,11 @@ export class ChangeFollower {
   private running: Promise<void> | null = null;
   private again = false;
   private timer: NodeJS.Timeout | null = null;
+  private caughtUpAt = 0;
+  private failing = false;
+  private onKeys: (() => Promise<void>) | null = null;
+  private onFailure: ((error: unknown) => void) | null = null;
+  private onRecovery: (() => void) | null = null;
 
   constructor(
     private readonly store: Store,
@@ -36,14 +53,32 @@ export class ChangeFollower {
   }
 
   /**
+   * `reload` runs when a `key` change (a rotation by any process) is read, before the follower
+   * moves past it: if it fails, the change is read again on the next poll.
+   */
+  onKeyRotation(reload: () => Promise<void>): void {
+    this.onKeys = reload;
+  }
+
+  /**
+   * Timer polls that fail are reported once per failing streak (`failed`), and once when a poll
+   * succeeds again (`recovered`), never silently dropped.
+   */
+  onHealthChange(failed: (error: unknown) => void, recovered: () => void): void {
+    this.onFailure = failed;
+    this.onRecovery = recovered;
+  }
+
+  /**
    * Starts from the current end of the log, after loading recent deletes. The seq is read first:
    * a delete landing in between is then both loaded and polled, never missed.
    */
   async start(pollMs = CHANGE_POLL_MS): Promise<void> {
     this.lastSeq = await this.store.latestChangeSeq();
     this.listener.loadTombstones(await this.store.recentDeletes(this.clock() - this.tombstoneRetentionMs));
+    this.caughtUpAt = this.clock();
     if (pollMs > 0) {
-      this.timer = setInterval(() => void this.poll().catch(() => undefined), pollMs);
+      this.timer = setInterval(() => void this.tick(), pollMs);
       this.timer.unref();
     }
   }
@@ -51,6 +86,18 @@ export class ChangeFollower {
   stop(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
+  }
+
+  status(): FollowerStatus {
+    return { seq: this.lastSeq, lagMs: Math.max(0, this.clock() - this.caughtUpAt), failing: this.failing };
+  }
+
+  /**
+   * A hint that the log has grown (a store's notification): poll now rather than at the next
+   * tick. Never rejects; a failure is reported as the timer's are.
+   */
+  wake(): Promise<void> {
+    return this.tick();
   }
 
   /**
@@ -69,17 +116,33 @@ export class ChangeFollower {
     return this.running;
   }
 
+  private async tick(): Promise<void> {
+    try {
+      await this.poll();
+      if (this.failing) {
+        this.failing = false;
+        this.onRecovery?.();
+      }
+    } catch (error) {
+      if (!this.failing) this.onFailure?.(error);
+      this.failing = true;
+    }
+  }
+
   private async drain(): Promise<void> {
     do {
       this.again = false;
+      const started = this.clock();
       let page: TokenChange[];
       do {
         page = await this.store.changesSince(this.lastSeq, PAGE);
         for (const change of page) {
-          this.listener.applyChange(change);
+          if (change.kind === 'key') await this.onKeys?.();
+          else this.listener.applyChange(change);
           this.lastSeq = change.seq;
         }
       } while (page.length === PAGE);
+      this.caughtUpAt = started;
     } while (this.again);
   }
 }
