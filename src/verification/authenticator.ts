@@ -91,7 +91,7 @@ export class Authenticator {
       // Signed and current, but its parent's record is not cached: one read by id.
       const seen = this.signedTemporary(raw);
       if (seen.claims === null) return seen.outcome;
-      return this.current(seen, await this.directory.loadById(seen.claims.u, seen.claims.p)) ?? REVOKED;
+      return this.current(seen, await this.directory.loadById(seen.claims.p)) ?? REVOKED;
     }
     // Only a well-formed pk/sk that is not cached gets here.
     const entry = await this.directory.load(hashToken(raw));

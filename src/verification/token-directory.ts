@@ -77,12 +77,12 @@ export class TokenDirectory implements ChangeListener {
 
   /**
    * A tk's parent by id, read once and then cached like any pk/sk (so its own requests hit too).
-   * Null when `username` holds no such token: the tk is revoked.
+   * Null when there is no such token: the tk is revoked.
    */
-  async loadById(username: string, id: string): Promise<CachedToken | null> {
+  async loadById(id: string): Promise<CachedToken | null> {
     const startSeq = this.follower.seenSeq;
     this.stats.reads++;
-    const record = await this.store.getToken(username, id);
+    const record = await this.store.findTokenById(id);
     return record === null ? null : this.fill(record, startSeq);
   }
 
