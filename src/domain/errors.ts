@@ -5,6 +5,8 @@
  */
 export const CATALOGUE = {
   body_not_json: { status: 400, message: 'Body is not valid JSON' },
+  /** Any other request the framework cannot read (a malformed request line, header or query). */
+  bad_request: { status: 400, message: 'Bad Request' },
   unauthorized: { status: 401, message: 'Unauthorized' },
   not_found: { status: 404, message: 'Not found' },
   no_such_user: { status: 404, message: 'No such user' },
@@ -42,13 +44,17 @@ export const CATALOGUE = {
 
 export type ErrorCode = keyof typeof CATALOGUE;
 
-/** A refusal with a catalogue code. Thrown by services, mapped to HTTP by one mapper. */
+/**
+ * A refusal with a catalogue code. Thrown by services and by store adapters (which translate
+ * their driver's errors, e.g. to `unavailable`), mapped to HTTP by one mapper. The message is
+ * what a client may read; `cause` keeps the internal error for the log only.
+ */
 export class AppError extends Error {
   readonly code: ErrorCode;
   readonly status: number;
 
-  constructor(code: ErrorCode, message: string = CATALOGUE[code].message) {
-    super(message);
+  constructor(code: ErrorCode, message: string = CATALOGUE[code].message, options?: { readonly cause?: unknown }) {
+    super(message, options);
     this.name = 'AppError';
     this.code = code;
     this.status = CATALOGUE[code].status;

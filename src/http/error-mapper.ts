@@ -1,7 +1,8 @@
 /**
  * The one mapping from a thrown error to an HTTP answer. Catalogue errors keep their status and
- * message; the framework's body errors map to the catalogue; anything else is a bare 500 (or 503
- * when the store is unreachable) and goes to the log with the request id, never to the client.
+ * message; the framework's body errors map to the catalogue; anything else is a bare 500 and goes
+ * to the log with the request id, never to the client. Store adapters translate their drivers'
+ * errors into the catalogue (`unavailable`), so no driver code is known here.
  */
 import { AppError, CATALOGUE, type ErrorCode } from '../domain/errors.js';
 
@@ -19,23 +20,15 @@ const FRAMEWORK_CODES: Record<string, ErrorCode> = {
   FST_ERR_CTP_INVALID_JSON_BODY: 'body_not_json',
 };
 
-/** Errors that mean the store cannot be reached (SQLite locked or gone; a closed connection). */
-function isStoreUnavailable(error: { code?: unknown; message?: unknown }): boolean {
-  const code = typeof error.code === 'string' ? error.code : '';
-  if (/^SQLITE_(BUSY|LOCKED|CANTOPEN|IOERR|READONLY|FULL)/.test(code)) return true;
-  if (['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', '57P01', '08006', '08001'].includes(code)) return true;
-  return typeof error.message === 'string' && error.message.includes('database connection is not open');
-}
-
 export function toHttpError(error: unknown): HttpError {
-  if (error instanceof AppError) return { status: error.status, message: error.message, unexpected: false };
+  // A store that cannot be reached is no client's fault: answered 503 and logged with its cause.
+  if (error instanceof AppError) return { status: error.status, message: error.message, unexpected: error.status >= 500 };
   const e = (typeof error === 'object' && error !== null ? error : {}) as { code?: unknown; statusCode?: unknown; message?: unknown };
   const mapped = typeof e.code === 'string' ? FRAMEWORK_CODES[e.code] : undefined;
   if (mapped) return { status: CATALOGUE[mapped].status, message: CATALOGUE[mapped].message, unexpected: false };
-  if (isStoreUnavailable(e)) return { status: 503, message: CATALOGUE.unavailable.message, unexpected: true };
   const status = typeof e.statusCode === 'number' ? e.statusCode : 500;
   if (status === 413) return { status, message: CATALOGUE.body_too_large.message, unexpected: false };
   if (status === 415) return { status, message: CATALOGUE.unsupported_media_type.message, unexpected: false };
-  if (status >= 400 && status < 500) return { status, message: 'Bad Request', unexpected: false };
+  if (status >= 400 && status < 500) return { status, message: CATALOGUE.bad_request.message, unexpected: false };
   return { status: 500, message: CATALOGUE.internal.message, unexpected: true };
 }

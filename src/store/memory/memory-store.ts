@@ -20,6 +20,7 @@ import type {
   TokenPatch,
   TokenRecord,
 } from '../port.js';
+import { AppError } from '../../domain/errors.js';
 import { applyPatch, storedSize, takePage } from '../port.js';
 
 export class MemoryStore implements Store {
@@ -192,7 +193,7 @@ export class MemoryStore implements Store {
   }
 
   private assertOpen(): void {
-    if (this.closed) throw new Error('store is closed');
+    if (this.closed) throw new AppError('unavailable', undefined, { cause: new Error('the memory store is closed') });
   }
 
   /** The checks SQLite's constraints make; `replacing` is a token removed in the same step. */

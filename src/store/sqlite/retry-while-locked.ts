@@ -47,11 +47,27 @@ export async function retryWhileLocked<R>(attempt: () => R, waitMs: number = LOC
     try {
       return attempt();
     } catch (error) {
-      if (!isLockError(error)) throw error;
+      if (!isLockError(error)) throw translate(error);
       const left = deadline - performance.now();
-      if (left <= 0) throw new AppError('unavailable');
+      if (left <= 0) throw new AppError('unavailable', undefined, { cause: error });
       await sleep(Math.min(left, delay / 2 + (Math.random() * delay) / 2));
       delay = Math.min(delay * 2, MAX_DELAY_MS);
     }
   }
+}
+
+/**
+ * The store speaks the error catalogue (STYLE: each adapter speaks only the catalogue): a file
+ * that cannot be opened, read or written, or a closed connection, is `unavailable` (503), with the
+ * driver's error kept as the cause for the log. Anything else (a constraint a caller broke) is a
+ * bug and stays as it is, for a bare 500.
+ */
+function translate(error: unknown): unknown {
+  const e = typeof error === 'object' && error !== null ? (error as { code?: unknown; message?: unknown }) : {};
+  const code = typeof e.code === 'string' ? e.code : '';
+  const closed = typeof e.message === 'string' && e.message.includes('database connection is not open');
+  if (closed || /^SQLITE_(CANTOPEN|IOERR|READONLY|FULL|NOTADB|CORRUPT|PERM|AUTH|NOMEM)(_|$)/.test(code)) {
+    return new AppError('unavailable', undefined, { cause: error });
+  }
+  return error;
 }
