@@ -9,20 +9,11 @@ import { assertMayWritePermanent } from '../services/access.js';
 import type { RateDecision } from '../verification/rate-limiter.js';
 import type { HttpDeps } from './context.js';
 import type { QueryValues } from './query.js';
+import { presentedToken, type PresentedToken } from './request-authorizer.js';
 
-export type PresentedToken = { kind: 'none' } | { kind: 'malformed' } | { kind: 'token'; raw: string };
-
-/** The token from `Authorization: Bearer` (wins) or the one `access_token` parameter. */
-export function presentedToken(request: FastifyRequest): PresentedToken {
-  const header = request.headers.authorization;
-  if (typeof header === 'string' && /^bearer /i.test(header)) {
-    const raw = header.slice(7).trim();
-    return raw.length > 0 ? { kind: 'token', raw } : { kind: 'malformed' };
-  }
-  const values = (request.query as QueryValues).get('access_token');
-  if (!values) return { kind: 'none' };
-  if (values.length !== 1) return { kind: 'malformed' };
-  return { kind: 'token', raw: values[0] as string };
+/** The token the API request presents (Bearer header, else its one `access_token`). */
+export function requestToken(request: FastifyRequest): PresentedToken {
+  return presentedToken(request.headers.authorization, request.query as QueryValues);
 }
 
 export function setRateHeaders(reply: FastifyReply, decision: RateDecision, nowS: number): void {
@@ -65,7 +56,7 @@ export function tokenKey(subject: string): string {
  */
 export function requireScope(deps: HttpDeps, scope: string, options: { readonly permanentWrite?: boolean } = {}) {
   return async function authorize(request: FastifyRequest, reply: FastifyReply): Promise<void> {
-    const presented = presentedToken(request);
+    const presented = requestToken(request);
     const outcome = presented.kind === 'token' ? await deps.authenticator.authenticate(presented.raw) : null;
     if (!outcome?.ok) {
       await limit(deps, reply, ipKey(request));

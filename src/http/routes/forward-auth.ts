@@ -14,11 +14,11 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError } from '../../domain/errors.js';
 import { RouteTable } from '../../domain/route-rules.js';
 import { isScopeId } from '../../domain/scopes.js';
-import { FORBIDDEN, type Refusal, type Verdict, type Verifier, type VerifyRequest } from '../../verification/verifier.js';
+import type { Refusal, Verdict, Verifier } from '../../verification/verifier.js';
 import type { HttpDeps } from '../context.js';
 import { CHECK_PREFIX, originalRequest, type OriginalRequest } from '../original-request.js';
+import { authorizeResource } from '../request-authorizer.js';
 import type { QueryValues } from '../query.js';
-
 
 export function forwardAuthRoutes(app: FastifyInstance, deps: HttpDeps & { verifier: Verifier }): void {
   const routes = new RouteTable(deps.config.routes);
@@ -32,9 +32,9 @@ export function forwardAuthRoutes(app: FastifyInstance, deps: HttpDeps & { verif
       if (error instanceof AppError) return refuse(reply, { ok: false, code: 'invalid_token', status: error.status, message: error.message });
       throw error;
     }
-    const verdict = deps.verifier.check(presentedToken(request, original.query), verifyRequest(request, scope));
+    const verdict = authorizeResource(deps.verifier, { headers: request.headers, query: original.query, scope });
     // Synchronous for a cached token: no promise on the hot path.
-    return verdict instanceof Promise ? verdict.then((v) => answer(reply, v, scope)) : answer(reply, verdict, scope);
+    return verdict instanceof Promise ? verdict.then((v) => answer(reply, v)) : answer(reply, verdict);
   };
   // Every method Node parses (SPEC §5); src/http/server.ts teaches Fastify the ones it lacks.
   // Successful checks write no log line at the default level: the hot path does no I/O.
@@ -52,30 +52,8 @@ function proxyScope(request: FastifyRequest, original: OriginalRequest): string 
   return values[0];
 }
 
-/** Bearer header wins; else the original URI's one `access_token` (a repeated one is malformed). */
-function presentedToken(request: FastifyRequest, query: QueryValues): string | undefined {
-  const auth = request.headers.authorization;
-  if (typeof auth === 'string' && /^bearer /i.test(auth)) return auth.slice(7).trim() || 'malformed';
-  const values = query.get('access_token');
-  if (values === undefined) return undefined;
-  return values.length === 1 ? values[0] : 'malformed';
-}
-
-function verifyRequest(request: FastifyRequest, scope: string | null): VerifyRequest {
-  const { referer, origin } = request.headers;
-  const appId = request.headers['x-tokenbox-app-id'];
-  const out: { -readonly [K in keyof VerifyRequest]: VerifyRequest[K] } = {};
-  if (scope !== null) out.scope = scope;
-  if (typeof referer === 'string') out.referrer = referer;
-  if (typeof origin === 'string') out.origin = origin;
-  if (typeof appId === 'string') out.appId = appId;
-  return out;
-}
-
-function answer(reply: FastifyReply, verdict: Verdict, scope: string | null): FastifyReply {
+function answer(reply: FastifyReply, verdict: Verdict): FastifyReply {
   if (!verdict.ok) return refuse(reply, verdict);
-  // A verified token with no scope to check against: fail closed.
-  if (scope === null) return refuse(reply, FORBIDDEN);
   return reply
     .code(200)
     .headers({

@@ -1,7 +1,7 @@
 /** `GET /tokens/v2?access_token=…`: what the presented token is; the token is the subject. */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError } from '../../domain/errors.js';
-import { ipKey, limit, presentedToken, tokenKey } from '../auth.js';
+import { ipKey, limit, requestToken, tokenKey } from '../auth.js';
 import type { Retrieved } from '../../services/temporary-tokens-service.js';
 import type { HttpDeps } from '../context.js';
 
@@ -10,7 +10,7 @@ const MALFORMED: Retrieved = Object.freeze({ result: Object.freeze({ code: 'Toke
 export function retrieveTokenRoute(app: FastifyInstance, deps: HttpDeps): void {
   // Synchronous for a cached token (the common case): no promise between request and answer.
   app.get('/tokens/v2', (request: FastifyRequest, reply: FastifyReply) => {
-    const presented = presentedToken(request);
+    const presented = requestToken(request);
     if (presented.kind === 'none') {
       return after(limit(deps, reply, ipKey(request)), () => {
         throw new AppError('access_token_required');
