@@ -109,54 +109,74 @@ export function buildServer(deps: HttpDeps, options: ServerOptions = {}): Fastif
 
   app.decorateRequest('grant', null);
   supportEveryNodeMethod(app);
-
+  // Outside the API no body is read (an unknown route is 404 whatever its body); each surface
+  // below declares what it parses.
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
-    try {
-      done(null, JSON.parse(body as string));
-    } catch {
-      done(new AppError('body_not_json'));
-    }
-  });
-
-  // A callback hook, not an async one: it runs on every request, forward auth's included.
-  app.addHook('onRequest', (request, reply, done) => {
-    // Forward auth answers proxies, not browsers: any method, OPTIONS included, is a request to check.
-    if (request.url.startsWith(CHECK_PREFIX)) return done();
-    reply.header('Access-Control-Allow-Origin', '*');
-    reply.header('Access-Control-Expose-Headers', 'Link, X-Rate-Limit-Interval, X-Rate-Limit-Limit, X-Rate-Limit-Reset, Retry-After');
-    if (request.method === 'OPTIONS') {
-      reply
-        .code(204)
-        .header('Access-Control-Allow-Methods', 'GET, POST, PATCH, DELETE')
-        .header('Access-Control-Allow-Headers', 'Authorization, Content-Type')
-        .header('Access-Control-Max-Age', '600')
-        .send();
-      return;
-    }
-    done();
-  });
+  app.addContentTypeParser('*', (_request, _payload, done) => done(null));
 
   app.setErrorHandler((error, request, reply) => {
     const mapped = toHttpError(error);
     if (mapped.unexpected) request.log.error({ err: error }, 'request failed');
     return reply.code(mapped.status).send({ message: mapped.message });
   });
-  app.setNotFoundHandler((_request, reply) => reply.code(404).send({ message: 'Not found' }));
+  // An unknown route is the API's 404 (SPEC §4.3), with its wire rules.
+  app.setNotFoundHandler((_request, reply) => withApiHeaders(reply).code(404).send({ message: CATALOGUE.not_found.message }));
 
-  healthRoute(app, deps);
-  app.get('/openapi.json', async () => buildOpenApi());
-  retrieveTokenRoute(app, deps);
-  listTokensRoute(app, deps);
-  createTokenRoute(app, deps);
-  updateTokenRoute(app, deps);
-  deleteTokenRoute(app, deps);
-  listScopesRoute(app, deps);
-  void app.register(async (scope) => {
+  // Each surface is its own encapsulated scope, so no hook or parser of one reaches another: the
+  // API's CORS and JSON-only rules never touch forward auth (or, later, the gateway's upstream
+  // answers and the page).
+  void app.register(async (api) => apiSurface(api, deps));
+  void app.register(async (proxy) => {
     // The proxy may forward the client's body (Envoy can): it is never read, whatever its type.
-    scope.removeAllContentTypeParsers();
-    scope.addContentTypeParser('*', (_request, _payload, done) => done(null));
-    forwardAuthRoutes(scope, deps);
+    forwardAuthRoutes(proxy, deps);
   });
   return app;
+}
+
+/** SPEC §3's CORS headers on an API answer (every one, errors included). */
+function withApiHeaders(reply: FastifyReply): FastifyReply {
+  return reply
+    .header('Access-Control-Allow-Origin', '*')
+    .header('Access-Control-Expose-Headers', 'Link, X-Rate-Limit-Interval, X-Rate-Limit-Limit, X-Rate-Limit-Reset, Retry-After')
+    .header('Cache-Control', 'no-store');
+}
+
+/**
+ * The Tokens and Scopes APIs (and later Analytics), `/health` and `/openapi.json`: JSON bodies
+ * only, CORS `*` without credentials, a preflight for any path answered 204 without auth.
+ */
+function apiSurface(api: FastifyInstance, deps: HttpDeps): void {
+  api.removeAllContentTypeParsers();
+  api.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+    try {
+      done(null, JSON.parse(body as string));
+    } catch {
+      done(new AppError('body_not_json'));
+    }
+  });
+  // A callback hook, not an async one: it runs on every API request.
+  api.addHook('onRequest', (_request, reply, done) => {
+    reply.header('Access-Control-Allow-Origin', '*');
+    reply.header('Access-Control-Expose-Headers', 'Link, X-Rate-Limit-Interval, X-Rate-Limit-Limit, X-Rate-Limit-Reset, Retry-After');
+    done();
+  });
+  api.route({
+    method: 'OPTIONS',
+    url: '/*',
+    handler: (_request, reply) =>
+      reply
+        .code(204)
+        .header('Access-Control-Allow-Methods', 'GET, POST, PATCH, DELETE')
+        .header('Access-Control-Allow-Headers', 'Authorization, Content-Type')
+        .header('Access-Control-Max-Age', '600')
+        .send(),
+  });
+  healthRoute(api, deps);
+  api.get('/openapi.json', async () => buildOpenApi());
+  retrieveTokenRoute(api, deps);
+  listTokensRoute(api, deps);
+  createTokenRoute(api, deps);
+  updateTokenRoute(api, deps);
+  deleteTokenRoute(api, deps);
+  listScopesRoute(api, deps);
 }
