@@ -889,3 +889,30 @@ describe('attack: an original path a common upstream reads differently borrowed 
     });
   }
 });
+
+describe('attack: a body header forward auth never reads kept a request from its verdict', () => {
+  it('an empty or malformed Content-Type, on any method with a body, still gets the verdict with X-Tokenbox-*', async () => {
+    const w = await verdictWorld({ routes: ROUTES });
+    try {
+      for (const contentType of ['', 'a/b; charset=', '/', 'text/plain', 'application/json']) {
+        for (const method of ['POST', 'PUT', 'DELETE', 'PATCH'] as const) {
+          const refused = await w.t.server.inject({
+            method,
+            url: '/auth/v1/check?scope=styles:tiles',
+            headers: { 'x-original-uri': '/x?access_token=pk.eyJ1IjoiYSJ9.AAAAAAAAAAAAAAAAAAAAAA', 'content-type': contentType },
+            payload: '{not json',
+          });
+          assert.deepEqual([refused.statusCode, refused.headers['x-tokenbox-status']], [401, '401'], `${method} ${JSON.stringify(contentType)}`);
+          const passed = await w.t.server.inject({
+            method,
+            url: '/auth/v1/check?scope=styles:tiles',
+            headers: { 'x-original-uri': `/x?access_token=${w.tokens.defaultPk.token}`, 'content-type': contentType },
+          });
+          assert.equal(passed.statusCode, 200, `${method} ${JSON.stringify(contentType)}: ${passed.body}`);
+        }
+      }
+    } finally {
+      await w.t.close();
+    }
+  });
+});

@@ -125,6 +125,7 @@ function tokenRanges(text: string, out: Array<[number, number]>): void {
     }
     let runEnd = i;
     while (runEnd < n && isTokenChar(text.charCodeAt(runEnd))) runEnd++;
+    let found = false;
     // Every prefix ends in a dot: try the position two before each dot of the run.
     for (let dot = nextDot(text, i + 2, runEnd); dot < runEnd; dot = nextDot(text, dot + 1, runEnd)) {
       const p = dot - 2;
@@ -135,10 +136,40 @@ function tokenRanges(text: string, out: Array<[number, number]>): void {
       while (payloadEnd + 1 + secret < runEnd && isSecretChar(text.charCodeAt(payloadEnd + 1 + secret))) secret++;
       if (secret < MIN_SECRET) continue;
       out.push([p, runEnd]);
+      found = true;
       break;
     }
+    // A token with a mangled prefix (`tkk.`, `xpk.`) or none still holds a real payload and
+    // secret: a long base64 piece, a dot, a long secret piece. The whole run goes.
+    if (!found && hasBarePayloadAndSecret(text, i, runEnd)) out.push([i, runEnd]);
     i = runEnd;
   }
+}
+
+/** Shortest base64 run before a dot that reads as a payload (a real one has about 48). */
+const MIN_PAYLOAD = 16;
+
+function isBase64Char(code: number): boolean {
+  return (code >= 48 && code <= 57) || ((code | 0x20) >= 97 && (code | 0x20) <= 122) || code === 43 || code === 47 || code === 61;
+}
+
+/** Whether [from, to) holds `<MIN_PAYLOAD base64 chars>.<MIN_SECRET secret chars>`; one pass. */
+function hasBarePayloadAndSecret(text: string, from: number, to: number): boolean {
+  let base64Run = 0;
+  for (let k = from; k < to; k++) {
+    const code = text.charCodeAt(k);
+    if (code === 46) {
+      if (base64Run >= MIN_PAYLOAD) {
+        let secret = 0;
+        while (k + 1 + secret < to && isSecretChar(text.charCodeAt(k + 1 + secret))) secret++;
+        if (secret >= MIN_SECRET) return true;
+      }
+      base64Run = 0;
+    } else {
+      base64Run = isBase64Char(code) ? base64Run + 1 : 0;
+    }
+  }
+  return false;
 }
 
 /** Characters that end a parameter's value: separators, whitespace, and a JSON string's end. */
@@ -169,7 +200,8 @@ function parameterRanges(text: string, out: Array<[number, number]>): void {
       continue;
     }
     let j = i + NAME.length;
-    while (j < n && (text.charCodeAt(j) === 32 || text.charCodeAt(j) === 43)) j++;
+    // Spaces, `+` and control characters (`access_token%00=`) between the name and the `=`.
+    while (j < n && (text.charCodeAt(j) <= 32 || text.charCodeAt(j) === 43)) j++;
     if (text.charCodeAt(j) !== 61) {
       i = j;
       continue;
@@ -205,9 +237,9 @@ function rangesToRedact(text: string): Array<[number, number]> {
   return merged;
 }
 
-/** Quick test for text that can hold neither rule's match: no `.` after a `k`/`K`, no `=`, no `%`. */
+/** Quick test for text that can hold no match: no `%`, no `=`, and no `.` between two letters or digits. */
 function mayHoldSecrets(text: string): boolean {
-  return text.indexOf('%') !== -1 || text.indexOf('=') !== -1 || /k\./i.test(text);
+  return text.indexOf('%') !== -1 || text.indexOf('=') !== -1 || /[A-Za-z0-9+/]\.[A-Za-z0-9_-]/.test(text);
 }
 
 /** `text` with every access_token value and every token shape replaced by `[redacted]`. */

@@ -16,6 +16,7 @@ import { RouteTable } from '../../domain/route-rules.js';
 import { isScopeId } from '../../domain/scopes.js';
 import type { Refusal, Verdict, Verifier } from '../../verification/verifier.js';
 import type { HttpDeps } from '../context.js';
+import { toHttpError } from '../error-mapper.js';
 import { CHECK_PREFIX, originalRequest, type OriginalRequest } from '../original-request.js';
 import { authorizeResource } from '../request-authorizer.js';
 import type { QueryValues } from '../query.js';
@@ -41,6 +42,20 @@ export function forwardAuthRoutes(app: FastifyInstance, deps: HttpDeps & { verif
   const options = { method: METHODS, logLevel: 'warn' as const, handler };
   app.route({ ...options, url: CHECK_PREFIX });
   app.route({ ...options, url: `${CHECK_PREFIX}/*` });
+  // Forward auth never reads the body, so nothing about it (an empty or unparseable
+  // Content-Type, a size) may keep a request from its verdict: the framework's body errors are
+  // answered by the handler itself. Anything else is refused with the proxy headers too.
+  app.setErrorHandler((error, request, reply) => {
+    if (isBodyError(error)) return handler(request, reply);
+    const mapped = toHttpError(error);
+    if (mapped.unexpected) request.log.error({ err: error }, 'forward auth failed');
+    return refuse(reply, { ok: false, code: 'invalid_token', status: mapped.status, message: mapped.message });
+  });
+}
+
+function isBodyError(error: unknown): boolean {
+  const code = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
+  return typeof code === 'string' && code.startsWith('FST_ERR_CTP_');
 }
 
 /** The auth URL's `scope` parameter, in the header styles only (Envoy's query is the client's). */
