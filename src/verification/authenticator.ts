@@ -39,6 +39,8 @@ interface RememberedTemporary {
   readonly claims: TemporaryPayload | null;
   readonly until: number;
   parent: CachedToken | null;
+  /** The directory's epoch when `outcome` was joined with `parent`; -1: look again. */
+  epoch: number;
   outcome: AuthOutcome;
 }
 
@@ -77,8 +79,9 @@ export class Authenticator {
       return parseToken(raw) ? undefined : MALFORMED;
     }
     if (prefix === 'tk.') {
-      const seen = this.signedTemporary(raw);
-      return seen.claims === null ? seen.outcome : this.current(seen, this.directory.cachedById(seen.claims.p));
+      const now = this.clock();
+      const seen = this.signedTemporary(raw, now);
+      return seen.claims === null ? seen.outcome : this.current(seen, now);
     }
     return MALFORMED;
   }
@@ -89,9 +92,10 @@ export class Authenticator {
     if (quick !== undefined) return quick;
     if (raw.startsWith('tk.')) {
       // Signed and current, but its parent's record is not cached: one read by id.
-      const seen = this.signedTemporary(raw);
+      const seen = this.signedTemporary(raw, this.clock());
       if (seen.claims === null) return seen.outcome;
-      return this.current(seen, await this.directory.loadById(seen.claims.p)) ?? REVOKED;
+      const parent = await this.directory.loadById(seen.claims.p);
+      return this.current(seen, this.clock(), parent) ?? REVOKED;
     }
     // Only a well-formed pk/sk that is not cached gets here.
     const entry = await this.directory.load(hashToken(raw));
@@ -120,19 +124,18 @@ export class Authenticator {
    * The tk's signature verdict, remembered: a client repeats the same string, so its MAC is
    * checked once (a forged one is remembered briefly, so repeating it costs no HMAC either).
    */
-  private signedTemporary(raw: string): RememberedTemporary {
-    const now = this.clock();
+  private signedTemporary(raw: string, now: number): RememberedTemporary {
     const seen = this.temporaries.get(raw);
     if (seen !== undefined && (seen.claims !== null || now < seen.until)) return seen;
     if (seen !== undefined) this.temporaries.delete(raw);
     const parsed = parseToken(raw);
     if (parsed === null || parsed.usage !== 'tk') return transient(raw, MALFORMED);
     // The MAC first (SPEC §4.2 order): a forged string is invalid whatever its payload says.
-    if (!this.isSigned(parsed, now)) return this.remember({ raw, claims: null, until: now + FORGED_MEMORY_MS, parent: null, outcome: INVALID });
+    if (!this.isSigned(parsed, now)) return this.remember({ raw, claims: null, until: now + FORGED_MEMORY_MS, parent: null, epoch: -1, outcome: INVALID });
     const { exp, iat } = parsed.payload;
     if (exp - iat > MAX_TK_LIFETIME_S || iat > Math.floor(now / 1000) + CLOCK_SKEW_S) return transient(raw, INVALID);
     // Genuine: remembered until it expires; `current` checks the clock and the parent each time.
-    return this.remember({ raw, claims: parsed.payload, until: exp * 1000, parent: null, outcome: EXPIRED });
+    return this.remember({ raw, claims: parsed.payload, until: exp * 1000, parent: null, epoch: -1, outcome: EXPIRED });
   }
 
   private isSigned(parsed: ParsedToken & { usage: 'tk' }, now: number): boolean {
@@ -142,20 +145,30 @@ export class Authenticator {
 
   /**
    * A signed tk's outcome now: expired, revoked (its parent deleted, as the change log's
-   * tombstones say, or gone), or verified with the scopes its parent still holds. `parent`
-   * undefined: the parent's record is not cached, so the caller must read it.
+   * tombstones say, or gone), or verified with the scopes its parent still holds. Undefined when
+   * the parent's record is not cached, so the caller must read it (`loaded`: the record it read).
+   *
+   * The hot path: the outcome joined with the parent is reused while the directory has applied
+   * no change since the join (its epoch), with no lookup at all; any change (an update or delete
+   * of any token) makes the next use look the parent up again.
    */
-  private current(seen: RememberedTemporary, parent: CachedToken | null | undefined): AuthOutcome | undefined {
+  private current(seen: RememberedTemporary, now: number, loaded?: CachedToken | null): AuthOutcome | undefined {
     const claims = seen.claims as TemporaryPayload;
-    if (this.clock() >= seen.until) return EXPIRED;
-    if (this.directory.isDeleted(claims.p)) return REVOKED;
+    if (now >= seen.until) return EXPIRED;
+    const { directory } = this;
+    if (seen.parent !== null && seen.epoch === directory.epoch) return seen.outcome;
+    if (directory.isDeleted(claims.p)) return REVOKED;
+    const epoch = directory.epoch;
+    const cached = directory.cachedById(claims.p);
+    const parent = loaded === undefined ? cached : loaded;
     if (parent === undefined) return undefined;
     if (parent === null || parent.record.username !== claims.u) return REVOKED;
     if (seen.parent !== parent) {
-      // The parent changed (or was first seen): its scopes now bound the tk's.
       seen.parent = parent;
       seen.outcome = Object.freeze({ ok: true, principal: temporaryPrincipal(seen.raw, claims, parent.record.scopes), restrictions: null });
     }
+    // A record read but not cached (its read raced a change) is used once, never reused by epoch.
+    seen.epoch = parent === cached ? epoch : -1;
     return seen.outcome;
   }
 
@@ -173,7 +186,7 @@ export class Authenticator {
 
 /** A failure that is not remembered (malformed, or a signed tk failing a clock check). */
 function transient(raw: string, outcome: AuthOutcome): RememberedTemporary {
-  return { raw, claims: null, until: 0, parent: null, outcome };
+  return { raw, claims: null, until: 0, parent: null, epoch: -1, outcome };
 }
 
 function temporaryPrincipal(raw: string, claims: TemporaryPayload, parentScopes: readonly string[]): Principal {

@@ -41,6 +41,11 @@ export class TokenDirectory implements ChangeListener {
   private lastPrune = 0;
   readonly follower: ChangeFollower;
   readonly stats: DirectoryStats = { reads: 0 };
+  /**
+   * Bumped by every change applied (and tombstones loaded): whatever was derived from the cache at
+   * one epoch still holds while the epoch is unchanged (the authenticator's tk joins).
+   */
+  epoch = 0;
 
   constructor(
     private readonly store: Store,
@@ -104,6 +109,7 @@ export class TokenDirectory implements ChangeListener {
   }
 
   applyChange(change: TokenChange): void {
+    this.epoch++;
     const hash = this.hashById.get(change.tokenId);
     if (hash !== undefined) {
       this.known.delete(hash);
@@ -115,6 +121,7 @@ export class TokenDirectory implements ChangeListener {
   }
 
   loadTombstones(deletes: readonly TokenChange[]): void {
+    this.epoch++;
     for (const d of deletes) this.tombstones.set(d.tokenId, d.at);
   }
 
