@@ -24,7 +24,7 @@ export interface CreatesFigures {
 export async function measureCreates(bench: BenchApp, options: BenchOptions, username: string): Promise<CreatesFigures> {
   // A token grants only scopes it holds itself, so the caller holds the created token's scopes.
   const sk = await bench.accountWithSecretToken(username, ['tokens:write', 'styles:read', 'styles:tiles']);
-  const result = await measureThroughput({
+  const result = await measureThroughput(bench.serve, {
     url: `${bench.origin}/tokens/v2/${username}?access_token=${sk}`,
     method: 'POST',
     headers: { 'content-type': 'application/json' },

@@ -28,17 +28,21 @@ function runJob(job: LoadJob): Promise<LoadResult> {
 
 export interface MeasuredThroughput extends ThroughputResult {
   /**
-   * CPU time (user + system) this process spent per response, warm-up included, in µs. Meaningful
-   * because this process is the server under test and does nothing else while a job runs; less
-   * sensitive than req/s to other work on the machine.
+   * CPU time (user + system) the server process spent per response, warm-up included, in µs.
+   * Less sensitive than req/s to other work on the machine.
    */
   readonly serverCpuUsPerRequest: number;
 }
 
-export async function measureThroughput(job: Omit<ThroughputJob, 'kind'>): Promise<MeasuredThroughput> {
-  const cpuBefore = process.cpuUsage();
+/** A server under load, in its own process: its CPU time so far, in µs. */
+export interface MeasuredServer {
+  cpuUs(): number;
+}
+
+export async function measureThroughput(server: MeasuredServer, job: Omit<ThroughputJob, 'kind'>): Promise<MeasuredThroughput> {
+  const cpuBefore = server.cpuUs();
   const result = await runJob({ kind: 'throughput', ...job });
-  const cpu = process.cpuUsage(cpuBefore);
+  const cpu = server.cpuUs() - cpuBefore;
   if (result.kind !== 'throughput') throw new Error('load generator answered the wrong job');
   if (result.non2xx > 0 || result.errors > 0 || result.timeouts > 0) {
     throw new Error(
@@ -46,7 +50,7 @@ export async function measureThroughput(job: Omit<ThroughputJob, 'kind'>): Promi
     );
   }
   const responses = result.warmupResponses + result.ok2xx;
-  return { ...result, serverCpuUsPerRequest: (cpu.user + cpu.system) / responses };
+  return { ...result, serverCpuUsPerRequest: cpu / responses };
 }
 
 export async function measureLatency(job: Omit<LatencyJob, 'kind'>): Promise<LatencyResult> {
@@ -57,13 +61,13 @@ export async function measureLatency(job: Omit<LatencyJob, 'kind'>): Promise<Lat
 }
 
 /** Concurrent load over a list of requests, any status accepted; precise p50/p99. */
-export async function measureMixed(job: Omit<MixedJob, 'kind'>): Promise<MixedResult & { serverCpuUsPerRequest: number }> {
-  const cpuBefore = process.cpuUsage();
+export async function measureMixed(server: MeasuredServer, job: Omit<MixedJob, 'kind'>): Promise<MixedResult & { serverCpuUsPerRequest: number }> {
+  const cpuBefore = server.cpuUs();
   const result = await runJob({ kind: 'mixed', ...job });
-  const cpu = process.cpuUsage(cpuBefore);
+  const cpu = server.cpuUs() - cpuBefore;
   if (result.kind !== 'mixed') throw new Error('load generator answered the wrong job');
   if (result.errors > 0) throw new Error(`${result.errors} connection errors`);
-  return { ...result, serverCpuUsPerRequest: (cpu.user + cpu.system) / Math.max(1, result.responses) };
+  return { ...result, serverCpuUsPerRequest: cpu / Math.max(1, result.responses) };
 }
 
 /** Error messages never show a token. */

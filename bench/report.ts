@@ -5,6 +5,7 @@ import type { CreatesFigures } from './creates.js';
 import type { BigAccount, ListFigures } from './list.js';
 import type { BenchOptions } from './options.js';
 import type { RetrieveFigures } from './retrieve.js';
+import { SERVE_LIMITS } from './processes.js';
 import { BENCH_FLAGS } from './setup.js';
 import { fmtInt, fmtMs, fmtRatio, median, type LatencySummary } from './stats.js';
 
@@ -46,10 +47,11 @@ export function printHeader(options: BenchOptions): void {
   line(`tokenbox benchmark${options.quick ? ' (--quick: a smoke run, figures are noisy)' : ''}`);
   line(`code:    ${codeVersion()}`);
   line(`machine: ${availableParallelism()} cores (${cpu}), ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}, ${process.platform}/${process.arch}`);
-  line(`setup:   Fastify server on 127.0.0.1 (logger off), SQLite file in a temp dir, TOKENBOX_SECRET from the bench's env layer;`);
+  line('setup:   `tokenbox serve` from dist/cli/bin.js in its own process, default logger (stdout drained), SQLite file in a temp dir;');
+  line('         the yardstick: bare Fastify (no logger) in its own process; tokenbox in this process on the same data dir seeds and runs the in-process figures;');
   line(`         load generator (autocannon, ${options.connections} connections; latency: 1 keep-alive connection) in a separate process`);
   line(`         ${loadLine('at start')}`);
-  line(`config:  flags accountRateLimit=${BENCH_FLAGS.accountRateLimit}, tokenRateLimit=${BENCH_FLAGS.tokenRateLimit} (rate limits raised so no request is a 429), maxTokensPerAccount=${fmtInt(BENCH_FLAGS.maxTokensPerAccount)}`);
+  line(`config:  defaults, except accountRateLimit=${BENCH_FLAGS.accountRateLimit} (so no request is a 429) and maxTokensPerAccount=${fmtInt(BENCH_FLAGS.maxTokensPerAccount)} (env: ${Object.entries(SERVE_LIMITS).map(([k, v]) => `${k}=${v}`).join(' ')})`);
   line();
 }
 

@@ -1,14 +1,14 @@
 /**
- * Retrieve (`GET /tokens/v2?access_token=<sk>`) against a bare Fastify route answering a body of
- * the same size, under identical load. Rounds take turns (bare, bare + headers, tokenbox; the
+ * Retrieve (`GET /tokens/v2?access_token=<sk>`) on `tokenbox serve` against a bare Fastify route
+ * (in its own process too) answering a body of the same size, under identical load. Rounds take turns (bare, bare + headers, tokenbox; the
  * next round starts one side later) so drift on the machine falls on every side. The middle side,
  * bare Fastify sending tokenbox's response headers, is a diagnostic: it splits what the wire
  * rules' headers cost (on the server and on the client that parses them) from what tokenbox's
  * own work costs.
  */
-import { startBaseline } from './baseline.js';
 import { measureThroughput, type MeasuredThroughput } from './http-load.js';
 import type { BenchOptions } from './options.js';
+import { startBareServer, type ChildServer } from './processes.js';
 import type { BenchApp } from './setup.js';
 
 export interface SideFigures {
@@ -51,13 +51,16 @@ export async function measureRetrieve(bench: BenchApp, options: BenchOptions, sk
   const answer = JSON.parse(text) as { code?: string };
   if (res.status !== 200 || answer.code !== 'TokenValid') throw new Error(`retrieve check failed: ${res.status} ${answer.code}`);
   const extraHeaders = Object.fromEntries([...res.headers].filter(([name]) => EXTRA_HEADER.test(name)));
-  const servers = { bare: await startBaseline(answer), bareWithHeaders: await startBaseline(answer, extraHeaders) };
+  const servers = {
+    bare: await startBareServer({ retrieveBody: answer }),
+    bareWithHeaders: await startBareServer({ retrieveBody: answer, retrieveHeaders: extraHeaders }),
+  };
   try {
     for (const server of Object.values(servers)) {
       const check = await (await fetch(`${server.origin}${path}`)).text();
       if (check.length !== text.length) throw new Error(`baseline body is ${check.length} bytes, tokenbox's ${text.length}`);
     }
-    const origins = { bare: servers.bare.origin, bareWithHeaders: servers.bareWithHeaders.origin, tokenbox: bench.origin };
+    const measured: Record<'bare' | 'bareWithHeaders' | 'tokenbox', ChildServer> = { ...servers, tokenbox: bench.serve };
     const runs = { bare: [] as MeasuredThroughput[], bareWithHeaders: [] as MeasuredThroughput[], tokenbox: [] as MeasuredThroughput[] };
     const order = ['bare', 'bareWithHeaders', 'tokenbox'] as const;
     for (let round = 0; round < options.retrieveRounds; round++) {
@@ -65,8 +68,8 @@ export async function measureRetrieve(bench: BenchApp, options: BenchOptions, sk
       const rotated = [...order.slice(round % order.length), ...order.slice(0, round % order.length)];
       for (const side of rotated) {
         runs[side].push(
-          await measureThroughput({
-            url: `${origins[side]}${path}`,
+          await measureThroughput(measured[side], {
+            url: `${measured[side].origin}${path}`,
             method: 'GET',
             connections: options.connections,
             warmup: { durationS: options.retrieveWarmupS },

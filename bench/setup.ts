@@ -1,30 +1,32 @@
 /**
- * The tokenbox under test, assembled the way `serve` assembles it, from the compiled `dist/`
- * (what users run; `npm run bench` builds it first, and the TypeScript loader's per-closure
- * helpers would otherwise be measured as tokenbox's cost): config from `loadConfig`
- * (env layer: a TOKENBOX_SECRET; flags: the data directory and the raised limits), a real SQLite
- * file in a temp directory, the real Fastify server listening on 127.0.0.1 with its logger off.
+ * The tokenbox under test: `tokenbox serve` as the CLI starts it, in its own process, with its
+ * default logger (bench/processes.ts), on a real SQLite file in a temp directory. Beside it, in
+ * this process, tokenbox opened from the compiled `dist/` on the same data directory and secret:
+ * it seeds accounts and tokens (as the CLI would) and runs the in-process measurements (the
+ * verifier, the services). Both follow the same store, as `serve` and the CLI do.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { FastifyInstance } from 'fastify';
 import { loadConfig } from '../dist/config/config.js';
-import { buildServer } from '../dist/http/server.js';
 import { openTokenbox, type Tokenbox } from '../dist/main.js';
+import { startShippedServe, type ChildServer } from './processes.js';
 
 /**
- * Flags the benchmark sets on top of the defaults, printed with the results. The rate limit
- * (100/min/account by default) would otherwise turn almost every request into a 429; the token
- * cap (10,000/account by default) would stop the 100,000-token account.
+ * Limits the benchmark raises (for `serve`: SERVE_LIMITS, the same values through the
+ * environment), printed with the results. The rate limit (100/min per token by default) would
+ * otherwise turn almost every request into a 429; the token cap (10,000/account by default)
+ * would stop the 100,000-token account. Nothing else differs from the defaults.
  */
-export const BENCH_FLAGS = { accountRateLimit: 1e9, tokenRateLimit: 1e9, maxTokensPerAccount: 1_000_000 } as const;
+export const BENCH_FLAGS = { accountRateLimit: 1e9, maxTokensPerAccount: 1_000_000 } as const;
 
 export interface BenchApp {
+  /** In this process: seeding and in-process measurements. */
   readonly app: Tokenbox;
-  readonly server: FastifyInstance;
-  /** `http://127.0.0.1:<port>` */
+  /** `tokenbox serve` in its own process: every HTTP measurement. */
+  readonly serve: ChildServer;
+  /** `http://127.0.0.1:<port>` of `serve`. */
   readonly origin: string;
   readonly dataDir: string;
   /** Creates an account and an sk holding `scopes`; returns the sk string. */
@@ -35,18 +37,21 @@ export interface BenchApp {
 export async function startBenchApp(): Promise<BenchApp> {
   const dataDir = mkdtempSync(join(tmpdir(), 'tokenbox-bench-'));
   try {
-    const loaded = loadConfig({
-      env: { TOKENBOX_SECRET: randomBytes(32).toString('base64') },
-      flags: { dataDir, ...BENCH_FLAGS },
-    });
+    const secret = randomBytes(32).toString('base64');
+    const loaded = loadConfig({ env: { TOKENBOX_SECRET: secret }, flags: { dataDir, ...BENCH_FLAGS } });
     if (!loaded.ok) throw new Error(`bench config: ${loaded.errors.join('; ')}`);
     const app = await openTokenbox(loaded.config);
-    const server = buildServer(app, { logger: false });
-    const origin = await server.listen({ host: '127.0.0.1', port: 0 });
+    let serve: ChildServer;
+    try {
+      serve = await startShippedServe(dataDir, secret);
+    } catch (error) {
+      await app.close();
+      throw error;
+    }
     return {
       app,
-      server,
-      origin,
+      serve,
+      origin: serve.origin,
       dataDir,
       async accountWithSecretToken(username, scopes) {
         await app.accounts.create(username);
@@ -56,7 +61,7 @@ export async function startBenchApp(): Promise<BenchApp> {
       },
       async close() {
         try {
-          await server.close();
+          await serve.close();
           await app.close();
         } finally {
           rmSync(dataDir, { recursive: true, force: true });

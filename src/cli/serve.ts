@@ -3,14 +3,23 @@
  * process group, the signal reaches npm and node alike) does not cut the shutdown short; a timer
  * guarantees the exit within 10 s.
  */
-import { buildServer } from '../http/server.js';
+import { buildServer, stdoutDestination } from '../http/server.js';
 import type { Tokenbox } from '../main.js';
 import type { CliIo } from './io.js';
 
 const SHUTDOWN_DEADLINE_MS = 9_000;
 
 export async function serve(app: Tokenbox, io: CliIo): Promise<number> {
-  const server = buildServer(app);
+  const logs = stdoutDestination();
+  const flushLogs = (): void => {
+    try {
+      logs.flushSync();
+    } catch {
+      // Nothing more can be done for a log that cannot be written while the process exits.
+    }
+  };
+  process.once('exit', flushLogs);
+  const server = buildServer(app, { logDestination: logs });
   // A follower that cannot read the change log leaves this node's caches stale: say so once,
   // and once more when it recovers (/health shows it meanwhile).
   app.directory.follower.onHealthChange(

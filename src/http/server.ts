@@ -4,6 +4,7 @@
  */
 import { METHODS } from 'node:http';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify';
+import pino from 'pino';
 import { AppError, CATALOGUE } from '../domain/errors.js';
 import type { Config } from '../config/config.js';
 import type { HttpDeps } from './context.js';
@@ -26,6 +27,16 @@ export interface LogDestination {
   write(line: string): unknown;
 }
 
+/**
+ * stdout, written asynchronously (pino's sonic-boom): on Linux a write to a pipe is synchronous,
+ * so a log line per request would be a blocking syscall per request. Lines logged while a write is
+ * in flight go out together in the next one; nothing is held back when idle. `serve` calls
+ * `flushSync` when it stops (and on exit), so no line is lost on a clean or crashing exit.
+ */
+export function stdoutDestination(): LogDestination & { flushSync(): void } {
+  return pino.destination({ dest: 1, sync: false });
+}
+
 export interface ServerOptions {
   /** `false`: no logging at all (tests, benchmarks). Otherwise the production logger, {@link loggerOptions}. */
   readonly logger?: false;
@@ -41,7 +52,7 @@ export interface ServerOptions {
  * {@link redactText} on its way out, so a token that reaches a message or any other field by some
  * other route (a framework error quoting the URL, say) is still replaced.
  */
-export function loggerOptions(destination: LogDestination = process.stdout): NonNullable<FastifyServerOptions['logger']> {
+export function loggerOptions(destination: LogDestination = stdoutDestination()): NonNullable<FastifyServerOptions['logger']> {
   return {
     level: 'info',
     stream: { write: (line: string) => destination.write(redactText(line)) },
@@ -89,6 +100,10 @@ export function buildServer(deps: HttpDeps, options: ServerOptions = {}): Fastif
     trustProxy: trustFor(deps.config.trustProxy),
     routerOptions: { querystringParser: parseQuery as never, ignoreTrailingSlash: false, maxParamLength: 500 },
     return503OnClosing: true,
+    // Forward auth writes no line per request (SPEC §7: the hot path does no I/O; refusals are
+    // counted, not logged one by one); skipping Fastify's request lines there also skips
+    // building their arguments. The API keeps its two lines per request.
+    disableRequestLogging: (request: { url?: string }) => request.url?.startsWith(CHECK_PREFIX) === true,
     // A path that cannot be decoded, or a segment no username or id could fill, matches no
     // route: it is an unknown route (404), answered with the same wire rules as any other.
     frameworkErrors: (_error, request, frameworkReply) => {
