@@ -21,7 +21,7 @@ describe('config layers', () => {
     assert.equal(result.config.accountRateLimit, 100);
     assert.equal(result.config.maxTokensPerAccount, 10_000);
     assert.equal(result.config.bodyLimit, 256 * 1024);
-    assert.equal(result.config.usageFlushMs, 5_000);
+    assert.equal(result.config.tokenRateLimit, undefined, 'no per-token ceiling by default');
   });
 
   it('applies defaults ← file ← environment ← flags', () => {
@@ -43,7 +43,7 @@ describe('config layers', () => {
   it('reads operator scopes and routes from the file', () => {
     const path = file({
       scopes: [{ id: 'geocode:read', description: 'Geocoding', public: true }],
-      routes: [{ path: '/tiles/*', methods: ['GET'], scope: 'styles:tiles', upstream: 'http://127.0.0.1:9000' }],
+      routes: [{ path: '/tiles/*', methods: ['GET'], scope: 'styles:tiles' }],
     });
     const result = loadConfig({ configPath: path, env: {} });
     assert.ok(result.ok, JSON.stringify(result));
@@ -60,6 +60,22 @@ describe('config layers', () => {
 });
 
 describe('invalid config', () => {
+  it('refuses keys whose feature this version lacks, naming each, rather than ignoring them', () => {
+    const cases: ReadonlyArray<[Parameters<typeof loadConfig>[0], RegExp]> = [
+      [{ env: { DATABASE_URL: 'postgres://x/y' } }, /^databaseUrl: PostgreSQL is not supported/],
+      [{ env: { REDIS_URL: 'redis://127.0.0.1' } }, /^redisUrl: Redis-backed rate limits are not in this version/],
+      [{ env: { TOKENBOX_USAGE_FLUSH_MS: '1000' } }, /^usageFlushMs: usage counting is not in this version/],
+      [{ env: { TOKENBOX_METRICS_PORT: '9100' } }, /^metricsPort: metrics are not in this version/],
+      [{ env: {}, configPath: file({ auditRetentionDays: 30 }) }, /^auditRetentionDays: the audit log is not in this version/],
+      [{ env: {}, configPath: file({ routes: [{ path: '/tiles/*', scope: 'styles:tiles', upstream: 'http://127.0.0.1:9000' }] }) }, /^routes\.0\.upstream: the gateway is not in this version/],
+    ];
+    for (const [sources, expected] of cases) {
+      const result = loadConfig(sources);
+      assert.ok(!result.ok, JSON.stringify(sources));
+      assert.match(result.errors.join('\n'), expected);
+    }
+  });
+
   it('names every bad key', () => {
     const path = file({ port: 'http', bodyLimit: -1, surprise: true });
     const result = loadConfig({ configPath: path, env: { TOKENBOX_TRUST_PROXY: 'maybe', TOKENBOX_SECRET: 'short' } });

@@ -99,7 +99,9 @@ export const configSchema = z.strictObject({
   /** [ext] Optional per-token ceiling on verified requests (a tk counts toward its `p`); off when unset. */
   tokenRateLimit: positive.optional(),
   maxTokensPerAccount: positive.default(10_000),
-  usageFlushMs: positive.default(5_000),
+  usageFlushMs: positive.optional(),
+  metricsPort: port.optional(),
+  auditRetentionDays: positive.optional(),
   cacheSize: positive.default(100_000),
   /** Key-encryption secret (`TOKENBOX_SECRET`); environment only, never in a file. */
   secret: z.string().min(32, 'must be at least 32 characters').optional(),
@@ -113,7 +115,21 @@ export type Config = Readonly<z.infer<typeof configSchema>>;
 const ENV_KEYS = [
   'host', 'port', 'dataDir', 'databaseUrl', 'redisUrl', 'publicUrl', 'trustProxy', 'bodyLimit',
   'accountRateLimit', 'tokenRateLimit', 'maxTokensPerAccount', 'usageFlushMs', 'cacheSize', 'secret',
+  'metricsPort', 'auditRetentionDays',
 ] as const;
+
+/**
+ * SPEC §7 keys whose feature this version does not have yet. Setting one is a config error that
+ * says so, rather than a setting silently ignored (an operator who sets `metricsPort` expects a
+ * metrics port).
+ */
+const NOT_YET: Readonly<Record<string, string>> = {
+  databaseUrl: 'PostgreSQL is not supported by this version yet; use --data for SQLite (unset DATABASE_URL / TOKENBOX_DATABASE_URL)',
+  redisUrl: 'Redis-backed rate limits are not in this version yet; limits are counted per node (unset REDIS_URL / TOKENBOX_REDIS_URL)',
+  usageFlushMs: 'usage counting is not in this version yet',
+  metricsPort: 'metrics are not in this version yet',
+  auditRetentionDays: 'the audit log is not in this version yet',
+};
 
 export interface ConfigSources {
   /** Values from command-line flags, already named as config keys. */
@@ -180,8 +196,10 @@ export function loadConfig(sources: ConfigSources = {}): ConfigResult {
   } catch (error) {
     return { ok: false, errors: [`scopes: ${(error as Error).message}`] };
   }
-  if (parsed.data.databaseUrl !== undefined) {
-    return { ok: false, errors: ['databaseUrl: PostgreSQL is not supported by this version yet; use --data for SQLite'] };
-  }
+  const notYet = Object.entries(NOT_YET).filter(([key]) => parsed.data[key as keyof typeof parsed.data] !== undefined).map(([key, why]) => `${key}: ${why}`);
+  parsed.data.routes.forEach((route, i) => {
+    if (route.upstream !== undefined) notYet.push(`routes.${i}.upstream: the gateway is not in this version yet; a rule without upstream serves forward auth`);
+  });
+  if (notYet.length > 0) return { ok: false, errors: notYet };
   return { ok: true, config: Object.freeze(parsed.data) };
 }
