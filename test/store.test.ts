@@ -4,13 +4,13 @@
  * and several processes on one file, and the keyset query plan.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
 import { MemoryStore } from '../src/store/memory/memory-store.js';
 import { storedSize, type TokenRecord } from '../src/store/port.js';
@@ -292,25 +292,27 @@ describe('sqlite store', () => {
 
   it('processes sharing a fresh file migrate once, create an account once and never overshoot the limit', async () => {
     const maxTokens = 150;
-    // Children need a few hundred ms to load tsx; they wait until this moment, then race.
-    const startAt = Date.now() + 2000;
+    // Each child loads, says `ready`, and waits for `go` on stdin: all three are released at once,
+    // on that event, so their transactions really overlap.
     const child = `
+      import { createInterface } from 'node:readline';
       import { SqliteStore } from ${JSON.stringify(new URL('../src/store/sqlite/sqlite-store.ts', import.meta.url).href)};
       import { makeDefaultToken, makeToken } from ${JSON.stringify(new URL('./store-contract.ts', import.meta.url).href)};
-      // Start together, so the processes' transactions really overlap.
-      await new Promise((resolve) => setTimeout(resolve, ${JSON.stringify(startAt)} - Date.now()));
+      process.stdout.write('ready\\n');
+      await new Promise((resolve) => createInterface({ input: process.stdin }).once('line', resolve));
       const store = SqliteStore.open(${JSON.stringify(file)});
       const { applied } = await store.migrate();
       const created = await store.createAccount({ username: 'alice', created: 1 }, makeDefaultToken('alice'));
       let inserted = 0;
       for (let i = 0; i < 100; i++) if (await store.insertToken(makeToken('alice'), ${maxTokens})) inserted++;
       await store.close();
-      console.log(JSON.stringify({ applied, created, inserted }));
+      process.stdout.write(JSON.stringify({ applied, created, inserted }) + '\\n');
     `;
-    const run = promisify(execFile);
-    const outputs = await Promise.all(
-      [1, 2, 3].map(() => run(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', child], { cwd: REPO_ROOT })),
-    );
+    const procs = [1, 2, 3].map(() => spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', child], { cwd: REPO_ROOT, stdio: ['pipe', 'pipe', 'inherit'] }));
+    const lines = procs.map((proc) => createInterface({ input: proc.stdout! })[Symbol.asyncIterator]());
+    for (const line of lines) assert.equal((await line.next()).value, 'ready');
+    for (const proc of procs) proc.stdin!.end('go\n');
+    const outputs = await Promise.all(lines.map(async (line) => ({ stdout: String((await line.next()).value) })));
     const results = outputs.map((o) => JSON.parse(o.stdout) as { applied: string[]; created: boolean; inserted: number });
     assert.deepEqual(results.map((r) => r.applied.length).sort(), [0, 0, MIGRATIONS.length]);
     assert.equal(results.filter((r) => r.created).length, 1);

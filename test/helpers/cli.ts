@@ -82,6 +82,34 @@ export interface RunningServer {
   readonly origin: string;
   readonly exited: Promise<Exit>;
   output(): string;
+  /** Resolves with the output once `match` is in it (waits on the process's output events); rejects after `timeoutMs`. */
+  waitForOutput(match: RegExp | string, timeoutMs?: number): Promise<string>;
+}
+
+/** Waits on `proc`'s output events until `read()` holds `match`. */
+function outputWaiter(proc: ChildProcess, read: () => string): RunningServer['waitForOutput'] {
+  return (match, timeoutMs = 5_000) =>
+    new Promise((resolve, reject) => {
+      const found = (): boolean => (typeof match === 'string' ? read().includes(match) : match.test(read()));
+      if (found()) return resolve(read());
+      const onData = (): void => {
+        if (!found()) return;
+        cleanup();
+        resolve(read());
+      };
+      const timer = setTimeout(() => {
+        cleanup();
+        reject(new Error(`serve's output did not show ${String(match)} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const cleanup = (): void => {
+        clearTimeout(timer);
+        proc.stdout?.off('data', onData);
+        proc.stderr?.off('data', onData);
+      };
+      // Registered after the buffering listeners, so `read()` already holds the chunk.
+      proc.stdout?.on('data', onData);
+      proc.stderr?.on('data', onData);
+    });
 }
 
 export const children = new Set<ChildProcess>();
@@ -112,7 +140,7 @@ export async function startServer(dataDir: string, env: Record<string, string> =
     while (done === null && Date.now() < deadline) {
       try {
         const res = await fetch(`${origin}/health`, { signal: AbortSignal.timeout(1_000) });
-        if (res.status === 200) return { proc, origin, exited, output: () => output };
+        if (res.status === 200) return { proc, origin, exited, output: () => output, waitForOutput: outputWaiter(proc, () => output) };
       } catch {
         // not listening yet
       }
