@@ -9,6 +9,7 @@ import { describe, it } from 'node:test';
 import { MemoryStore } from '../src/store/memory/memory-store.js';
 import type { Store, TokenChange } from '../src/store/port.js';
 import { ChangeFollower, type ChangeListener } from '../src/verification/change-follower.js';
+import { TokenDirectory } from '../src/verification/token-directory.js';
 import { makeDefaultToken, makeToken } from './store-contract.js';
 import { testClock } from './helpers/app.js';
 
@@ -82,5 +83,45 @@ describe('change follower', () => {
     assert.equal(reloads, 2, 'the key change is read again after a failed reload');
     assert.ok(follower.seenSeq > seqBefore);
     assert.equal(listener.changes.length, 0);
+  });
+});
+
+describe('the cache-fill race (SPEC §7)', () => {
+  it('a read that began before a change and ends after it is used once but not cached', async () => {
+    const inner = new MemoryStore();
+    let release: (() => void) | null = null;
+    let gate: Promise<void> | null = null;
+    // The real store, with its hash read held at a gate the test opens.
+    const store = new Proxy(inner, {
+      get(target, name, receiver) {
+        const value = Reflect.get(target, name, receiver) as unknown;
+        if (typeof value !== 'function') return value;
+        if (name !== 'findTokenByHash') return value.bind(target);
+        return async (...args: unknown[]) => {
+          const result = await (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+          if (gate !== null) await gate;
+          return result;
+        };
+      },
+    });
+    const clock = testClock();
+    const directory = new TokenDirectory(store, clock, 100);
+    await store.createAccount({ username: 'alice', created: clock() }, makeDefaultToken('alice'));
+    const token = makeToken('alice', { scopes: ['styles:read', 'map:read'] });
+    await store.insertToken(token, 100);
+    await directory.follower.start(0);
+
+    gate = new Promise((resolve) => (release = resolve));
+    const reading = directory.load(token.tokenHash);
+    // While the read is in flight, the token is narrowed and the change applied here.
+    await store.updateToken('alice', token.id, { scopes: ['styles:read'] }, clock());
+    await directory.follower.poll();
+    release!();
+    const entry = await reading;
+    assert.deepEqual(entry?.record.scopes, ['styles:read', 'map:read'], 'the read saw the old record');
+    assert.equal(directory.cached(token.tokenHash), undefined, 'and it was not cached');
+    const fresh = await directory.load(token.tokenHash);
+    assert.deepEqual(fresh?.record.scopes, ['styles:read']);
+    assert.equal(directory.cached(token.tokenHash), fresh, 'a read after the change is cached');
   });
 });

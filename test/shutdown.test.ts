@@ -1,0 +1,36 @@
+/**
+ * SPEC §8: `serve` stops on SIGTERM within 10 s even when a client keeps a request open. A client
+ * that sends half a body and stalls holds its connection, so a graceful close alone would wait for
+ * ever; the shutdown deadline must end the process all the same, and what tokenbox holds is
+ * flushed first (the log line that says it is shutting down is there).
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, it } from 'node:test';
+import { children, cli, ensureBuilt, startServer, stopServer } from './helpers/cli.js';
+
+const dataDir = mkdtempSync(join(tmpdir(), 'tokenbox-shutdown-'));
+after(() => {
+  for (const child of children) child.kill('SIGKILL');
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+it('SIGTERM with a stalled request in flight: exits within 10 s, after the deadline, not before the stall ends', { timeout: 30_000 }, async () => {
+  ensureBuilt();
+  assert.equal((await cli(['accounts', 'create', 'alice', '--data', dataDir])).code, 0);
+  const server = await startServer(dataDir);
+  const { port } = new URL(server.origin);
+  const socket = connect(Number(port), '127.0.0.1');
+  await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+  // Headers promise 1,000 bytes; one arrives. The request is in flight until the rest comes.
+  socket.write('POST /tokens/v2/alice HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{');
+  await server.waitForOutput('incoming request');
+  const exit = await stopServer(server, ['SIGTERM'], 0, 12_000);
+  socket.destroy();
+  assert.ok(exit.ms <= 10_000, `exited after ${exit.ms} ms`);
+  assert.ok(exit.ms >= 5_000, `exited after ${exit.ms} ms: the stalled request was cut short without waiting for it`);
+  assert.match(server.output(), /shutting down/);
+});
