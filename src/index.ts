@@ -12,7 +12,7 @@
  * await tokenbox.close();
  * ```
  */
-import { loadConfig, type Config } from './config/config.js';
+import { loadConfig } from './config/config.js';
 import { openTokenbox } from './main.js';
 import type { Verdict, VerifyRequest } from './verification/verifier.js';
 
@@ -55,7 +55,7 @@ export interface TokenVerifier {
  */
 export async function openVerifier(settings: VerifierSettings = {}): Promise<TokenVerifier> {
   const { configPath, ...flags } = settings;
-  const loaded = loadConfig({ flags: flags as Partial<Config>, ...(configPath !== undefined && { configPath }) });
+  const loaded = loadConfig({ flags: flags, ...(configPath !== undefined && { configPath }) });
   if (!loaded.ok) throw new Error(`invalid configuration: ${loaded.errors.join('; ')}`);
   const app = await openTokenbox(loaded.config);
   const { verifier } = app;

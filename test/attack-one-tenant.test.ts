@@ -55,7 +55,7 @@ describe('attack: one tenant lists its largest page and stalls everyone else', (
     while (url !== null) {
       const res: Awaited<ReturnType<TestApp['server']['inject']>> = await t.server.inject({ url });
       assert.equal(res.statusCode, 200);
-      const body = res.json() as Array<{ id: string }>;
+      const body = res.json<Array<{ id: string }>>();
       assert.ok(body.length >= 1);
       // One token is at most ~205 KB: a page passes 1 MiB by less than that.
       assert.ok(Buffer.byteLength(res.body) < MiB + 256 * 1024, `page of ${res.body.length} bytes`);

@@ -27,7 +27,7 @@ async function mint(t: TestApp, sk: string, scopes: readonly string[], lifeMs = 
 async function mintOk(t: TestApp, sk: string, scopes: readonly string[], lifeMs = 600_000): Promise<string> {
   const res = await mint(t, sk, scopes, lifeMs);
   assert.equal(res.statusCode, 200, res.body);
-  return (res.json() as { token: string }).token;
+  return (res.json<{ token: string }>()).token;
 }
 
 /** Forward auth as nginx asks it: may `token` act with `scope` now? */
@@ -61,7 +61,7 @@ describe('attack: a tk outlives the narrowing of its parent', () => {
       assert.equal(await check(t, tk, 'map:read'), 403, 'the parent no longer holds map:read');
       assert.equal(await check(t, tk, 'styles:read'), 200);
       const retrieved = await t.server.inject({ url: `/tokens/v2?access_token=${tk}` });
-      assert.deepEqual((retrieved.json() as { token: { scopes: string[] } }).token.scopes, ['styles:read']);
+      assert.deepEqual((retrieved.json<{ token: { scopes: string[] } }>()).token.scopes, ['styles:read']);
       assert.equal((await patchScopes(t, admin, parent.id, ['tokens:write', 'styles:read', 'map:read'])).statusCode, 200);
       assert.equal(await check(t, tk, 'map:read'), 200, 'its own scopes that the parent holds now');
     }));
@@ -106,12 +106,12 @@ describe('attack: a tk leaves something permanent behind', () => {
   it('a tk holding tokens:write cannot create a permanent sk (404 Not found) and nothing is written', () =>
     withApp(async (t, admin) => {
       const tk = await mintOk(t, admin, ['tokens:write', 'tokens:read', 'map:read']);
-      const before = (await t.server.inject({ url: `/tokens/v2/alice?access_token=${admin}` })).json() as unknown[];
+      const before = (await t.server.inject({ url: `/tokens/v2/alice?access_token=${admin}` })).json<unknown[]>();
       for (const payload of [{ scopes: ['map:read'] }, {}, { note: 'pk', scopes: ['styles:read'] }, { scopes: ['bogus'] }]) {
         const res = await t.server.inject({ method: 'POST', url: `/tokens/v2/alice?access_token=${tk}`, payload });
         assert.deepEqual([res.statusCode, res.json()], [404, { message: 'Not found' }], JSON.stringify(payload));
       }
-      const after = (await t.server.inject({ url: `/tokens/v2/alice?access_token=${admin}` })).json() as unknown[];
+      const after = (await t.server.inject({ url: `/tokens/v2/alice?access_token=${admin}` })).json<unknown[]>();
       assert.deepEqual(after, before);
     }));
 
@@ -132,7 +132,7 @@ describe('attack: a tk leaves something permanent behind', () => {
     withApp(async (t, admin) => {
       const victim = await t.token('alice', ['map:read']);
       const tk = await mintOk(t, admin, ['tokens:write', 'tokens:read']);
-      const defaultId = ((await t.server.inject({ url: `/tokens/v2/alice?default=true&access_token=${admin}` })).json() as Array<{ id: string }>)[0]?.id;
+      const defaultId = ((await t.server.inject({ url: `/tokens/v2/alice?default=true&access_token=${admin}` })).json<Array<{ id: string }>>())[0]?.id;
       for (const id of [victim.id, defaultId]) {
         const res = await t.server.inject({ method: 'DELETE', url: `/tokens/v2/alice/${id}?access_token=${tk}` });
         assert.deepEqual([res.statusCode, res.json()], [404, { message: 'Not found' }]);
@@ -245,7 +245,7 @@ describe('allowedApplications: platform as the SDK documents it', () => {
       ];
       const res = await t.server.inject({ method: 'POST', url: `/tokens/v2/alice?access_token=${admin}`, payload: { scopes: ['map:read'], allowedApplications: apps } });
       assert.equal(res.statusCode, 200, res.body);
-      assert.deepEqual((res.json() as { allowedApplications: unknown }).allowedApplications, apps);
+      assert.deepEqual((res.json<{ allowedApplications: unknown }>()).allowedApplications, apps);
       const refused = await t.server.inject({ method: 'POST', url: `/tokens/v2/alice?access_token=${admin}`, payload: { allowedApplications: [{ platform: 'windows', bundleId: 'a.b' }] } });
       assert.deepEqual([refused.statusCode, refused.json()], [422, { message: 'allowedApplications are invalid' }]);
     }));

@@ -19,7 +19,7 @@ function flakyStore(): { store: Store; down: (isDown: boolean) => void } {
   const store = new Proxy(inner, {
     get(target, name, receiver) {
       const value = Reflect.get(target, name, receiver) as unknown;
-      if (name !== 'changesSince' || typeof value !== 'function') return typeof value === 'function' ? value.bind(target) : value;
+      if (name !== 'changesSince' || typeof value !== 'function') return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
       return (...args: unknown[]) => (isDown ? Promise.reject(new Error('store unreachable')) : (value as (...a: unknown[]) => unknown).apply(target, args));
     },
   });
@@ -96,7 +96,7 @@ describe('the cache-fill race (SPEC §7)', () => {
       get(target, name, receiver) {
         const value = Reflect.get(target, name, receiver) as unknown;
         if (typeof value !== 'function') return value;
-        if (name !== 'findTokenByHash') return value.bind(target);
+        if (name !== 'findTokenByHash') return (value as (...a: unknown[]) => unknown).bind(target);
         return async (...args: unknown[]) => {
           const result = await (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
           if (gate !== null) await gate;

@@ -241,8 +241,8 @@ describe('e2e: the official SDK against the real CLI and server', { timeout: 180
     assert.equal(payload.p, sk.id);
     assert.equal(payload.client, 'api');
     assert.equal(payload.exp, Math.floor(expires.getTime() / 1000));
-    assert.equal(body.expires_in, (payload.exp as number) - (payload.iat as number));
-    assert.equal(body.expires, new Date((payload.exp as number) * 1000).toISOString());
+    assert.equal(body.expires_in, (payload.exp) - (payload.iat as number));
+    assert.equal(body.expires, new Date((payload.exp) * 1000).toISOString());
     assert.match(body.issued_at, ISO_MS);
     tkBeforeRestart = body.token;
 

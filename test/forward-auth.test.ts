@@ -676,7 +676,7 @@ describe('logs: a successful check writes no line; no line ever holds a token', 
     ];
     for (const request of requests) {
       const res = await server.inject(request);
-      assert.ok(res.statusCode < 500, `${request.url}: ${res.statusCode}`);
+      assert.ok(res.statusCode < 500, `${JSON.stringify(request.url)}: ${res.statusCode}`);
     }
     assert.ok(lines.length > 0);
     assertNoTokenIn(lines);
@@ -689,7 +689,7 @@ describe('logs: a successful check writes no line; no line ever holds a token', 
       const sk = encodeURIComponent(w.tokens.sk.token);
       for (const name of ['acc%65ss_token', 'access%5Ftoken', 'access%5ftoken']) {
         const res = await server.inject({ method: 'GET', url: `/tokens/v2?${name}=${sk}` });
-        assert.equal((res.json() as { code: string }).code, 'TokenValid', `${name} is read as the access_token`);
+        assert.equal((res.json<{ code: string }>()).code, 'TokenValid', `${name} is read as the access_token`);
       }
       assertNoTokenIn(lines);
     },

@@ -88,7 +88,7 @@ async function mintTemporary(w: World, scopes: readonly string[], lifetimeMs: nu
   const expires = new Date(w.t.clock() + lifetimeMs).toISOString();
   const res = await w.t.server.inject({ method: 'POST', url: `/tokens/v2/alice?access_token=${w.sk}`, payload: { expires, scopes } });
   assert.equal(res.statusCode, 200, res.body);
-  return (res.json() as { token: string }).token;
+  return (res.json<{ token: string }>()).token;
 }
 
 async function deleteToken(w: World, token: string): Promise<void> {

@@ -194,11 +194,11 @@ describe('what must still succeed next to the refusals above', () => {
       for (const note of [emoji1000, '東京タワー', 'שלום עולם', 'e\u0301te\u0301', '\u0080\u00a0\u2028', '']) {
         const created = await t.server.inject({ method: 'POST', url: `/tokens/v2/alice?access_token=${sk.token}`, payload: { note } });
         assert.equal(created.statusCode, 200, created.body);
-        const { id } = created.json() as { id: string };
-        assert.equal((created.json() as { note: string }).note, note);
+        const { id } = created.json<{ id: string }>();
+        assert.equal((created.json<{ note: string }>()).note, note);
         const reversed = [...note].reverse().join(''); // by code point: still valid, and different
         const updated = await t.server.inject({ method: 'PATCH', url: `/tokens/v2/alice/${id}?access_token=${sk.token}`, payload: { note: reversed } });
-        assert.equal((updated.json() as { note: string }).note, reversed);
+        assert.equal((updated.json<{ note: string }>()).note, reversed);
         assert.equal((await t.app.store.getToken('alice', id))?.note, reversed);
       }
     } finally {

@@ -42,7 +42,7 @@ function check(name: string, fn: (w: World) => Promise<void>, overrides: Record<
 
 function ok<T = unknown>(res: Res, status = 200): T {
   assert.equal(res.statusCode, status, res.body);
-  return res.json() as T;
+  return res.json<T>();
 }
 
 function expectError(res: Res, status: number, message: string): void {
@@ -531,7 +531,7 @@ describe('wire rules', () => {
     await w.t.app.store.close();
     const res = await w.t.server.inject({ url: '/health' });
     assert.equal(res.statusCode, 503);
-    assert.equal((res.json() as { status: string }).status, 'unavailable');
+    assert.equal((res.json<{ status: string }>()).status, 'unavailable');
     expectError(await w.api('GET', '/tokens/v2/alice'), 503, 'Service Unavailable');
   });
 

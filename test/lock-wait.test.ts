@@ -113,7 +113,7 @@ describe('sqlite store: another connection holds the write lock', () => {
     assert.ok(performance.now() - started >= 140, 'it waited for the lock first');
     for (const [i, result] of refused.entries()) {
       assert.equal(result.status, 'rejected', `write ${i}`);
-      assert.ok(isUnavailable((result as PromiseRejectedResult).reason), `write ${i}: ${String((result as PromiseRejectedResult).reason)}`);
+      assert.ok(isUnavailable((result).reason), `write ${i}: ${String((result).reason)}`);
     }
     holder.exec('COMMIT');
     assert.deepEqual(await store.listTokens('alice', { sortBy: 'created', after: null, limit: 10 }), [alice]);
@@ -255,7 +255,7 @@ describe('HTTP while another process holds the write lock', () => {
       await lock.release();
       const response = await create;
       assert.equal(response.statusCode, 200, response.body);
-      const made = response.json() as { id: string; token: string; note: string };
+      const made = response.json<{ id: string; token: string; note: string }>();
       assert.equal(made.note, 'made while locked');
       const stored = await t.app.store.findTokenByHash(hashToken(made.token));
       assert.equal(stored?.id, made.id);

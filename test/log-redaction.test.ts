@@ -180,7 +180,7 @@ describe('logs never hold a token: the production logger under attack', () => {
         { seed: SEED, numRuns: 300 },
       );
     } catch (error) {
-      throw new Error(`log redaction property failed with seed ${SEED}: ${(error as Error).message}`);
+      throw new Error(`log redaction property failed with seed ${SEED}: ${(error as Error).message}`, { cause: error });
     }
   });
 });

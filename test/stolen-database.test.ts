@@ -60,7 +60,7 @@ function allValues(dbPath: string): { where: string; value: unknown }[] {
 function keyCandidates(value: unknown): Buffer[] {
   if (value === null || value === undefined) return [];
   if (Buffer.isBuffer(value)) return [value];
-  const text = String(value);
+  const text = typeof value === 'string' ? value : JSON.stringify(value);
   const pieces = [text, ...text.split('.')].filter((p) => p.length > 0);
   const out: Buffer[] = [];
   for (const piece of pieces) {

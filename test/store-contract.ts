@@ -295,7 +295,7 @@ export function runStoreContract(name: string, open: () => Promise<OpenedStore>)
         const read = await store.getToken('alice', input.id);
         assert.deepEqual(read, expected);
         try {
-          (read!.scopes as string[]).push('x:y');
+          (read.scopes as string[]).push('x:y');
           (read as { note: string }).note = 'changed';
         } catch {
           // Frozen results throw in strict mode; copies do not. Either way nothing is stored.

@@ -158,7 +158,7 @@ describe('sqlite store', () => {
     let parsed = 0;
     JSON.parse = ((...args: Parameters<typeof JSON.parse>) => {
       parsed += 1;
-      return parse(...args);
+      return parse(...args) as unknown;
     }) as typeof JSON.parse;
     let page: TokenRecord[];
     try {
@@ -309,9 +309,9 @@ describe('sqlite store', () => {
       process.stdout.write(JSON.stringify({ applied, created, inserted }) + '\\n');
     `;
     const procs = [1, 2, 3].map(() => spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', child], { cwd: REPO_ROOT, stdio: ['pipe', 'pipe', 'inherit'] }));
-    const lines = procs.map((proc) => createInterface({ input: proc.stdout! })[Symbol.asyncIterator]());
+    const lines = procs.map((proc) => createInterface({ input: proc.stdout })[Symbol.asyncIterator]());
     for (const line of lines) assert.equal((await line.next()).value, 'ready');
-    for (const proc of procs) proc.stdin!.end('go\n');
+    for (const proc of procs) proc.stdin.end('go\n');
     const outputs = await Promise.all(lines.map(async (line) => ({ stdout: String((await line.next()).value) })));
     const results = outputs.map((o) => JSON.parse(o.stdout) as { applied: string[]; created: boolean; inserted: number });
     assert.deepEqual(results.map((r) => r.applied.length).sort(), [0, 0, MIGRATIONS.length]);

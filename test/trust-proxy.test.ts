@@ -30,7 +30,7 @@ async function observe(trustProxy: unknown): Promise<Seen> {
     await probe.ready();
     await t.account('alice');
     const reader = await t.token('alice', ['tokens:read']);
-    const who = (await probe.inject({ method: 'GET', url: '/test/whoami', headers: HEADERS, remoteAddress: '127.0.0.1' })).json() as { ip: string; host: string };
+    const who = (await probe.inject({ method: 'GET', url: '/test/whoami', headers: HEADERS, remoteAddress: '127.0.0.1' })).json<{ ip: string; host: string }>();
     const list = await t.server.inject({
       method: 'GET',
       url: '/tokens/v2/alice?limit=1',

@@ -29,7 +29,7 @@ export function parseCommand(
   if (parsed.positionals.length !== positionalCount) {
     throw new UsageError(`expected ${positionalCount} argument(s), got ${parsed.positionals.length}`);
   }
-  return { positionals: parsed.positionals, values: parsed.values as Record<string, string | boolean | undefined> };
+  return { positionals: parsed.positionals, values: parsed.values };
 }
 
 /** Flags that are config keys (SPEC §7: flags are the last layer). */

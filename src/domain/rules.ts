@@ -31,6 +31,7 @@ export function isValidNote(note: string): boolean {
  */
 export function isValidAllowedUrl(entry: string): boolean {
   if (entry.length < 1 || entry.length > MAX_URL_LENGTH) return false;
+  // eslint-disable-next-line no-control-regex -- control characters are exactly what is refused here
   if (/[\s*\u0000-\u001f\u007f]/.test(entry)) return false;
   return compileAllowedUrl(entry) !== null;
 }

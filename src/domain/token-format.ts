@@ -157,5 +157,5 @@ function asTemporaryPayload(value: unknown): TemporaryPayload | null {
   if (!isUsername(u) || !isTokenId(p) || client !== 'api') return null;
   if (!isUnixSeconds(exp) || !isUnixSeconds(iat)) return null;
   if (!Array.isArray(scopes) || scopes.length > MAX_TK_SCOPES || !scopes.every(isScopeId)) return null;
-  return { u, exp: exp as number, iat: iat as number, scopes: scopes as string[], client, p };
+  return { u, exp: exp, iat: iat, scopes: scopes, client, p };
 }

@@ -668,6 +668,8 @@ function assemble(focus: Focus, r: Parts): HostileRequest {
       case 'bearer':
         {
           // The plain `Bearer <token>` half the time; every other spelling now and then.
+          // tsc (noUncheckedIndexedAccess) needs the assertion that the linter's type view calls unnecessary.
+          // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion
           const variant = AUTH_VARIANTS[p.variant % (AUTH_VARIANTS.length * 2)] ?? (AUTH_VARIANTS[0] as (typeof AUTH_VARIANTS)[number]);
           headers.authorization = variant(headerSafe(raw), headerSafe(tokenAt(p.other)));
         }

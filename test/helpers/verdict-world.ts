@@ -107,7 +107,7 @@ export async function mintTk(t: TestApp, sk: string, scopes: readonly string[], 
   const expires = new Date(t.clock() + lifetimeMs).toISOString();
   const res = await t.server.inject({ method: 'POST', url: `/tokens/v2/${user}`, headers: { authorization: `Bearer ${sk}` }, payload: { expires, scopes } });
   assert.equal(res.statusCode, 200, res.body);
-  return (res.json() as { token: string }).token;
+  return (res.json<{ token: string }>()).token;
 }
 
 async function createToken(
