@@ -69,7 +69,10 @@ async function walkPages(app: Tokenbox, username: string): Promise<{ total: numb
 
 /** Checks both URLs answer a full page, the first with a `Link`, the last without. */
 async function checkPages(firstUrl: string, lastUrl: string): Promise<void> {
-  for (const [url, wantLink] of [[firstUrl, true], [lastUrl, false]] as const) {
+  for (const [url, wantLink] of [
+    [firstUrl, true],
+    [lastUrl, false],
+  ] as const) {
     const res = await fetch(url);
     const body = (await res.json()) as unknown[];
     const hasLink = res.headers.get('link') !== null;

@@ -39,19 +39,31 @@ function codeVersion(): string {
 
 /** The 1-minute load average: other work on this 2-core machine skews every figure. */
 export function loadLine(when: string): string {
-  return `load average ${when}: ${loadavg().map((v) => v.toFixed(2)).join(' ')} (1/5/15 min)`;
+  return `load average ${when}: ${loadavg()
+    .map((v) => v.toFixed(2))
+    .join(' ')} (1/5/15 min)`;
 }
 
 export function printHeader(options: BenchOptions): void {
   const cpu = cpus()[0]?.model ?? 'unknown CPU';
   line(`tokenbox benchmark${options.quick ? ' (--quick: a smoke run, figures are noisy)' : ''}`);
   line(`code:    ${codeVersion()}`);
-  line(`machine: ${availableParallelism()} cores (${cpu}), ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}, ${process.platform}/${process.arch}`);
+  line(
+    `machine: ${availableParallelism()} cores (${cpu}), ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}, ${process.platform}/${process.arch}`,
+  );
   line('setup:   `tokenbox serve` from dist/cli/bin.js in its own process, default logger (stdout drained), SQLite file in a temp dir;');
-  line('         the yardstick: bare Fastify (no logger) in its own process; tokenbox in this process on the same data dir seeds and runs the in-process figures;');
+  line(
+    '         the yardstick: bare Fastify (no logger) in its own process; tokenbox in this process on the same data dir seeds and runs the in-process figures;',
+  );
   line(`         load generator (autocannon, ${options.connections} connections; latency: 1 keep-alive connection) in a separate process`);
   line(`         ${loadLine('at start')}`);
-  line(`config:  defaults, except accountRateLimit=${BENCH_FLAGS.accountRateLimit} (so no request is a 429) and maxTokensPerAccount=${fmtInt(BENCH_FLAGS.maxTokensPerAccount)} (env: ${Object.entries(SERVE_LIMITS).map(([k, v]) => `${k}=${v}`).join(' ')})`);
+  line(
+    `config:  defaults, except accountRateLimit=${BENCH_FLAGS.accountRateLimit} (so no request is a 429) and maxTokensPerAccount=${fmtInt(BENCH_FLAGS.maxTokensPerAccount)} (env: ${Object.entries(
+      SERVE_LIMITS,
+    )
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' ')})`,
+  );
   line();
 }
 
@@ -62,7 +74,9 @@ function latencyRow(label: string, s: LatencySummary): string {
 export function printFigures(options: BenchOptions, f: Figures): { retrieveMet: boolean; listMet: boolean } {
   const { creates, big, list, retrieve, probe } = f;
   line('1. Creates through the API (POST /tokens/v2/:user, a pk with 2 scopes, fresh account)');
-  line(`  ${fmtInt(creates.rps)} creates/s   (${fmtInt(creates.created)} in ${creates.durationS.toFixed(2)} s, mean latency ${fmtMs(creates.latencyMeanMs)} ms at ${options.connections} connections;`);
+  line(
+    `  ${fmtInt(creates.rps)} creates/s   (${fmtInt(creates.created)} in ${creates.durationS.toFixed(2)} s, mean latency ${fmtMs(creates.latencyMeanMs)} ms at ${options.connections} connections;`,
+  );
   line(`    server CPU ${fmtInt(creates.cpuUsPerRequest)} µs/request; the account grew from 2 to ${fmtInt(creates.accountSize)} tokens, warm-up included)`);
   line('  create cost vs account size (in process, TokensService.create, one at a time):');
   for (const { size, cost } of probe) {
@@ -99,7 +113,9 @@ export function printFigures(options: BenchOptions, f: Figures): { retrieveMet: 
   }
   const roundRatios = tb.rounds.map((t, i) => t / (bare.rounds[i] ?? Number.NaN));
   const pairedRatio = median(roundRatios);
-  line(`  ratio tokenbox/bare: ${fmtRatio(pairedRatio)} (median of the per-round ratios ${roundRatios.map(fmtRatio).join(', ')}; all rounds pooled: ${fmtRatio(ratio)})`);
+  line(
+    `  ratio tokenbox/bare: ${fmtRatio(pairedRatio)} (median of the per-round ratios ${roundRatios.map(fmtRatio).join(', ')}; all rounds pooled: ${fmtRatio(ratio)})`,
+  );
   line(`  server CPU ratio bare/tokenbox: ${fmtRatio(bare.cpuUsPerRequest / tb.cpuUsPerRequest)}  (the req/s ratio if the server alone were the bottleneck)`);
   line(`  diagnostic: bare + tokenbox's ${retrieve.headerNames.length} extra response headers (${retrieve.headerNames.join(', ')})`);
   line(`    reaches ${fmtRatio(bareH.rps / bare.rps)}x bare; tokenbox reaches ${fmtRatio(tb.rps / bareH.rps)}x that`);
@@ -109,6 +125,8 @@ export function printFigures(options: BenchOptions, f: Figures): { retrieveMet: 
   const listMet = httpRatio <= LAST_PAGE_TOLERANCE && serviceRatio <= LAST_PAGE_TOLERANCE;
   line('Goals');
   line(`  retrieve >= ${RETRIEVE_GOAL}x bare Fastify (median per-round ratio): ${fmtRatio(pairedRatio)}x  ${retrieveMet ? 'MET' : 'MISSED'}`);
-  line(`  last page ≈ first page (p50 ratio <= ${LAST_PAGE_TOLERANCE}): HTTP ${fmtRatio(httpRatio)}, in process ${fmtRatio(serviceRatio)}  ${listMet ? 'MET' : 'MISSED'}`);
+  line(
+    `  last page ≈ first page (p50 ratio <= ${LAST_PAGE_TOLERANCE}): HTTP ${fmtRatio(httpRatio)}, in process ${fmtRatio(serviceRatio)}  ${listMet ? 'MET' : 'MISSED'}`,
+  );
   return { retrieveMet, listMet };
 }

@@ -29,7 +29,10 @@ export function summarize(samplesMs: readonly number[]): LatencySummary {
 }
 
 export function median(values: readonly number[]): number {
-  return percentile([...values].sort((a, b) => a - b), 0.5);
+  return percentile(
+    [...values].sort((a, b) => a - b),
+    0.5,
+  );
 }
 
 /** `1234.5` → `1,235`; keeps the printed figures readable. */

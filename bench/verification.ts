@@ -20,7 +20,12 @@ export interface VerificationFigures {
   readonly check: MixedResult[];
   /** Lines `serve` logged during the check runs (warm-ups included). */
   readonly checkLogLines: number;
-  readonly flood: MixedResult & { readonly reads: number; readonly readsOver: number; readonly distinctUnknown: number; readonly kinds: Record<string, number> };
+  readonly flood: MixedResult & {
+    readonly reads: number;
+    readonly readsOver: number;
+    readonly distinctUnknown: number;
+    readonly kinds: Record<string, number>;
+  };
 }
 
 const SCOPE = 'styles:tiles';
@@ -68,9 +73,23 @@ async function measureInProcess(bench: BenchApp, pk: string, tk: string, rounds:
 /** What a successful check answers besides 200 and an empty body: the identity headers. */
 const CHECK_HEADERS = { 'cache-control': 'no-store', 'x-tokenbox-user': 'bench', 'x-tokenbox-token-id': 'c000000000000000000000000', 'x-tokenbox-usage': 'pk' };
 
-function floodRequests(username: string, parent: string): { requests: Array<{ method: string; path: string; headers: Record<string, string> }>; tokens: string[]; kinds: Record<string, number> } {
-  const nginx = (token: string) => ({ method: 'GET', path: `/auth/v1/check?scope=${SCOPE}`, headers: { 'x-original-uri': `/tiles/1/2/3.png?access_token=${encodeURIComponent(token)}` } });
-  const malformed = ['garbage', 'pk.x.y', 'pk.abc.def.ghi', `sk.${'A'.repeat(5000)}.${'B'.repeat(22)}`, 'tk.!!!.AAAAAAAAAAAAAAAAAAAAAA', `pk.eyJ1IjoiYSJ9.${'A'.repeat(22)}`];
+function floodRequests(
+  username: string,
+  parent: string,
+): { requests: Array<{ method: string; path: string; headers: Record<string, string> }>; tokens: string[]; kinds: Record<string, number> } {
+  const nginx = (token: string) => ({
+    method: 'GET',
+    path: `/auth/v1/check?scope=${SCOPE}`,
+    headers: { 'x-original-uri': `/tiles/1/2/3.png?access_token=${encodeURIComponent(token)}` },
+  });
+  const malformed = [
+    'garbage',
+    'pk.x.y',
+    'pk.abc.def.ghi',
+    `sk.${'A'.repeat(5000)}.${'B'.repeat(22)}`,
+    'tk.!!!.AAAAAAAAAAAAAAAAAAAAAA',
+    `pk.eyJ1IjoiYSJ9.${'A'.repeat(22)}`,
+  ];
   const nowS = Math.floor(Date.now() / 1000);
   const forgedKey = randomBytes(32);
   const forged = Array.from({ length: 20 }, (_, i) =>
@@ -117,7 +136,13 @@ export async function measureVerification(bench: BenchApp, options: BenchOptions
   // The same flood, 20 times over, through the in-process verifier: how many store reads it costs.
   const readsBefore = app.directory.stats.reads;
   for (let round = 0; round < 20; round++) for (const token of tokens) await app.verifier.verify(token, { scope: SCOPE });
-  return { inProcess, bare, check, checkLogLines, flood: { ...floodResult, reads: app.directory.stats.reads - readsBefore, readsOver: tokens.length * 20, distinctUnknown: UNKNOWN_IDS, kinds } };
+  return {
+    inProcess,
+    bare,
+    check,
+    checkLogLines,
+    flood: { ...floodResult, reads: app.directory.stats.reads - readsBefore, readsOver: tokens.length * 20, distinctUnknown: UNKNOWN_IDS, kinds },
+  };
 }
 
 const line = (text = ''): void => {
@@ -136,7 +161,9 @@ export function printVerification(v: VerificationFigures): boolean[] {
   const ratios = v.inProcess.verifyNs.map((ns, i) => ns / (v.inProcess.floorNs[i] ?? Number.NaN));
   const floorRatio = median(ratios);
   line('4. In-process verification of a cached pk (verifier.verify with a scope), ns per call');
-  line(`  floor (crypto.hash sha256 base64 + Map.get): ${f0(median(v.inProcess.floorNs))} ns   verify: ${f0(median(v.inProcess.verifyNs))} ns   (medians of ${ratios.length} rounds)`);
+  line(
+    `  floor (crypto.hash sha256 base64 + Map.get): ${f0(median(v.inProcess.floorNs))} ns   verify: ${f0(median(v.inProcess.verifyNs))} ns   (medians of ${ratios.length} rounds)`,
+  );
   line(`  ratio verify/floor: ${f2(floorRatio)}x  (per round: ${ratios.map(f2).join(', ')})`);
   line(`  for comparison, a tk (HMAC, no store read): ${f0(median(v.inProcess.tkNs))} ns`);
   line();
@@ -145,18 +172,36 @@ export function printVerification(v: VerificationFigures): boolean[] {
   const rpsRatio = median(rpsRatios);
   const p99Ratio = median(p99Ratios);
   line('5. /auth/v1/check on tokenbox serve (nginx style, cached pk, scope on the auth URL) vs a bare Fastify route answering 200 + the same headers');
-  line(`  bare:     ${f0(median(v.bare.map((b) => b.rps)))} req/s, p99 ${f2(median(v.bare.map((b) => b.p99Ms)))} ms   (rounds: ${v.bare.map((b) => f0(b.rps)).join(', ')})`);
-  line(`  tokenbox: ${f0(median(v.check.map((c) => c.rps)))} req/s, p99 ${f2(median(v.check.map((c) => c.p99Ms)))} ms   (rounds: ${v.check.map((c) => f0(c.rps)).join(', ')})`);
+  line(
+    `  bare:     ${f0(median(v.bare.map((b) => b.rps)))} req/s, p99 ${f2(median(v.bare.map((b) => b.p99Ms)))} ms   (rounds: ${v.bare.map((b) => f0(b.rps)).join(', ')})`,
+  );
+  line(
+    `  tokenbox: ${f0(median(v.check.map((c) => c.rps)))} req/s, p99 ${f2(median(v.check.map((c) => c.p99Ms)))} ms   (rounds: ${v.check.map((c) => f0(c.rps)).join(', ')})`,
+  );
   line(`  log lines serve wrote during these ${f0(v.check.reduce((n, c) => n + c.responses, 0))} checks (default logger): ${v.checkLogLines}`);
-  line(`  ratio throughput tokenbox/bare: ${f2(rpsRatio)}x (per round ${rpsRatios.map(f2).join(', ')});  p99 tokenbox/bare: ${f2(p99Ratio)}x (per round ${p99Ratios.map(f2).join(', ')})`);
+  line(
+    `  ratio throughput tokenbox/bare: ${f2(rpsRatio)}x (per round ${rpsRatios.map(f2).join(', ')});  p99 tokenbox/bare: ${f2(p99Ratio)}x (per round ${p99Ratios.map(f2).join(', ')})`,
+  );
   line();
   const validRps = median(v.check.map((c) => c.rps));
   const floodRatio = v.flood.rps / validRps;
-  line(`6. Flood of refusals through /auth/v1/check: ${Object.entries(v.flood.kinds).map(([k, n]) => `${n} ${k}`).join(', ')}, cycled`);
+  line(
+    `6. Flood of refusals through /auth/v1/check: ${Object.entries(v.flood.kinds)
+      .map(([k, n]) => `${n} ${k}`)
+      .join(', ')}, cycled`,
+  );
   line(`  ${f0(v.flood.rps)} refusals/s (all 401), p99 ${f2(v.flood.p99Ms)} ms; ratio to the valid-token rate above: ${f2(floodRatio)}x`);
-  line(`  store reads for the same flood through the verifier (in process): ${v.flood.reads} for ${f0(v.flood.readsOver)} verifications (${v.flood.distinctUnknown} distinct unknown ids: at most one read each, then none)`);
+  line(
+    `  store reads for the same flood through the verifier (in process): ${v.flood.reads} for ${f0(v.flood.readsOver)} verifications (${v.flood.distinctUnknown} distinct unknown ids: at most one read each, then none)`,
+  );
   line();
-  const met = [floorRatio <= VERIFY_FLOOR_GOAL, rpsRatio >= CHECK_RPS_GOAL, p99Ratio <= CHECK_P99_GOAL, floodRatio >= FLOOD_GOAL, v.flood.reads <= v.flood.distinctUnknown];
+  const met = [
+    floorRatio <= VERIFY_FLOOR_GOAL,
+    rpsRatio >= CHECK_RPS_GOAL,
+    p99Ratio <= CHECK_P99_GOAL,
+    floodRatio >= FLOOD_GOAL,
+    v.flood.reads <= v.flood.distinctUnknown,
+  ];
   line('Goals (verification)');
   line(`  verify <= ${VERIFY_FLOOR_GOAL}x the floor: ${f2(floorRatio)}x  ${met[0] ? 'MET' : 'MISSED'}`);
   line(`  /auth/v1/check >= ${CHECK_RPS_GOAL}x bare throughput: ${f2(rpsRatio)}x  ${met[1] ? 'MET' : 'MISSED'}`);

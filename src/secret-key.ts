@@ -53,7 +53,7 @@ export function writeFileOnce(path: string, content: string): boolean {
     const fd = openSync(temp, 'wx', 0o600);
     try {
       const bytes = Buffer.from(content, 'utf8');
-      for (let written = 0; written < bytes.length; ) written += writeSync(fd, bytes, written);
+      for (let written = 0; written < bytes.length;) written += writeSync(fd, bytes, written);
       fsyncSync(fd);
     } finally {
       closeSync(fd);

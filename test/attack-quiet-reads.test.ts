@@ -26,7 +26,7 @@ function snapshot(dataDir: string): string {
   }
 }
 
-describe('attack: a read-only command run without the operator\'s --config rewrites every default token', () => {
+describe("attack: a read-only command run without the operator's --config rewrites every default token", () => {
   let root: string;
   let dataDir: string;
   let configPath: string;
@@ -45,11 +45,15 @@ describe('attack: a read-only command run without the operator\'s --config rewri
 
   after(() => rmSync(root, { recursive: true, force: true }));
 
-  it('the operator\'s migrate put the operator scope on the default token', () => {
+  it("the operator's migrate put the operator scope on the default token", () => {
     assert.match(snapshot(dataDir), /tiles:extra/);
   });
 
-  for (const args of [['tokens', 'list', 'alice'], ['accounts', 'list'], ['keys', 'list']]) {
+  for (const args of [
+    ['tokens', 'list', 'alice'],
+    ['accounts', 'list'],
+    ['keys', 'list'],
+  ]) {
     it(`tokenbox ${args.join(' ')} without --config writes nothing`, async () => {
       const before = snapshot(dataDir);
       const result = await cli([...args, '--data', dataDir]);
@@ -85,7 +89,11 @@ describe('attack: malformed arguments make tokens or directories', () => {
     const dataDir = join(root, 'scopes');
     assert.equal((await cli(['accounts', 'create', 'alice', '--data', dataDir])).code, 0);
     const before = snapshot(dataDir);
-    for (const flags of [['--scopes', ','], ['--scopes', ' , '], ['--allowed-urls', ',']]) {
+    for (const flags of [
+      ['--scopes', ','],
+      ['--scopes', ' , '],
+      ['--allowed-urls', ','],
+    ]) {
       const result = await cli(['tokens', 'create', 'alice', ...flags, '--data', dataDir]);
       assert.equal(result.code, 2, `${flags.join(' ')}: ${result.stderr}`);
       assert.match(result.stderr, /needs at least one value/);

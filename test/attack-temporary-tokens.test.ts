@@ -27,7 +27,7 @@ async function mint(t: TestApp, sk: string, scopes: readonly string[], lifeMs = 
 async function mintOk(t: TestApp, sk: string, scopes: readonly string[], lifeMs = 600_000): Promise<string> {
   const res = await mint(t, sk, scopes, lifeMs);
   assert.equal(res.statusCode, 200, res.body);
-  return (res.json<{ token: string }>()).token;
+  return res.json<{ token: string }>().token;
 }
 
 /** Forward auth as nginx asks it: may `token` act with `scope` now? */
@@ -61,7 +61,7 @@ describe('attack: a tk outlives the narrowing of its parent', () => {
       assert.equal(await check(t, tk, 'map:read'), 403, 'the parent no longer holds map:read');
       assert.equal(await check(t, tk, 'styles:read'), 200);
       const retrieved = await t.server.inject({ url: `/tokens/v2?access_token=${tk}` });
-      assert.deepEqual((retrieved.json<{ token: { scopes: string[] } }>()).token.scopes, ['styles:read']);
+      assert.deepEqual(retrieved.json<{ token: { scopes: string[] } }>().token.scopes, ['styles:read']);
       assert.equal((await patchScopes(t, admin, parent.id, ['tokens:write', 'styles:read', 'map:read'])).statusCode, 200);
       assert.equal(await check(t, tk, 'map:read'), 200, 'its own scopes that the parent holds now');
     }));
@@ -122,7 +122,12 @@ describe('attack: a tk leaves something permanent behind', () => {
       assert.equal((await patchScopes(t, admin, parent.id, ['tokens:write'])).statusCode, 200);
       const res = await patchScopes(t, tk, parent.id, ['tokens:write', 'map:read', 'map:write']);
       assert.deepEqual([res.statusCode, res.json()], [404, { message: 'Not found' }]);
-      const bad = await t.server.inject({ method: 'PATCH', url: `/tokens/v2/alice/${parent.id}?access_token=${tk}`, payload: '{', headers: { 'content-type': 'application/json' } });
+      const bad = await t.server.inject({
+        method: 'PATCH',
+        url: `/tokens/v2/alice/${parent.id}?access_token=${tk}`,
+        payload: '{',
+        headers: { 'content-type': 'application/json' },
+      });
       assert.equal(bad.statusCode, 404, 'refused before the body is read');
       const stored = await t.app.store.getToken('alice', parent.id);
       assert.deepEqual(stored?.scopes, ['tokens:write']);
@@ -132,7 +137,7 @@ describe('attack: a tk leaves something permanent behind', () => {
     withApp(async (t, admin) => {
       const victim = await t.token('alice', ['map:read']);
       const tk = await mintOk(t, admin, ['tokens:write', 'tokens:read']);
-      const defaultId = ((await t.server.inject({ url: `/tokens/v2/alice?default=true&access_token=${admin}` })).json<Array<{ id: string }>>())[0]?.id;
+      const defaultId = (await t.server.inject({ url: `/tokens/v2/alice?default=true&access_token=${admin}` })).json<Array<{ id: string }>>()[0]?.id;
       for (const id of [victim.id, defaultId]) {
         const res = await t.server.inject({ method: 'DELETE', url: `/tokens/v2/alice/${id}?access_token=${tk}` });
         assert.deepEqual([res.statusCode, res.json()], [404, { message: 'Not found' }]);
@@ -147,24 +152,30 @@ describe('attack: a tk that can never verify', () => {
   const long = Array.from({ length: 40 }, (_, i) => ({ id: `long:${String(i).padStart(3, '0')}${'x'.repeat(120)}`, description: 'long', public: false }));
 
   it('over 256 scopes is refused when minted (422 scopes are invalid), 256 is minted and verifies', () =>
-    withApp(async (t) => {
-      const ids = many.map((s) => s.id);
-      const sk = (await t.token('alice', ['tokens:write', ...ids])).token;
-      const refused = await mint(t, sk, ids.slice(0, 257));
-      assert.deepEqual([refused.statusCode, refused.json()], [422, { message: 'scopes are invalid' }]);
-      const tk = await mintOk(t, sk, ids.slice(0, 256));
-      assert.equal(await check(t, tk, 'e:255'), 200);
-    }, { scopes: many }));
+    withApp(
+      async (t) => {
+        const ids = many.map((s) => s.id);
+        const sk = (await t.token('alice', ['tokens:write', ...ids])).token;
+        const refused = await mint(t, sk, ids.slice(0, 257));
+        assert.deepEqual([refused.statusCode, refused.json()], [422, { message: 'scopes are invalid' }]);
+        const tk = await mintOk(t, sk, ids.slice(0, 256));
+        assert.equal(await check(t, tk, 'e:255'), 200);
+      },
+      { scopes: many },
+    ));
 
   it('over 4 KB is refused when minted (422 scopes are invalid)', () =>
-    withApp(async (t) => {
-      const ids = long.map((s) => s.id);
-      const sk = (await t.token('alice', ['tokens:write', ...ids])).token;
-      const refused = await mint(t, sk, ids);
-      assert.deepEqual([refused.statusCode, refused.json()], [422, { message: 'scopes are invalid' }]);
-      const tk = await mintOk(t, sk, ids.slice(0, 10));
-      assert.ok(tk.length <= 4096);
-    }, { scopes: long }));
+    withApp(
+      async (t) => {
+        const ids = long.map((s) => s.id);
+        const sk = (await t.token('alice', ['tokens:write', ...ids])).token;
+        const refused = await mint(t, sk, ids);
+        assert.deepEqual([refused.statusCode, refused.json()], [422, { message: 'scopes are invalid' }]);
+        const tk = await mintOk(t, sk, ids.slice(0, 10));
+        assert.ok(tk.length <= 4096);
+      },
+      { scopes: long },
+    ));
 });
 
 describe('attack: granting a scope that has left the catalog', () => {
@@ -224,7 +235,7 @@ describe('attack: one token spends the API budget of another (accountRateLimit: 
       assert.equal((await t.server.inject({ url: `/tokens/v2/alice?access_token=${admin}` })).statusCode, 200);
     }, rateLimit));
 
-  it('two tks of one parent have a bucket each, and neither spends the parent\'s', () =>
+  it("two tks of one parent have a bucket each, and neither spends the parent's", () =>
     withApp(async (t, admin) => {
       const first = await mintOk(t, admin, ['tokens:read']);
       const second = await mintOk(t, admin, ['tokens:read'], 500_000);
@@ -243,10 +254,18 @@ describe('allowedApplications: platform as the SDK documents it', () => {
         { platform: 'android', bundleId: 'com.example.app' },
         { platform: 'MACOS', bundleId: 'com.example.mac' },
       ];
-      const res = await t.server.inject({ method: 'POST', url: `/tokens/v2/alice?access_token=${admin}`, payload: { scopes: ['map:read'], allowedApplications: apps } });
+      const res = await t.server.inject({
+        method: 'POST',
+        url: `/tokens/v2/alice?access_token=${admin}`,
+        payload: { scopes: ['map:read'], allowedApplications: apps },
+      });
       assert.equal(res.statusCode, 200, res.body);
-      assert.deepEqual((res.json<{ allowedApplications: unknown }>()).allowedApplications, apps);
-      const refused = await t.server.inject({ method: 'POST', url: `/tokens/v2/alice?access_token=${admin}`, payload: { allowedApplications: [{ platform: 'windows', bundleId: 'a.b' }] } });
+      assert.deepEqual(res.json<{ allowedApplications: unknown }>().allowedApplications, apps);
+      const refused = await t.server.inject({
+        method: 'POST',
+        url: `/tokens/v2/alice?access_token=${admin}`,
+        payload: { allowedApplications: [{ platform: 'windows', bundleId: 'a.b' }] },
+      });
       assert.deepEqual([refused.statusCode, refused.json()], [422, { message: 'allowedApplications are invalid' }]);
     }));
 });

@@ -19,7 +19,8 @@ function flakyStore(): { store: Store; down: (isDown: boolean) => void } {
   const store = new Proxy(inner, {
     get(target, name, receiver) {
       const value = Reflect.get(target, name, receiver) as unknown;
-      if (name !== 'changesSince' || typeof value !== 'function') return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      if (name !== 'changesSince' || typeof value !== 'function')
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
       return (...args: unknown[]) => (isDown ? Promise.reject(new Error('store unreachable')) : (value as (...a: unknown[]) => unknown).apply(target, args));
     },
   });
@@ -38,7 +39,10 @@ describe('change follower', () => {
     const listener = recorder();
     const follower = new ChangeFollower(store, clock, listener, 3_600_000);
     const events: string[] = [];
-    follower.onHealthChange((error) => events.push(`failed: ${(error as Error).message}`), () => events.push('recovered'));
+    follower.onHealthChange(
+      (error) => events.push(`failed: ${(error as Error).message}`),
+      () => events.push('recovered'),
+    );
     await store.createAccount({ username: 'alice', created: clock() }, makeDefaultToken('alice'));
     const token = makeToken('alice');
     await store.insertToken(token, 100);
@@ -57,7 +61,11 @@ describe('change follower', () => {
     down(false);
     await follower.wake();
     assert.deepEqual(events, ['failed: store unreachable', 'recovered']);
-    assert.deepEqual(listener.changes.map((c) => [c.tokenId, c.kind]), [[token.id, 'delete']], 'the delete made while failing is applied');
+    assert.deepEqual(
+      listener.changes.map((c) => [c.tokenId, c.kind]),
+      [[token.id, 'delete']],
+      'the delete made while failing is applied',
+    );
     assert.deepEqual(follower.status(), { seq: listener.changes[0]!.seq, lagMs: 0, failing: false });
   });
 

@@ -67,7 +67,10 @@ describe('invalid config', () => {
       [{ env: { TOKENBOX_USAGE_FLUSH_MS: '1000' } }, /^usageFlushMs: usage counting is not in this version/],
       [{ env: { TOKENBOX_METRICS_PORT: '9100' } }, /^metricsPort: metrics are not in this version/],
       [{ env: {}, configPath: file({ auditRetentionDays: 30 }) }, /^auditRetentionDays: the audit log is not in this version/],
-      [{ env: {}, configPath: file({ routes: [{ path: '/tiles/*', scope: 'styles:tiles', upstream: 'http://127.0.0.1:9000' }] }) }, /^routes\.0\.upstream: the gateway is not in this version/],
+      [
+        { env: {}, configPath: file({ routes: [{ path: '/tiles/*', scope: 'styles:tiles', upstream: 'http://127.0.0.1:9000' }] }) },
+        /^routes\.0\.upstream: the gateway is not in this version/,
+      ],
     ];
     for (const [sources, expected] of cases) {
       const result = loadConfig(sources);
@@ -118,7 +121,7 @@ describe('invalid config', () => {
   });
 });
 
-describe('trustProxy takes true/false or the proxies\' addresses, from the file, the environment and flags', () => {
+describe("trustProxy takes true/false or the proxies' addresses, from the file, the environment and flags", () => {
   it('accepts booleans, addresses and CIDR ranges (comma-separated or an array), trimmed', () => {
     const cases: ReadonlyArray<[ConfigSourcesLike, unknown]> = [
       [{ env: { TOKENBOX_TRUST_PROXY: 'true' } }, true],
@@ -171,7 +174,10 @@ describe('trustProxy takes true/false or the proxies\' addresses, from the file,
 
 describe('route methods', () => {
   it('accept every method Node parses (PROPFIND, M-SEARCH, PURGE…), and nothing else', () => {
-    const ok = loadConfig({ configPath: file({ routes: [{ path: '/dav/*', methods: ['PROPFIND', 'MKCOL', 'M-SEARCH', 'PURGE', 'GET'], scope: 'map:read' }] }), env: {} });
+    const ok = loadConfig({
+      configPath: file({ routes: [{ path: '/dav/*', methods: ['PROPFIND', 'MKCOL', 'M-SEARCH', 'PURGE', 'GET'], scope: 'map:read' }] }),
+      env: {},
+    });
     assert.ok(ok.ok, JSON.stringify(ok));
     const bad = loadConfig({ configPath: file({ routes: [{ path: '/dav/*', methods: ['FETCH'], scope: 'map:read' }] }), env: {} });
     assert.ok(!bad.ok);

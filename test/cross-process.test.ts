@@ -270,13 +270,10 @@ describe('a running server and the CLI on one data directory', { timeout: 180_00
     }
   });
 
-  it(
-    'a percent-encoded access_token name is redacted in the real log too',
-    async () => {
-      const res = await fetch(`${server.origin}/tokens/v2?acc%65ss_token=${encodeURIComponent(keeper.token)}&marker=1`);
-      assert.equal(((await res.json()) as { code: string }).code, 'TokenValid');
-      const output = await server.waitForOutput(/marker=1/);
-      assert.ok(!output.includes(keeper.token.split('.')[2] as string), 'the log holds the token');
-    },
-  );
+  it('a percent-encoded access_token name is redacted in the real log too', async () => {
+    const res = await fetch(`${server.origin}/tokens/v2?acc%65ss_token=${encodeURIComponent(keeper.token)}&marker=1`);
+    assert.equal(((await res.json()) as { code: string }).code, 'TokenValid');
+    const output = await server.waitForOutput(/marker=1/);
+    assert.ok(!output.includes(keeper.token.split('.')[2] as string), 'the log holds the token');
+  });
 });

@@ -5,7 +5,10 @@ import { isValidAllowedUrl, isValidAllowedUrls, isValidNote } from '../src/domai
 import { Sealer } from '../src/domain/sealer.js';
 
 describe('scope catalog', () => {
-  const catalog = new ScopeCatalog([{ id: 'geocode:read', description: 'Geocode', public: true }, { id: 'tiles:purge', description: 'Purge', public: false }]);
+  const catalog = new ScopeCatalog([
+    { id: 'geocode:read', description: 'Geocode', public: true },
+    { id: 'tiles:purge', description: 'Purge', public: false },
+  ]);
 
   it('holds the built-in catalog of SPEC §6: 5 public and 28 secret scopes', () => {
     assert.equal(BUILT_IN_SCOPES.filter((s) => s.public).length, 5);
@@ -48,7 +51,19 @@ describe('notes', () => {
 
 describe('allowedUrls entries', () => {
   const good = ['example.com', 'example.com:8080', 'https://example.com/app', 'http://localhost:3000', 'capacitor://localhost', 'https://münchen.de/app'];
-  const bad = ['', '*.example.com', 'https://*.example.com', 'has space.com', 'a'.repeat(2049), 'https://', '/just/a/path', 'https://exa mple.com', 'sub.example.com/path', 'example.com?q=1', 'user@example.com'];
+  const bad = [
+    '',
+    '*.example.com',
+    'https://*.example.com',
+    'has space.com',
+    'a'.repeat(2049),
+    'https://',
+    '/just/a/path',
+    'https://exa mple.com',
+    'sub.example.com/path',
+    'example.com?q=1',
+    'user@example.com',
+  ];
   for (const entry of good) it(`accepts ${entry}`, () => assert.ok(isValidAllowedUrl(entry)));
   for (const entry of bad) it(`refuses ${JSON.stringify(entry.slice(0, 40))}`, () => assert.ok(!isValidAllowedUrl(entry)));
   it('takes 1–100 entries', () => {

@@ -61,7 +61,9 @@ async function assertFails(
   mentions: readonly string[] = [],
   absent: readonly string[] = [],
 ): Promise<string> {
-  const context = `${Object.entries(env).map(([k, v]) => `${k}=${v} `).join('')}tokenbox ${args.join(' ')}`;
+  const context = `${Object.entries(env)
+    .map(([k, v]) => `${k}=${v} `)
+    .join('')}tokenbox ${args.join(' ')}`;
   const result = await cli(args, env);
   assert.equal(result.code, code, `${context}: exit ${result.code}, expected ${code}; stderr: ${result.stderr}`);
   assert.equal(result.stdout, '', `${context}: wrote to stdout: ${result.stdout}`);
@@ -241,8 +243,17 @@ describe('CLI --json documents', { timeout: 120_000 }, () => {
     created.push(pk);
 
     const sk = await runJson<TokenObject>([
-      'tokens', 'create', 'alice', '--scopes', 'tokens:read,styles:read', '--note', 'ops',
-      '--allowed-urls', 'example.com,https://app.example.org/maps', '--data', dataDir,
+      'tokens',
+      'create',
+      'alice',
+      '--scopes',
+      'tokens:read,styles:read',
+      '--note',
+      'ops',
+      '--allowed-urls',
+      'example.com,https://app.example.org/maps',
+      '--data',
+      dataDir,
     ]);
     assertTokenShape(sk, ['token', 'allowedUrls']);
     assert.equal(sk.usage, 'sk');
@@ -313,10 +324,9 @@ describe('CLI exit codes and error sentences', { timeout: 120_000 }, () => {
       ['tokens', 'create', 'alice', '--scopes', 'styles:read,Bad Scope'],
       ['tokens', 'delete', 'alice', missingId], // unknown token id
     ];
-    const problems = await collectFailures(cases.flatMap((args) => [
-      () => assertFails([...args, '--data', dataDir], 1),
-      () => assertFails([...args, '--json', '--data', dataDir], 1),
-    ]));
+    const problems = await collectFailures(
+      cases.flatMap((args) => [() => assertFails([...args, '--data', dataDir], 1), () => assertFails([...args, '--json', '--data', dataDir], 1)]),
+    );
     assert.deepEqual(problems, []);
     // Nothing was made by the failures.
     const list = await runJson<TokenObject[]>(['tokens', 'list', 'alice', '--data', dataDir]);
@@ -339,7 +349,13 @@ describe('CLI exit codes and error sentences', { timeout: 120_000 }, () => {
       { args: ['tokens', 'create', 'alice', ...data, '--scopes'], mentions: ['--scopes'] }, // flag without its value
       { args: ['tokens', 'create', 'alice', '--scopes', ...data], mentions: ['--scopes'] },
     ];
-    const problems = await collectFailures(cases.map(({ args, mentions, absent }) => () => assertFails(args, 2, {}, mentions, absent)));
+    const problems = await collectFailures(
+      cases.map(
+        ({ args, mentions, absent }) =>
+          () =>
+            assertFails(args, 2, {}, mentions, absent),
+      ),
+    );
     assert.deepEqual(problems, []);
   });
 

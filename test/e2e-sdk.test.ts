@@ -109,11 +109,21 @@ describe('e2e: the official SDK against the real CLI and server', { timeout: 180
     ensureBuilt();
     dataDir = mkdtempSync(join(tmpdir(), 'tokenbox-e2e-sdk-'));
     const account = await cliJson<{ username: string; defaultPublicToken: TokenObject & { token: string } }>([
-      'accounts', 'create', 'alice', '--data', dataDir,
+      'accounts',
+      'create',
+      'alice',
+      '--data',
+      dataDir,
     ]);
     defaultPk = account.defaultPublicToken;
     sk = await cliJson<TokenObject & { token: string }>([
-      'tokens', 'create', 'alice', '--scopes', 'tokens:read,tokens:write,scopes:list,styles:read', '--data', dataDir,
+      'tokens',
+      'create',
+      'alice',
+      '--scopes',
+      'tokens:read,tokens:write,scopes:list,styles:read',
+      '--data',
+      dataDir,
     ]);
     server = await startServer(dataDir);
     tokens = mbxTokens({ accessToken: sk.token, origin: server.origin });
@@ -133,7 +143,10 @@ describe('e2e: the official SDK against the real CLI and server', { timeout: 180
   it('listTokens: the CLI-made tokens, newest first; pk strings shown, sk strings never', async () => {
     const { body, response } = await send<TokenObject[]>(tokens.listTokens());
     assert.equal(response.statusCode, 200);
-    assert.deepEqual(body.map((t) => t.id), [sk.id, defaultPk.id]);
+    assert.deepEqual(
+      body.map((t) => t.id),
+      [sk.id, defaultPk.id],
+    );
     const [listedSk, listedPk] = body as [TokenObject, TokenObject];
     assert.equal(listedSk.usage, 'sk');
     assert.equal(listedSk.token, undefined);
@@ -193,9 +206,7 @@ describe('e2e: the official SDK against the real CLI and server', { timeout: 180
 
   it('updateToken: note, allowedUrls set and removed with null; the default token keeps its scopes', async () => {
     const { body: pk } = await send<TokenObject>(tokens.createToken({ note: 'to update', scopes: ['styles:read'] }));
-    const { body: updated } = await send<TokenObject>(
-      tokens.updateToken({ tokenId: pk.id, note: 'updated', allowedUrls: ['https://app.example.com/maps'] }),
-    );
+    const { body: updated } = await send<TokenObject>(tokens.updateToken({ tokenId: pk.id, note: 'updated', allowedUrls: ['https://app.example.com/maps'] }));
     assert.equal(updated.id, pk.id);
     assert.equal(updated.note, 'updated');
     assert.deepEqual(updated.allowedUrls, ['https://app.example.com/maps']);
@@ -224,14 +235,18 @@ describe('e2e: the official SDK against the real CLI and server', { timeout: 180
       if (PUBLIC_SCOPES.includes(scope.id)) assert.equal(scope.public, true, scope.id);
       else assert.equal(Object.hasOwn(scope, 'public'), false, `${scope.id} must not carry "public"`);
     }
-    assert.deepEqual(body.filter((s) => s.public).map((s) => s.id).sort(), [...PUBLIC_SCOPES].sort());
+    assert.deepEqual(
+      body
+        .filter((s) => s.public)
+        .map((s) => s.id)
+        .sort(),
+      [...PUBLIC_SCOPES].sort(),
+    );
   });
 
   it('createTemporaryToken and getToken: a tk the server verifies, minting rules enforced', async () => {
     const expires = new Date(Date.now() + 10 * 60_000);
-    const { body } = await send<TemporaryToken>(
-      tokens.createTemporaryToken({ expires, scopes: ['tokens:read', 'tokens:write', 'styles:read'] }),
-    );
+    const { body } = await send<TemporaryToken>(tokens.createTemporaryToken({ expires, scopes: ['tokens:read', 'tokens:write', 'styles:read'] }));
     assert.deepEqual(Object.keys(body).sort(), ['expires', 'expires_in', 'issued_at', 'token']);
     const match = TEMPORARY_TOKEN.exec(body.token);
     assert.ok(match, `bad tk ${body.token}`);
@@ -241,8 +256,8 @@ describe('e2e: the official SDK against the real CLI and server', { timeout: 180
     assert.equal(payload.p, sk.id);
     assert.equal(payload.client, 'api');
     assert.equal(payload.exp, Math.floor(expires.getTime() / 1000));
-    assert.equal(body.expires_in, (payload.exp) - (payload.iat as number));
-    assert.equal(body.expires, new Date((payload.exp) * 1000).toISOString());
+    assert.equal(body.expires_in, payload.exp - (payload.iat as number));
+    assert.equal(body.expires, new Date(payload.exp * 1000).toISOString());
     assert.match(body.issued_at, ISO_MS);
     tkBeforeRestart = body.token;
 
@@ -276,9 +291,7 @@ describe('e2e: the official SDK against the real CLI and server', { timeout: 180
       422,
       'expires may not be greater than the expiration of the authorizing token',
     );
-    const { body: child } = await send<TemporaryToken>(
-      tkClient.createTemporaryToken({ expires: new Date(Date.now() + 60_000), scopes: ['styles:read'] }),
-    );
+    const { body: child } = await send<TemporaryToken>(tkClient.createTemporaryToken({ expires: new Date(Date.now() + 60_000), scopes: ['styles:read'] }));
     const childPayload = JSON.parse(decodePayload(TEMPORARY_TOKEN.exec(child.token)?.[1] ?? '')) as { p: string };
     assert.equal(childPayload.p, sk.id, 'a tk minted by a tk inherits p');
     // A pk may not mint a tk.
@@ -293,9 +306,7 @@ describe('e2e: the official SDK against the real CLI and server', { timeout: 180
   });
 
   it('deleteToken: 204, then the token answers 401 (and TokenRevoked on retrieve), its tks too', async () => {
-    const { body: reader } = await send<TokenObject & { token: string }>(
-      tokens.createToken({ note: 'reader', scopes: ['tokens:read', 'tokens:write'] }),
-    );
+    const { body: reader } = await send<TokenObject & { token: string }>(tokens.createToken({ note: 'reader', scopes: ['tokens:read', 'tokens:write'] }));
     const readerClient = mbxTokens({ accessToken: reader.token, origin: server.origin });
     // It can list, but it lacks scopes:list: 404 Not found.
     await send(readerClient.listTokens());
@@ -348,25 +359,29 @@ describe('e2e: the official SDK against the real CLI and server', { timeout: 180
     assert.equal(links.length, pages.length - 1);
     for (const page of pages.slice(0, -1)) assert.equal(page.length, 2);
     for (const link of links) assert.match(link, /[?&]limit=2(&|>)/);
-    assert.deepEqual(pages.flat().map((t) => t.id), all.map((t) => t.id));
+    assert.deepEqual(
+      pages.flat().map((t) => t.id),
+      all.map((t) => t.id),
+    );
     assert.deepEqual(withoutLastUsed(pages.flat()), withoutLastUsed(all));
 
     // Filters repeat in every Link and survive the SDK re-appending the first query.
-    const pkPages = await collectPages(
-      client.createRequest({ method: 'GET', path: '/tokens/v2/:ownerId', query: { limit: 1, usage: 'pk' } }),
-      server.origin,
+    const pkPages = await collectPages(client.createRequest({ method: 'GET', path: '/tokens/v2/:ownerId', query: { limit: 1, usage: 'pk' } }), server.origin);
+    assert.deepEqual(
+      pkPages.pages.flat().map((t) => t.id),
+      all.filter((t) => t.usage === 'pk').map((t) => t.id),
     );
-    assert.deepEqual(pkPages.pages.flat().map((t) => t.id), all.filter((t) => t.usage === 'pk').map((t) => t.id));
     for (const link of pkPages.links) assert.match(link, /[?&]usage=pk(&|>)/);
 
-    const { body: byModified } = await send<TokenObject[]>(
-      client.createRequest({ method: 'GET', path: '/tokens/v2/:ownerId', query: { sortby: 'modified' } }),
-    );
+    const { body: byModified } = await send<TokenObject[]>(client.createRequest({ method: 'GET', path: '/tokens/v2/:ownerId', query: { sortby: 'modified' } }));
     const modPages = await collectPages(
       client.createRequest({ method: 'GET', path: '/tokens/v2/:ownerId', query: { limit: 3, sortby: 'modified' } }),
       server.origin,
     );
-    assert.deepEqual(modPages.pages.flat().map((t) => t.id), byModified.map((t) => t.id));
+    assert.deepEqual(
+      modPages.pages.flat().map((t) => t.id),
+      byModified.map((t) => t.id),
+    );
     assert.equal(new Set(byModified.map((t) => t.id)).size, all.length);
   });
 
@@ -405,6 +420,9 @@ describe('e2e: the official SDK against the real CLI and server', { timeout: 180
     assert.deepEqual({ code: exit.code, signal: exit.signal }, { code: 0, signal: null }, server.output());
     assert.ok(exit.ms < 10_000);
     const list = await cliJson<TokenObject[]>(['tokens', 'list', 'alice', '--data', dataDir]);
-    assert.deepEqual(list.map((t) => t.id), listBeforeStop.map((t) => t.id));
+    assert.deepEqual(
+      list.map((t) => t.id),
+      listBeforeStop.map((t) => t.id),
+    );
   });
 });

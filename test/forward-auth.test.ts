@@ -21,16 +21,7 @@ import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fas
 import { buildServer } from '../src/http/server.js';
 import type { Verdict } from '../src/verification/verifier.js';
 import type { TestApp } from './helpers/app.js';
-import {
-  forge,
-  mintTk,
-  PUBLIC_SCOPE,
-  SECRET_SCOPE,
-  VERDICT_ROWS,
-  verdictWorld,
-  type ExpectedVerdict,
-  type VerdictWorld,
-} from './helpers/verdict-world.js';
+import { forge, mintTk, PUBLIC_SCOPE, SECRET_SCOPE, VERDICT_ROWS, verdictWorld, type ExpectedVerdict, type VerdictWorld } from './helpers/verdict-world.js';
 
 type Style = 'nginx' | 'traefik' | 'envoy';
 const STYLES: readonly Style[] = ['nginx', 'traefik', 'envoy'];
@@ -154,9 +145,7 @@ function rowCheck(style: Style, row: VerdictWorld['rows'][number]): Check {
   if (row.request.origin !== undefined) headers.origin = row.request.origin;
   if (row.request.appId !== undefined) headers['x-tokenbox-app-id'] = row.request.appId;
   const base = { token: row.token, viaBearer: row.viaBearer, headers };
-  return style === 'envoy'
-    ? { ...base, path: `/need/${row.request.scope}/x` }
-    : { ...base, path: '/plain/x', scopeParam: row.request.scope };
+  return style === 'envoy' ? { ...base, path: `/need/${row.request.scope}/x` } : { ...base, path: '/plain/x', scopeParam: row.request.scope };
 }
 
 interface ExtraTokens {
@@ -287,13 +276,20 @@ describe('route rules pick the scope (config order, globs, methods); no rule and
   });
   after(() => w?.t.close());
 
-  type Case = readonly [method: string, path: string, token: (k: ExtraTokens, w: VerdictWorld) => string, expect: (k: ExtraTokens, w: VerdictWorld) => Observed];
-  const ok = (which: 'tiles' | 'all' | 'default', usage = which === 'all' ? 'sk' : 'pk') => (k: ExtraTokens, wd: VerdictWorld): Observed => ({
-    ok: true,
-    user: 'alice',
-    tokenId: which === 'default' ? wd.tokens.defaultPk.id : k[which].id,
-    usage,
-  });
+  type Case = readonly [
+    method: string,
+    path: string,
+    token: (k: ExtraTokens, w: VerdictWorld) => string,
+    expect: (k: ExtraTokens, w: VerdictWorld) => Observed,
+  ];
+  const ok =
+    (which: 'tiles' | 'all' | 'default', usage = which === 'all' ? 'sk' : 'pk') =>
+    (k: ExtraTokens, wd: VerdictWorld): Observed => ({
+      ok: true,
+      user: 'alice',
+      tokenId: which === 'default' ? wd.tokens.defaultPk.id : k[which].id,
+      usage,
+    });
   const tiles = (k: ExtraTokens) => k.tiles.token;
   const all = (k: ExtraTokens) => k.all.token;
   const dflt = (_k: ExtraTokens, wd: VerdictWorld) => wd.tokens.defaultPk.token;
@@ -435,7 +431,14 @@ describe('forging: a client picks neither the scope nor the identity', () => {
     assert.deepEqual(observe(unruled, 'envoy'), FORBIDDEN);
   });
 
-  const DOT_TRICKS = ['/public/../private/x', '/public/%2e%2e/private/x', '/public/%2E%2E/private/x', '/public/./../private/x', '/public/a/../../private/x', '/public/.%2e/private/x'];
+  const DOT_TRICKS = [
+    '/public/../private/x',
+    '/public/%2e%2e/private/x',
+    '/public/%2E%2E/private/x',
+    '/public/./../private/x',
+    '/public/a/../../private/x',
+    '/public/.%2e/private/x',
+  ];
 
   for (const style of ['nginx', 'traefik'] as const) {
     it(`${style}: /public/../private tricks are checked against the normalised path`, async () => {
@@ -460,43 +463,38 @@ describe('forging: a client picks neither the scope nor the identity', () => {
   });
 
   for (const style of ['nginx', 'traefik'] as const) {
-    it(
-      `${style}: /public//../private (an empty segment before the dots) is not given the scope of /public/*`,
-      async () => {
-        const res = await w.t.server.inject(checkRequest(style, { path: '/public//../private/x', token: x.tiles.token }));
-        assert.notEqual(res.statusCode, 200, 'a /public/* token passed a path proxies route to /private/x');
-      },
-    );
+    it(`${style}: /public//../private (an empty segment before the dots) is not given the scope of /public/*`, async () => {
+      const res = await w.t.server.inject(checkRequest(style, { path: '/public//../private/x', token: x.tiles.token }));
+      assert.notEqual(res.statusCode, 200, 'a /public/* token passed a path proxies route to /private/x');
+    });
   }
 
-  it(
-    "traefik: a client-sent X-Original-URI does not replace the X-Forwarded-Uri Traefik set (Traefik passes every client header to forwardAuth by default)",
-    async () => {
-      const res = await w.t.server.inject(
-        checkRequest('traefik', { path: '/private/x', token: x.tiles.token, headers: { 'x-original-uri': `/public/x?access_token=${encodeURIComponent(x.tiles.token)}` } }),
-      );
-      assert.notEqual(res.statusCode, 200, 'the check passed for /private/x with a styles:tiles token');
-      assert.equal(res.headers['x-tokenbox-user'], undefined);
-    },
-  );
+  it('traefik: a client-sent X-Original-URI does not replace the X-Forwarded-Uri Traefik set (Traefik passes every client header to forwardAuth by default)', async () => {
+    const res = await w.t.server.inject(
+      checkRequest('traefik', {
+        path: '/private/x',
+        token: x.tiles.token,
+        headers: { 'x-original-uri': `/public/x?access_token=${encodeURIComponent(x.tiles.token)}` },
+      }),
+    );
+    assert.notEqual(res.statusCode, 200, 'the check passed for /private/x with a styles:tiles token');
+    assert.equal(res.headers['x-tokenbox-user'], undefined);
+  });
 
-  it(
-    "envoy: a client-sent X-Forwarded-Uri (passed on when Envoy's allowed_headers lets it) does not make the client's query the proxy's scope",
-    async () => {
-      const token = encodeURIComponent(x.tiles.token);
-      const res = await w.t.server.inject({
-        method: 'GET',
-        url: `/auth/v1/check/private/x?scope=styles:tiles&access_token=${token}`,
-        headers: { 'x-forwarded-uri': `/private/x?access_token=${token}` },
-      });
-      assert.notEqual(res.statusCode, 200, 'the client chose the scope');
-    },
-  );
+  it("envoy: a client-sent X-Forwarded-Uri (passed on when Envoy's allowed_headers lets it) does not make the client's query the proxy's scope", async () => {
+    const token = encodeURIComponent(x.tiles.token);
+    const res = await w.t.server.inject({
+      method: 'GET',
+      url: `/auth/v1/check/private/x?scope=styles:tiles&access_token=${token}`,
+      headers: { 'x-forwarded-uri': `/private/x?access_token=${token}` },
+    });
+    assert.notEqual(res.statusCode, 200, 'the client chose the scope');
+  });
 });
 
 // -------------------------------------------------------------------------------------------------
 
-describe("bad input from the proxy: a documented 4xx, never a 500 and never a 200", () => {
+describe('bad input from the proxy: a documented 4xx, never a 500 and never a 200', () => {
   let w: VerdictWorld;
   let x: ExtraTokens;
   let port: number;
@@ -528,7 +526,9 @@ describe("bad input from the proxy: a documented 4xx, never a 500 and never a 20
 
     it(`${style}: a 10 KB token in Authorization: Bearer is 401 Invalid Token`, async () => {
       const long = `pk.${'A'.repeat(10 * 1024)}.${'A'.repeat(22)}`;
-      const res = await w.t.server.inject(checkRequest(style, { path: '/public/x', token: long, viaBearer: true, scopeParam: style === 'envoy' ? undefined : PUBLIC_SCOPE }));
+      const res = await w.t.server.inject(
+        checkRequest(style, { path: '/public/x', token: long, viaBearer: true, scopeParam: style === 'envoy' ? undefined : PUBLIC_SCOPE }),
+      );
       assert.deepEqual(observe(res, style), INVALID_TOKEN);
     });
   }
@@ -556,13 +556,10 @@ describe("bad input from the proxy: a documented 4xx, never a 500 and never a 20
     });
   }
 
-  it(
-    'envoy: invalid percent-encoding in the path is 400 Original URI is invalid (docs/errors.md), with X-Tokenbox-Status',
-    async () => {
-      const res = await w.t.server.inject({ method: 'GET', url: `/auth/v1/check/public/%zz?access_token=${encodeURIComponent(x.tiles.token)}` });
-      assert.deepEqual(observe(res, 'envoy %zz'), URI_INVALID);
-    },
-  );
+  it('envoy: invalid percent-encoding in the path is 400 Original URI is invalid (docs/errors.md), with X-Tokenbox-Status', async () => {
+    const res = await w.t.server.inject({ method: 'GET', url: `/auth/v1/check/public/%zz?access_token=${encodeURIComponent(x.tiles.token)}` });
+    assert.deepEqual(observe(res, 'envoy %zz'), URI_INVALID);
+  });
 
   it('envoy: invalid percent-encoding in the path is never a 200 or a 500', async () => {
     const res = await w.t.server.inject({ method: 'GET', url: `/auth/v1/check/public/%zz?access_token=${encodeURIComponent(x.tiles.token)}` });
@@ -682,18 +679,15 @@ describe('logs: a successful check writes no line; no line ever holds a token', 
     assertNoTokenIn(lines);
   });
 
-  it(
-    'a percent-encoded access_token name (acc%65ss_token, access%5Ftoken) is redacted too',
-    async () => {
-      lines.length = 0;
-      const sk = encodeURIComponent(w.tokens.sk.token);
-      for (const name of ['acc%65ss_token', 'access%5Ftoken', 'access%5ftoken']) {
-        const res = await server.inject({ method: 'GET', url: `/tokens/v2?${name}=${sk}` });
-        assert.equal((res.json<{ code: string }>()).code, 'TokenValid', `${name} is read as the access_token`);
-      }
-      assertNoTokenIn(lines);
-    },
-  );
+  it('a percent-encoded access_token name (acc%65ss_token, access%5Ftoken) is redacted too', async () => {
+    lines.length = 0;
+    const sk = encodeURIComponent(w.tokens.sk.token);
+    for (const name of ['acc%65ss_token', 'access%5Ftoken', 'access%5ftoken']) {
+      const res = await server.inject({ method: 'GET', url: `/tokens/v2?${name}=${sk}` });
+      assert.equal(res.json<{ code: string }>().code, 'TokenValid', `${name} is read as the access_token`);
+    }
+    assertNoTokenIn(lines);
+  });
 });
 
 // -------------------------------------------------------------------------------------------------
@@ -765,7 +759,10 @@ describe('attack: a method Fastify does not know (PROPFIND, MKCOL, PURGE…) got
     it(`${style}: an original method with a dash (VERSION-CONTROL, BASELINE-CONTROL, M-SEARCH) is accepted`, async () => {
       const header = style === 'nginx' ? 'x-original-method' : 'x-forwarded-method';
       for (const method of ['VERSION-CONTROL', 'BASELINE-CONTROL', 'M-SEARCH', 'ORDERPATCH']) {
-        const res = await w.t.server.inject({ ...checkRequest(style, { path: '/any/x', token: x.tiles.token }), headers: { ...checkRequest(style, { path: '/any/x', token: x.tiles.token }).headers, [header]: method } });
+        const res = await w.t.server.inject({
+          ...checkRequest(style, { path: '/any/x', token: x.tiles.token }),
+          headers: { ...checkRequest(style, { path: '/any/x', token: x.tiles.token }).headers, [header]: method },
+        });
         assert.equal(observe(res, `${style} ${method}`).ok, true, method);
       }
     });
@@ -813,7 +810,13 @@ async function verdictFor(w: VerdictWorld, port: number, style: Style, path: str
   if (style !== 'envoy') return observe(await w.t.server.inject(checkRequest(style, { path, token })), `${style} ${path}`);
   const raw = await rawExchange(port, `GET /auth/v1/check${originalUri({ path, token })} HTTP/1.1\r\nHost: tokenbox\r\nConnection: close\r\n\r\n`);
   const status = statusOf(raw);
-  if (status === 200) return { ok: true, user: /x-tokenbox-user: (\S+)/i.exec(raw)?.[1] ?? '', tokenId: /x-tokenbox-token-id: (\S+)/i.exec(raw)?.[1] ?? '', usage: /x-tokenbox-usage: (\S+)/i.exec(raw)?.[1] ?? '' };
+  if (status === 200)
+    return {
+      ok: true,
+      user: /x-tokenbox-user: (\S+)/i.exec(raw)?.[1] ?? '',
+      tokenId: /x-tokenbox-token-id: (\S+)/i.exec(raw)?.[1] ?? '',
+      usage: /x-tokenbox-usage: (\S+)/i.exec(raw)?.[1] ?? '',
+    };
   assert.match(raw, new RegExp(`x-tokenbox-status: ${status}`, 'i'), `envoy ${path}: ${raw.split('\r\n')[0]}`);
   return { ok: false, status, message: (JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4)) as { message: string }).message };
 }
@@ -838,7 +841,7 @@ describe('attack: /private slipped past a /private/* rule onto a catch-all /*', 
   }
 });
 
-describe('attack: an original path a common upstream reads differently borrowed another path\'s scope', () => {
+describe("attack: an original path a common upstream reads differently borrowed another path's scope", () => {
   let w: VerdictWorld;
   let x: ExtraTokens;
   let port: number;

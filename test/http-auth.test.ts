@@ -88,7 +88,7 @@ async function mintTemporary(w: World, scopes: readonly string[], lifetimeMs: nu
   const expires = new Date(w.t.clock() + lifetimeMs).toISOString();
   const res = await w.t.server.inject({ method: 'POST', url: `/tokens/v2/alice?access_token=${w.sk}`, payload: { expires, scopes } });
   assert.equal(res.statusCode, 200, res.body);
-  return (res.json<{ token: string }>()).token;
+  return res.json<{ token: string }>().token;
 }
 
 async function deleteToken(w: World, token: string): Promise<void> {
@@ -116,11 +116,9 @@ async function assertWorks(w: World, route: Route, token: string): Promise<void>
 for (const route of ROUTES) {
   describe(`${route.method} ${route.path('{username}', '{id}')} (${route.name})`, () => {
     describe('2xx: the token is accepted', () => {
-      it('in the access_token query parameter', () =>
-        withWorld(async (w) => assert.equal((await send(w, route, { query: [w.sk] })).statusCode, route.ok)));
+      it('in the access_token query parameter', () => withWorld(async (w) => assert.equal((await send(w, route, { query: [w.sk] })).statusCode, route.ok)));
 
-      it('in an Authorization: Bearer header', () =>
-        withWorld(async (w) => assert.equal((await send(w, route, { bearer: w.sk })).statusCode, route.ok)));
+      it('in an Authorization: Bearer header', () => withWorld(async (w) => assert.equal((await send(w, route, { bearer: w.sk })).statusCode, route.ok)));
 
       it('from the Bearer header when the query holds a bad token (the header wins)', () =>
         withWorld(async (w) => assert.equal((await send(w, route, { bearer: w.sk, query: [forge(w.sk)] })).statusCode, route.ok)));
@@ -145,28 +143,37 @@ for (const route of ROUTES) {
     describe('401 Unauthorized', () => {
       const cases: Array<[string, (w: World) => Promise<Auth>]> = [
         ['no token', async () => ({})],
-        ['a token with 4 dot-parts', async (w) => {
-          const [u, p, s] = parts(w.sk);
-          return { query: [`${u}.${p}.extra.${s}`] };
-        }],
+        [
+          'a token with 4 dot-parts',
+          async (w) => {
+            const [u, p, s] = parts(w.sk);
+            return { query: [`${u}.${p}.extra.${s}`] };
+          },
+        ],
         ['a 10 KB token', async (w) => ({ query: [`sk.${'A'.repeat(10 * 1024)}.${parts(w.sk)[2]}`] })],
         ['a non-base64 payload', async (w) => ({ query: [`sk.not*base64~!.${parts(w.sk)[2]}`] })],
         ['a forged secret (one character of a real sk changed)', async (w) => ({ query: [forge(w.sk)] })],
         ['an empty Bearer header', async () => ({ bearer: '' })],
         ['a repeated access_token, both copies the same valid token', async (w) => ({ query: [w.sk, w.sk] })],
         ['a bad Bearer header even when the query holds a valid token (the header wins)', async (w) => ({ bearer: forge(w.sk), query: [w.sk] })],
-        ['a revoked (deleted) sk', async (w) => {
-          const other = await w.t.token('alice', CALLER_SCOPES);
-          await assertWorks(w, route, other.token);
-          await deleteToken(w, other.token);
-          return { query: [other.token] };
-        }],
-        ['an expired temporary token (now == exp)', async (w) => {
-          const tk = await mintTemporary(w, CALLER_SCOPES, 600_000);
-          await assertWorks(w, route, tk);
-          w.t.clock.advance(600_000);
-          return { query: [tk] };
-        }],
+        [
+          'a revoked (deleted) sk',
+          async (w) => {
+            const other = await w.t.token('alice', CALLER_SCOPES);
+            await assertWorks(w, route, other.token);
+            await deleteToken(w, other.token);
+            return { query: [other.token] };
+          },
+        ],
+        [
+          'an expired temporary token (now == exp)',
+          async (w) => {
+            const tk = await mintTemporary(w, CALLER_SCOPES, 600_000);
+            await assertWorks(w, route, tk);
+            w.t.clock.advance(600_000);
+            return { query: [tk] };
+          },
+        ],
       ];
       for (const [name, auth] of cases) {
         it(name, () => withWorld(async (w) => expectError(await send(w, route, await auth(w)), 401, 'Unauthorized')));
@@ -180,12 +187,11 @@ for (const route of ROUTES) {
     });
 
     describe('404 No such user', () => {
-      it('an unknown username in the path', () =>
-        withWorld(async (w) => expectError(await send(w, route, { query: [w.sk] }, 'nobody'), 404, 'No such user')));
+      it('an unknown username in the path', () => withWorld(async (w) => expectError(await send(w, route, { query: [w.sk] }, 'nobody'), 404, 'No such user')));
     });
 
     describe('404 Not found', () => {
-      it('a token without the route\'s scope', () =>
+      it("a token without the route's scope", () =>
         withWorld(async (w) => {
           const weak = await w.t.token('alice', ['map:read']);
           expectError(await send(w, route, { query: [weak.token] }), 404, 'Not found');
@@ -197,17 +203,17 @@ for (const route of ROUTES) {
           expectError(await send(w, route, { query: [pk.token] }), 404, 'Not found');
         }));
 
-      it('a temporary token without the route\'s scope', () =>
+      it("a temporary token without the route's scope", () =>
         withWorld(async (w) => {
           const tk = await mintTemporary(w, ['styles:list'], 600_000);
           expectError(await send(w, route, { query: [tk] }), 404, 'Not found');
         }));
 
-      it('another account\'s path, even with every scope', () =>
+      it("another account's path, even with every scope", () =>
         withWorld(async (w) => {
           expectError(await send(w, route, { query: [w.sk] }, 'bob', w.bobTargetId), 404, 'Not found');
           const list = await w.t.app.store.listTokens('bob', { sortBy: 'created', after: null, limit: 100 });
-          assert.equal(list.length, 2, 'bob\'s tokens are untouched');
+          assert.equal(list.length, 2, "bob's tokens are untouched");
         }));
     });
   });
@@ -223,11 +229,13 @@ describe('SPEC §4.3 check order', () => {
       const url = (w: World) => (method === 'POST' ? '/tokens/v2/alice' : `/tokens/v2/alice/${w.targetId}`);
       it(`${method} without a token and a 5 MB body: 401, not 413`, () =>
         withWorld(async (w) =>
-          expectError(await inject(w, { method, url: url(w), headers: { 'content-type': 'application/json' }, payload: FIVE_MB }), 401, 'Unauthorized')));
+          expectError(await inject(w, { method, url: url(w), headers: { 'content-type': 'application/json' }, payload: FIVE_MB }), 401, 'Unauthorized'),
+        ));
 
       it(`${method} without a token and a text/plain body: 401, not 415`, () =>
         withWorld(async (w) =>
-          expectError(await inject(w, { method, url: url(w), headers: { 'content-type': 'text/plain' }, payload: 'hello' }), 401, 'Unauthorized')));
+          expectError(await inject(w, { method, url: url(w), headers: { 'content-type': 'text/plain' }, payload: 'hello' }), 401, 'Unauthorized'),
+        ));
 
       it(`${method} with a forged token and invalid JSON: 401, not 400`, () =>
         withWorld(async (w) =>
@@ -235,17 +243,21 @@ describe('SPEC §4.3 check order', () => {
             await inject(w, { method, url: `${url(w)}?access_token=${forge(w.sk)}`, headers: { 'content-type': 'application/json' }, payload: '{nope' }),
             401,
             'Unauthorized',
-          )));
+          ),
+        ));
     }
   });
 
-  describe('rate limit before the path\'s account: 429', () => {
+  describe("rate limit before the path's account: 429", () => {
     it('over the limit, an unknown user answers 429, not 404', () =>
-      withWorld(async (w) => {
-        assert.equal((await inject(w, { method: 'GET', url: `/tokens/v2/alice?access_token=${w.sk}` })).statusCode, 200);
-        expectError(await inject(w, { method: 'GET', url: `/tokens/v2/nobody?access_token=${w.sk}` }), 429, 'Too Many Requests');
-        expectError(await inject(w, { method: 'GET', url: `/tokens/v2/bob?access_token=${w.sk}` }), 429, 'Too Many Requests');
-      }, { accountRateLimit: 1 }));
+      withWorld(
+        async (w) => {
+          assert.equal((await inject(w, { method: 'GET', url: `/tokens/v2/alice?access_token=${w.sk}` })).statusCode, 200);
+          expectError(await inject(w, { method: 'GET', url: `/tokens/v2/nobody?access_token=${w.sk}` }), 429, 'Too Many Requests');
+          expectError(await inject(w, { method: 'GET', url: `/tokens/v2/bob?access_token=${w.sk}` }), 429, 'Too Many Requests');
+        },
+        { accountRateLimit: 1 },
+      ));
   });
 
   describe('the account and ownership before the body: 404', () => {
@@ -258,17 +270,23 @@ describe('SPEC §4.3 check order', () => {
     for (const [name, headers, payload] of bodies) {
       it(`another account's path with ${name}: 404 Not found`, () =>
         withWorld(async (w) =>
-          expectError(await inject(w, { method: 'POST', url: `/tokens/v2/bob?access_token=${w.sk}`, headers, payload }), 404, 'Not found')));
+          expectError(await inject(w, { method: 'POST', url: `/tokens/v2/bob?access_token=${w.sk}`, headers, payload }), 404, 'Not found'),
+        ));
 
       it(`an unknown user with ${name}: 404 No such user`, () =>
         withWorld(async (w) =>
-          expectError(await inject(w, { method: 'POST', url: `/tokens/v2/nobody?access_token=${w.sk}`, headers, payload }), 404, 'No such user')));
+          expectError(await inject(w, { method: 'POST', url: `/tokens/v2/nobody?access_token=${w.sk}`, headers, payload }), 404, 'No such user'),
+        ));
     }
 
     it('a token lacking tokens:write with an invalid body: 404 Not found', () =>
       withWorld(async (w) => {
         const reader = await w.t.token('alice', ['tokens:read']);
-        expectError(await inject(w, { method: 'PATCH', url: `/tokens/v2/alice/${w.targetId}?access_token=${reader.token}`, payload: { note: 5 } }), 404, 'Not found');
+        expectError(
+          await inject(w, { method: 'PATCH', url: `/tokens/v2/alice/${w.targetId}?access_token=${reader.token}`, payload: { note: 5 } }),
+          404,
+          'Not found',
+        );
       }));
   });
 
@@ -276,46 +294,73 @@ describe('SPEC §4.3 check order', () => {
     const unknownId = 'c000000000000000000000000';
     it('PATCH an unknown id with an invalid body: 422, not 404', () =>
       withWorld(async (w) =>
-        expectError(await inject(w, { method: 'PATCH', url: `/tokens/v2/alice/${unknownId}?access_token=${w.sk}`, payload: { note: 5 } }), 422, 'note is invalid')));
+        expectError(
+          await inject(w, { method: 'PATCH', url: `/tokens/v2/alice/${unknownId}?access_token=${w.sk}`, payload: { note: 5 } }),
+          422,
+          'note is invalid',
+        ),
+      ));
 
     it('PATCH an unknown id with an unknown key: 422, not 404', () =>
       withWorld(async (w) =>
-        expectError(await inject(w, { method: 'PATCH', url: `/tokens/v2/alice/${unknownId}?access_token=${w.sk}`, payload: { color: 'red' } }), 422, 'color is not allowed')));
+        expectError(
+          await inject(w, { method: 'PATCH', url: `/tokens/v2/alice/${unknownId}?access_token=${w.sk}`, payload: { color: 'red' } }),
+          422,
+          'color is not allowed',
+        ),
+      ));
 
     it('PATCH an unknown id with a 5 MB body: 413, not 404', () =>
       withWorld(async (w) =>
         expectError(
-          await inject(w, { method: 'PATCH', url: `/tokens/v2/alice/${unknownId}?access_token=${w.sk}`, headers: { 'content-type': 'application/json' }, payload: FIVE_MB }),
+          await inject(w, {
+            method: 'PATCH',
+            url: `/tokens/v2/alice/${unknownId}?access_token=${w.sk}`,
+            headers: { 'content-type': 'application/json' },
+            payload: FIVE_MB,
+          }),
           413,
           'Request body is too large',
-        )));
+        ),
+      ));
   });
 
   describe('the token id before the rules: 404 Not found', () => {
     const unknownId = 'c000000000000000000000000';
     it('PATCH an unknown id with a valid body', () =>
       withWorld(async (w) =>
-        expectError(await inject(w, { method: 'PATCH', url: `/tokens/v2/alice/${unknownId}?access_token=${w.sk}`, payload: { note: 'x' } }), 404, 'Not found')));
+        expectError(await inject(w, { method: 'PATCH', url: `/tokens/v2/alice/${unknownId}?access_token=${w.sk}`, payload: { note: 'x' } }), 404, 'Not found'),
+      ));
 
     it('PATCH an unknown id with a body a rule would refuse (a scope nobody can grant)', () =>
       withWorld(async (w) =>
-        expectError(await inject(w, { method: 'PATCH', url: `/tokens/v2/alice/${unknownId}?access_token=${w.sk}`, payload: { scopes: ['nope:nope'] } }), 404, 'Not found')));
+        expectError(
+          await inject(w, { method: 'PATCH', url: `/tokens/v2/alice/${unknownId}?access_token=${w.sk}`, payload: { scopes: ['nope:nope'] } }),
+          404,
+          'Not found',
+        ),
+      ));
 
     it('DELETE an unknown id', () =>
       withWorld(async (w) => expectError(await inject(w, { method: 'DELETE', url: `/tokens/v2/alice/${unknownId}?access_token=${w.sk}` }), 404, 'Not found')));
 
-    it('PATCH or DELETE another account\'s token id on one\'s own path', () =>
+    it("PATCH or DELETE another account's token id on one's own path", () =>
       withWorld(async (w) => {
         const url = `/tokens/v2/alice/${w.bobTargetId}?access_token=${w.sk}`;
         expectError(await inject(w, { method: 'PATCH', url, payload: { note: 'mine now' } }), 404, 'Not found');
         expectError(await inject(w, { method: 'DELETE', url }), 404, 'Not found');
-        assert.ok(await w.t.app.store.getToken('bob', w.bobTargetId), 'bob\'s token survives');
+        assert.ok(await w.t.app.store.getToken('bob', w.bobTargetId), "bob's token survives");
       }));
   });
 
   describe('the rules last: 422', () => {
     it('a secret scope on a pk, on a valid id, by a caller holding that scope', () =>
       withWorld(async (w) =>
-        expectError(await inject(w, { method: 'PATCH', url: `/tokens/v2/alice/${w.targetId}?access_token=${w.sk}`, payload: { scopes: ['styles:list'] } }), 422, 'scopes are invalid')));
+        expectError(
+          await inject(w, { method: 'PATCH', url: `/tokens/v2/alice/${w.targetId}?access_token=${w.sk}`, payload: { scopes: ['styles:list'] } }),
+          422,
+          'scopes are invalid',
+        ),
+      ));
   });
 });

@@ -41,7 +41,12 @@ function listCase(query: string, message: string): Case {
 }
 
 function tokenCase(name: string, token: (c: Ctx) => string): Case {
-  return { name, status: 401, message: 'Unauthorized', request: (c) => ({ method: 'POST', url: `/tokens/v2/alice?access_token=${encodeURIComponent(token(c))}`, payload: {} }) };
+  return {
+    name,
+    status: 401,
+    message: 'Unauthorized',
+    request: (c) => ({ method: 'POST', url: `/tokens/v2/alice?access_token=${encodeURIComponent(token(c))}`, payload: {} }),
+  };
 }
 
 const secretOf = (c: Ctx) => c.sk.split('.')[2] as string;
@@ -55,7 +60,12 @@ const CASES: Case[] = [
   ...bodyCases('a truncated JSON body', '{"note": "x"', 400, 'Body is not valid JSON'),
   ...bodyCases('an empty body with content-type json', '', 400, 'Body is not valid JSON'),
   // 401
-  { name: 'a repeated access_token (same valid token twice)', status: 401, message: 'Unauthorized', request: (c) => ({ method: 'POST', url: `/tokens/v2/alice?${q(c)}&${q(c)}`, payload: {} }) },
+  {
+    name: 'a repeated access_token (same valid token twice)',
+    status: 401,
+    message: 'Unauthorized',
+    request: (c) => ({ method: 'POST', url: `/tokens/v2/alice?${q(c)}&${q(c)}`, payload: {} }),
+  },
   tokenCase('a token with 4 dot-parts', (c) => c.sk.replace(/\.(?=[^.]*$)/, '.x.')),
   tokenCase('a 10 KB token', (c) => `sk.${'A'.repeat(10 * 1024)}.${secretOf(c)}`),
   tokenCase('a non-base64 payload', (c) => `sk.%%%***.${secretOf(c)}`),
@@ -73,19 +83,61 @@ const CASES: Case[] = [
     ['alice%00', 'No such user'],
     ['%C3%A9', 'No such user'],
     ['a'.repeat(33), 'No such user'],
-  ].map(([user, message]): Case => ({ name: `username ${String(user).slice(0, 40)} in the path`, status: 404, message: message as string, request: (c) => ({ method: 'POST', url: `/tokens/v2/${user}?${q(c)}`, payload: {} }) })),
-  { name: 'username of 101 characters in the path', status: 404, message: 'No such user', request: (c) => ({ method: 'POST', url: `/tokens/v2/${'a'.repeat(101)}?${q(c)}`, payload: {} }) },
-  { name: 'a path with an invalid percent-escape (matches no route)', status: 404, message: 'Not found', request: (c) => ({ method: 'POST', url: `/tokens/v2/%zz?${q(c)}`, payload: {} }) },
-  { name: 'PATCH an id of 101 characters', status: 404, message: 'Not found', request: (c) => ({ method: 'PATCH', url: `/tokens/v2/alice/c${'a'.repeat(100)}?${q(c)}`, payload: { note: 'x' } }) },
-  { name: 'no token and a username of 101 characters', status: 401, message: 'Unauthorized', request: () => ({ method: 'POST', url: `/tokens/v2/${'a'.repeat(101)}`, payload: {} }) },
-  { name: 'PATCH an id of unknown format', status: 404, message: 'Not found', request: (c) => ({ method: 'PATCH', url: `/tokens/v2/alice/not-an-id?${q(c)}`, payload: { note: 'x' } }) },
-  { name: 'PATCH an id with uppercase letters', status: 404, message: 'Not found', request: (c) => ({ method: 'PATCH', url: `/tokens/v2/alice/${c.pkId.toUpperCase()}?${q(c)}`, payload: { note: 'x' } }) },
-  { name: 'PATCH a path-traversal id', status: 404, message: 'Not found', request: (c) => ({ method: 'PATCH', url: `/tokens/v2/alice/..%2F..%2Fbob?${q(c)}`, payload: { note: 'x' } }) },
+  ].map(([user, message]): Case => ({
+    name: `username ${String(user).slice(0, 40)} in the path`,
+    status: 404,
+    message: message as string,
+    request: (c) => ({ method: 'POST', url: `/tokens/v2/${user}?${q(c)}`, payload: {} }),
+  })),
+  {
+    name: 'username of 101 characters in the path',
+    status: 404,
+    message: 'No such user',
+    request: (c) => ({ method: 'POST', url: `/tokens/v2/${'a'.repeat(101)}?${q(c)}`, payload: {} }),
+  },
+  {
+    name: 'a path with an invalid percent-escape (matches no route)',
+    status: 404,
+    message: 'Not found',
+    request: (c) => ({ method: 'POST', url: `/tokens/v2/%zz?${q(c)}`, payload: {} }),
+  },
+  {
+    name: 'PATCH an id of 101 characters',
+    status: 404,
+    message: 'Not found',
+    request: (c) => ({ method: 'PATCH', url: `/tokens/v2/alice/c${'a'.repeat(100)}?${q(c)}`, payload: { note: 'x' } }),
+  },
+  {
+    name: 'no token and a username of 101 characters',
+    status: 401,
+    message: 'Unauthorized',
+    request: () => ({ method: 'POST', url: `/tokens/v2/${'a'.repeat(101)}`, payload: {} }),
+  },
+  {
+    name: 'PATCH an id of unknown format',
+    status: 404,
+    message: 'Not found',
+    request: (c) => ({ method: 'PATCH', url: `/tokens/v2/alice/not-an-id?${q(c)}`, payload: { note: 'x' } }),
+  },
+  {
+    name: 'PATCH an id with uppercase letters',
+    status: 404,
+    message: 'Not found',
+    request: (c) => ({ method: 'PATCH', url: `/tokens/v2/alice/${c.pkId.toUpperCase()}?${q(c)}`, payload: { note: 'x' } }),
+  },
+  {
+    name: 'PATCH a path-traversal id',
+    status: 404,
+    message: 'Not found',
+    request: (c) => ({ method: 'PATCH', url: `/tokens/v2/alice/..%2F..%2Fbob?${q(c)}`, payload: { note: 'x' } }),
+  },
   // 413, 415
   ...bodyCases('a 5 MB body', json({ note: 'a'.repeat(5 * 1024 * 1024) }), 413, 'Request body is too large'),
   ...bodyCases('a body one byte over 256 KiB', `{"note":"x"}${' '.repeat(256 * 1024 - 11)}`, 413, 'Request body is too large'),
   ...bodyCases('a text/plain body', '{}', 415, 'Content-Type must be application/json', { 'content-type': 'text/plain' }),
-  ...bodyCases('an application/x-www-form-urlencoded body', 'note=x', 415, 'Content-Type must be application/json', { 'content-type': 'application/x-www-form-urlencoded' }),
+  ...bodyCases('an application/x-www-form-urlencoded body', 'note=x', 415, 'Content-Type must be application/json', {
+    'content-type': 'application/x-www-form-urlencoded',
+  }),
   ...bodyCases('a body with content-type application/jsonx', '{}', 415, 'Content-Type must be application/json', { 'content-type': 'application/jsonx' }),
   // 422: the body's shape
   ...bodyCases('a JSON array body', '[]', 422, 'body is invalid'),
@@ -96,7 +148,8 @@ const CASES: Case[] = [
   ...bodyCases('a 100,000-deep array for note', `{"note":${deep('[', ']', 100_000)}}`, 422, 'note is invalid'),
   ...bodyCases('a note of 1,001 code points', json({ note: `${emoji1000}x` }), 422, 'note is invalid'),
   ...['\u0000', '\n', '\t', '\u001f', '\u007f', '\ud800', 'x\udc00'].flatMap((ch) =>
-    bodyCases(`a note with ${json(ch)}`, json({ note: `a${ch}b` }), 422, 'note is invalid')),
+    bodyCases(`a note with ${json(ch)}`, json({ note: `a${ch}b` }), 422, 'note is invalid'),
+  ),
   ...bodyCases('a string for scopes', json({ scopes: 'styles:read' }), 422, 'scopes are invalid'),
   ...bodyCases('nested arrays in scopes', json({ scopes: [['styles:read']] }), 422, 'scopes are invalid'),
   ...bodyCases('objects in scopes', json({ scopes: [{ id: 'styles:read' }] }), 422, 'scopes are invalid'),
@@ -133,10 +186,7 @@ const CASES: Case[] = [
 type Snapshot = unknown;
 
 async function snapshot(t: TestApp): Promise<Snapshot> {
-  const [alice, accounts] = await Promise.all([
-    t.app.store.listTokens('alice', { sortBy: 'created', after: null, limit: 1000 }),
-    t.app.store.listAccounts(),
-  ]);
+  const [alice, accounts] = await Promise.all([t.app.store.listTokens('alice', { sortBy: 'created', after: null, limit: 1000 }), t.app.store.listAccounts()]);
   return { alice, accounts };
 }
 
@@ -195,10 +245,10 @@ describe('what must still succeed next to the refusals above', () => {
         const created = await t.server.inject({ method: 'POST', url: `/tokens/v2/alice?access_token=${sk.token}`, payload: { note } });
         assert.equal(created.statusCode, 200, created.body);
         const { id } = created.json<{ id: string }>();
-        assert.equal((created.json<{ note: string }>()).note, note);
+        assert.equal(created.json<{ note: string }>().note, note);
         const reversed = [...note].reverse().join(''); // by code point: still valid, and different
         const updated = await t.server.inject({ method: 'PATCH', url: `/tokens/v2/alice/${id}?access_token=${sk.token}`, payload: { note: reversed } });
-        assert.equal((updated.json<{ note: string }>()).note, reversed);
+        assert.equal(updated.json<{ note: string }>().note, reversed);
         assert.equal((await t.app.store.getToken('alice', id))?.note, reversed);
       }
     } finally {

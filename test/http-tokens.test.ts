@@ -12,7 +12,11 @@ import { startTestApp, type TestApp } from './helpers/app.js';
 type Res = LightMyRequestResponse;
 type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE';
 type Api = (method: Method, url: string, payload?: unknown) => Promise<Res>;
-interface World { t: TestApp; sk: TokenObject & { token: string }; api: Api }
+interface World {
+  t: TestApp;
+  sk: TokenObject & { token: string };
+  api: Api;
+}
 
 const ADMIN = ['tokens:read', 'tokens:write', 'scopes:list', 'styles:read', 'fonts:read', 'styles:list', 'map:read'];
 const PUBLIC = BUILT_IN_SCOPES.filter((s) => s.public).map((s) => s.id);
@@ -89,10 +93,22 @@ describe('list: GET /tokens/v2/{username}', () => {
 
   check('filters: usage=pk|sk, default=true|false', async (w) => {
     await w.t.token('alice', ['styles:read']);
-    assert.deepEqual((await list(w, '?usage=sk')).map((x) => x.id), [w.sk.id]);
-    assert.deepEqual((await list(w, '?usage=pk')).map((x) => x.usage), ['pk', 'pk']);
-    assert.deepEqual((await list(w, '?default=true')).map((x) => x.default), [true]);
-    assert.deepEqual((await list(w, '?default=false')).map((x) => x.default), [false, false]);
+    assert.deepEqual(
+      (await list(w, '?usage=sk')).map((x) => x.id),
+      [w.sk.id],
+    );
+    assert.deepEqual(
+      (await list(w, '?usage=pk')).map((x) => x.usage),
+      ['pk', 'pk'],
+    );
+    assert.deepEqual(
+      (await list(w, '?default=true')).map((x) => x.default),
+      [true],
+    );
+    assert.deepEqual(
+      (await list(w, '?default=false')).map((x) => x.default),
+      [false, false],
+    );
   });
 
   check('sortby=created and sortby=modified, newest first', async (w) => {
@@ -133,14 +149,21 @@ describe('list: GET /tokens/v2/{username}', () => {
     assert.equal((await w.api('GET', '/tokens/v2/alice?limit=5')).headers.link, undefined, 'exactly 5 tokens: no next page');
   });
 
-  check('Link is built on publicUrl when configured', async (w) => {
-    const link = nextLink(await w.api('GET', '/tokens/v2/alice?limit=1'));
-    assert.equal(link?.origin, 'https://tokens.example.com');
-    assert.equal(link?.pathname, '/tokens/v2/alice');
-  }, { publicUrl: 'https://tokens.example.com' });
+  check(
+    'Link is built on publicUrl when configured',
+    async (w) => {
+      const link = nextLink(await w.api('GET', '/tokens/v2/alice?limit=1'));
+      assert.equal(link?.origin, 'https://tokens.example.com');
+      assert.equal(link?.pathname, '/tokens/v2/alice');
+    },
+    { publicUrl: 'https://tokens.example.com' },
+  );
 
-  check('Link uses the request\'s own Host, never X-Forwarded-Host without trustProxy', async (w) => {
-    const res = await w.t.server.inject({ url: withToken('/tokens/v2/alice?limit=1', w.sk.token), headers: { host: 'api.example.net', 'x-forwarded-host': 'evil.example', 'x-forwarded-proto': 'https' } });
+  check("Link uses the request's own Host, never X-Forwarded-Host without trustProxy", async (w) => {
+    const res = await w.t.server.inject({
+      url: withToken('/tokens/v2/alice?limit=1', w.sk.token),
+      headers: { host: 'api.example.net', 'x-forwarded-host': 'evil.example', 'x-forwarded-proto': 'https' },
+    });
     assert.equal(nextLink(res)?.origin, 'http://api.example.net');
   });
 
@@ -189,7 +212,20 @@ describe('create: POST /tokens/v2/{username}', () => {
     const res = await w.api('POST', '/tokens/v2/alice', { scopes: ['styles:read', 'fonts:read'], note: 'web' });
     const body = ok<TokenObject>(res);
     assert.equal(res.headers['cache-control'], 'no-store');
-    assert.deepEqual({ ...body, id: '', token: '' }, { client: 'api', note: 'web', usage: 'pk', id: '', default: false, scopes: ['styles:read', 'fonts:read'], created: new Date(T0).toISOString(), modified: new Date(T0).toISOString(), token: '' });
+    assert.deepEqual(
+      { ...body, id: '', token: '' },
+      {
+        client: 'api',
+        note: 'web',
+        usage: 'pk',
+        id: '',
+        default: false,
+        scopes: ['styles:read', 'fonts:read'],
+        created: new Date(T0).toISOString(),
+        modified: new Date(T0).toISOString(),
+        token: '',
+      },
+    );
     assert.match(body.token ?? '', /^pk\.[A-Za-z0-9]+\.[A-Za-z0-9_-]{22}$/);
     assert.equal((await list(w)).find((x) => x.id === body.id)?.token, body.token);
   });
@@ -236,11 +272,15 @@ describe('create: POST /tokens/v2/{username}', () => {
     });
   }
 
-  check('422 too many tokens at maxTokensPerAccount (the default token counts)', async (w) => {
-    ok(await w.api('POST', '/tokens/v2/alice', {}));
-    expectError(await w.api('POST', '/tokens/v2/alice', {}), 422, 'too many tokens');
-    assert.equal((await list(w)).length, 3);
-  }, { maxTokensPerAccount: 3 });
+  check(
+    '422 too many tokens at maxTokensPerAccount (the default token counts)',
+    async (w) => {
+      ok(await w.api('POST', '/tokens/v2/alice', {}));
+      expectError(await w.api('POST', '/tokens/v2/alice', {}), 422, 'too many tokens');
+      assert.equal((await list(w)).length, 3);
+    },
+    { maxTokensPerAccount: 3 },
+  );
 });
 
 describe('create temporary: POST /tokens/v2/{username} {expires, scopes}', () => {
@@ -293,7 +333,11 @@ describe('create temporary: POST /tokens/v2/{username} {expires, scopes}', () =>
   check('422 a tk may not mint a tk that outlives it, nor grant a scope it lacks', async (w) => {
     const tk = as(w.t, await mint(w, ['tokens:write', 'styles:read'], 600_000));
     const past = new Date(w.t.clock() + 601_000).toISOString();
-    expectError(await tk('POST', '/tokens/v2/alice', { expires: past, scopes: [] }), 422, 'expires may not be greater than the expiration of the authorizing token');
+    expectError(
+      await tk('POST', '/tokens/v2/alice', { expires: past, scopes: [] }),
+      422,
+      'expires may not be greater than the expiration of the authorizing token',
+    );
     const within = new Date(w.t.clock() + 60_000).toISOString();
     expectError(await tk('POST', '/tokens/v2/alice', { expires: within, scopes: ['tokens:read'] }), 422, 'scopes are invalid');
   });
@@ -386,7 +430,14 @@ describe('retrieve: GET /tokens/v2?access_token=…', () => {
     const tk = await mint(w, ['styles:read', 'map:read'], 600_000);
     assert.deepEqual(await retrieve(w, tk), {
       code: 'TokenValid',
-      token: { usage: 'tk', user: 'alice', expires: new Date(T0 + 600_000).toISOString(), created: new Date(T0).toISOString(), scopes: ['styles:read', 'map:read'], client: 'api' },
+      token: {
+        usage: 'tk',
+        user: 'alice',
+        expires: new Date(T0 + 600_000).toISOString(),
+        created: new Date(T0).toISOString(),
+        scopes: ['styles:read', 'map:read'],
+        client: 'api',
+      },
     });
   });
 
@@ -447,51 +498,67 @@ describe('rate limit (accountRateLimit: 3)', () => {
   const rate = (res: Res) => [res.headers['x-rate-limit-interval'], res.headers['x-rate-limit-limit'], res.headers['x-rate-limit-reset']];
   const headers = ['60', '3', String(T0 / 1000 + 60)];
 
-  check('the 4th request in a window is 429 with Retry-After; the window resets after 60 s', async (w) => {
-    for (let i = 0; i < 3; i++) assert.deepEqual(rate(await w.api('GET', '/scopes/v1/alice')), headers);
-    w.t.clock.advance(15_000);
-    const limited = await w.api('GET', '/tokens/v2/alice');
-    expectError(limited, 429, 'Too Many Requests');
-    assert.deepEqual(rate(limited), headers);
-    assert.equal(limited.headers['retry-after'], '45');
-    w.t.clock.advance(45_000);
-    assert.equal((await w.api('GET', '/tokens/v2/alice')).statusCode, 200);
-  }, { accountRateLimit: 3 });
+  check(
+    'the 4th request in a window is 429 with Retry-After; the window resets after 60 s',
+    async (w) => {
+      for (let i = 0; i < 3; i++) assert.deepEqual(rate(await w.api('GET', '/scopes/v1/alice')), headers);
+      w.t.clock.advance(15_000);
+      const limited = await w.api('GET', '/tokens/v2/alice');
+      expectError(limited, 429, 'Too Many Requests');
+      assert.deepEqual(rate(limited), headers);
+      assert.equal(limited.headers['retry-after'], '45');
+      w.t.clock.advance(45_000);
+      assert.equal((await w.api('GET', '/tokens/v2/alice')).statusCode, 200);
+    },
+    { accountRateLimit: 3 },
+  );
 
-  check('X-Rate-Limit-* on every API response, errors included', async (w) => {
-    const responses = [
-      await w.api('POST', '/tokens/v2/alice', { scopes: ['nope:nope'] }),
-      await w.api('DELETE', `/tokens/v2/alice/${w.sk.id}`),
-      await w.t.server.inject({ url: '/tokens/v2/alice' }),
-      await w.t.server.inject({ url: '/scopes/v1/nobody' }),
-      await w.t.server.inject({ url: withToken('/tokens/v2', w.sk.token) }),
-    ];
-    for (const res of responses) assert.deepEqual(rate(res), headers, `${res.statusCode} ${res.body}`);
-  }, { accountRateLimit: 3 });
+  check(
+    'X-Rate-Limit-* on every API response, errors included',
+    async (w) => {
+      const responses = [
+        await w.api('POST', '/tokens/v2/alice', { scopes: ['nope:nope'] }),
+        await w.api('DELETE', `/tokens/v2/alice/${w.sk.id}`),
+        await w.t.server.inject({ url: '/tokens/v2/alice' }),
+        await w.t.server.inject({ url: '/scopes/v1/nobody' }),
+        await w.t.server.inject({ url: withToken('/tokens/v2', w.sk.token) }),
+      ];
+      for (const res of responses) assert.deepEqual(rate(res), headers, `${res.statusCode} ${res.body}`);
+    },
+    { accountRateLimit: 3 },
+  );
 
-  check('forged tokens are limited per client IP and never spend the victim\'s quota', async (w) => {
-    const [u, p, s] = w.sk.token.split('.') as [string, string, string];
-    const forged = `${u}.${p}.${s.startsWith('A') ? 'B' : 'A'}${s.slice(1)}`;
-    // Same client IP as the victim's own requests below: the buckets still differ.
-    const attack = () => w.t.server.inject({ url: withToken('/tokens/v2/alice', forged) });
-    for (let i = 0; i < 3; i++) expectError(await attack(), 401, 'Unauthorized');
-    expectError(await attack(), 429, 'Too Many Requests');
-    expectError(await w.t.server.inject({ url: withToken('/tokens/v2/alice', forged), remoteAddress: '198.51.100.7' }), 401, 'Unauthorized');
-    for (let i = 0; i < 3; i++) assert.equal((await w.api('GET', '/tokens/v2/alice')).statusCode, 200);
-    expectError(await w.api('GET', '/tokens/v2/alice'), 429, 'Too Many Requests');
-    assert.equal((await w.t.server.inject({ url: '/health' })).statusCode, 200, '/health is exempt');
-    assert.equal((await w.t.server.inject({ method: 'OPTIONS', url: '/tokens/v2/alice' })).statusCode, 204, 'OPTIONS is exempt');
-  }, { accountRateLimit: 3 });
-  check('a published public token cannot spend the quota of the account\'s secret tokens', async (w) => {
-    const pk = ok<TokenObject[]>(await w.api('GET', '/tokens/v2/alice?default=true'))[0]!.token!;
-    const viaPk = () => w.t.server.inject({ url: withToken('/tokens/v2/alice', pk) });
-    for (let i = 0; i < 3; i++) expectError(await viaPk(), 404, 'Not found');
-    expectError(await viaPk(), 429, 'Too Many Requests');
-    expectError(await w.t.server.inject({ url: withToken('/tokens/v2', pk) }), 429, 'Too Many Requests');
-    // The sk has spent 1 request (the list above) of its own 3.
-    for (let i = 0; i < 2; i++) assert.equal((await w.api('GET', '/tokens/v2/alice')).statusCode, 200);
-    expectError(await w.api('GET', '/tokens/v2/alice'), 429, 'Too Many Requests');
-  }, { accountRateLimit: 3 });
+  check(
+    "forged tokens are limited per client IP and never spend the victim's quota",
+    async (w) => {
+      const [u, p, s] = w.sk.token.split('.') as [string, string, string];
+      const forged = `${u}.${p}.${s.startsWith('A') ? 'B' : 'A'}${s.slice(1)}`;
+      // Same client IP as the victim's own requests below: the buckets still differ.
+      const attack = () => w.t.server.inject({ url: withToken('/tokens/v2/alice', forged) });
+      for (let i = 0; i < 3; i++) expectError(await attack(), 401, 'Unauthorized');
+      expectError(await attack(), 429, 'Too Many Requests');
+      expectError(await w.t.server.inject({ url: withToken('/tokens/v2/alice', forged), remoteAddress: '198.51.100.7' }), 401, 'Unauthorized');
+      for (let i = 0; i < 3; i++) assert.equal((await w.api('GET', '/tokens/v2/alice')).statusCode, 200);
+      expectError(await w.api('GET', '/tokens/v2/alice'), 429, 'Too Many Requests');
+      assert.equal((await w.t.server.inject({ url: '/health' })).statusCode, 200, '/health is exempt');
+      assert.equal((await w.t.server.inject({ method: 'OPTIONS', url: '/tokens/v2/alice' })).statusCode, 204, 'OPTIONS is exempt');
+    },
+    { accountRateLimit: 3 },
+  );
+  check(
+    "a published public token cannot spend the quota of the account's secret tokens",
+    async (w) => {
+      const pk = ok<TokenObject[]>(await w.api('GET', '/tokens/v2/alice?default=true'))[0]!.token!;
+      const viaPk = () => w.t.server.inject({ url: withToken('/tokens/v2/alice', pk) });
+      for (let i = 0; i < 3; i++) expectError(await viaPk(), 404, 'Not found');
+      expectError(await viaPk(), 429, 'Too Many Requests');
+      expectError(await w.t.server.inject({ url: withToken('/tokens/v2', pk) }), 429, 'Too Many Requests');
+      // The sk has spent 1 request (the list above) of its own 3.
+      for (let i = 0; i < 2; i++) assert.equal((await w.api('GET', '/tokens/v2/alice')).statusCode, 200);
+      expectError(await w.api('GET', '/tokens/v2/alice'), 429, 'Too Many Requests');
+    },
+    { accountRateLimit: 3 },
+  );
 });
 
 describe('wire rules', () => {
@@ -531,21 +598,39 @@ describe('wire rules', () => {
     await w.t.app.store.close();
     const res = await w.t.server.inject({ url: '/health' });
     assert.equal(res.statusCode, 503);
-    assert.equal((res.json<{ status: string }>()).status, 'unavailable');
+    assert.equal(res.json<{ status: string }>().status, 'unavailable');
     expectError(await w.api('GET', '/tokens/v2/alice'), 503, 'Service Unavailable');
   });
 
   check('/openapi.json: an OpenAPI 3 document listing the operations', async (w) => {
-    const doc = ok<{ openapi: string; info: object; paths: Record<string, Record<string, { operationId?: string }>> }>(await w.t.server.inject({ url: '/openapi.json' }));
+    const doc = ok<{ openapi: string; info: object; paths: Record<string, Record<string, { operationId?: string }>> }>(
+      await w.t.server.inject({ url: '/openapi.json' }),
+    );
     assert.match(doc.openapi, /^3\.\d+\.\d+$/);
-    const ops = Object.entries(doc.paths).flatMap(([path, item]) => Object.entries(item).filter(([m]) => m !== 'parameters').map(([m, op]) => `${m} ${path} ${op.operationId}`));
-    for (const op of ['get /tokens/v2 retrieveToken', 'get /tokens/v2/{username} listTokens', 'post /tokens/v2/{username} createToken', 'patch /tokens/v2/{username}/{id} updateToken', 'delete /tokens/v2/{username}/{id} deleteToken', 'get /scopes/v1/{username} listScopes']) {
+    const ops = Object.entries(doc.paths).flatMap(([path, item]) =>
+      Object.entries(item)
+        .filter(([m]) => m !== 'parameters')
+        .map(([m, op]) => `${m} ${path} ${op.operationId}`),
+    );
+    for (const op of [
+      'get /tokens/v2 retrieveToken',
+      'get /tokens/v2/{username} listTokens',
+      'post /tokens/v2/{username} createToken',
+      'patch /tokens/v2/{username}/{id} updateToken',
+      'delete /tokens/v2/{username}/{id} deleteToken',
+      'get /scopes/v1/{username} listScopes',
+    ]) {
       assert.ok(ops.includes(op), op);
     }
   });
 
   check('an unknown route or method is 404 Not found', async (w) => {
-    for (const [method, url] of [['GET', '/nope'], ['GET', '/tokens/v3/alice'], ['POST', '/scopes/v1/alice'], ['GET', `/tokens/v2/alice/${w.sk.id}`]] as const) {
+    for (const [method, url] of [
+      ['GET', '/nope'],
+      ['GET', '/tokens/v3/alice'],
+      ['POST', '/scopes/v1/alice'],
+      ['GET', `/tokens/v2/alice/${w.sk.id}`],
+    ] as const) {
       expectError(await w.api(method, url), 404, 'Not found');
     }
   });

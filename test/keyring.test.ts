@@ -90,7 +90,10 @@ describe('keyring and temporary-token verification', () => {
     const late = tk({}, oldKey.key);
     assert.equal((await auth.authenticate(late)).ok, true);
     clock.advance(3_600_000 + 2);
-    assert.equal(keyring.verifyingKeys(clock()).some((k) => k.id === oldKey.id), false);
+    assert.equal(
+      keyring.verifyingKeys(clock()).some((k) => k.id === oldKey.id),
+      false,
+    );
     // Every tk the old key can have signed has expired by the time the key is dropped.
     assert.deepEqual(await auth.authenticate(late), { ok: false, reason: 'expired' });
     // A process that never saw it finds no key for its MAC at all.
@@ -114,7 +117,7 @@ describe('keyring and temporary-token verification', () => {
     assert.equal((await auth.authenticate(token)).ok, true, 'no clock advance: the rotation clears the remembered refusal');
   });
 
-  it('remembers a verified tk but still sees its expiry and its parent\'s deletion', async () => {
+  it("remembers a verified tk but still sees its expiry and its parent's deletion", async () => {
     const token = tk();
     assert.equal((await auth.authenticate(token)).ok, true);
     await store.deleteToken('alice', parentId, clock());

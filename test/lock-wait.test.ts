@@ -113,7 +113,7 @@ describe('sqlite store: another connection holds the write lock', () => {
     assert.ok(performance.now() - started >= 140, 'it waited for the lock first');
     for (const [i, result] of refused.entries()) {
       assert.equal(result.status, 'rejected', `write ${i}`);
-      assert.ok(isUnavailable((result).reason), `write ${i}: ${String((result).reason)}`);
+      assert.ok(isUnavailable(result.reason), `write ${i}: ${String(result.reason)}`);
     }
     holder.exec('COMMIT');
     assert.deepEqual(await store.listTokens('alice', { sortBy: 'created', after: null, limit: 10 }), [alice]);

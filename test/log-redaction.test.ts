@@ -23,7 +23,10 @@ const TOKEN_SHAPE = /[pst]k\.[A-Za-z0-9+/=_-]+\.[A-Za-z0-9_-]{16}/i;
 
 /** Every byte escaped: `%70%6B%2E…`. */
 function escapeAll(text: string, upper = true): string {
-  return [...text].map((c) => `%${c.charCodeAt(0).toString(16).padStart(2, '0')}`).map((e) => (upper ? e.toUpperCase() : e)).join('');
+  return [...text]
+    .map((c) => `%${c.charCodeAt(0).toString(16).padStart(2, '0')}`)
+    .map((e) => (upper ? e.toUpperCase() : e))
+    .join('');
 }
 
 /** Lenient percent-decoding, byte by byte, invalid escapes kept (a log reader's view). */
@@ -155,7 +158,12 @@ describe('logs never hold a token: the production logger under attack', () => {
 
   it(`random encodings and placements of real tokens are never logged (fast-check, seed ${SEED})`, async () => {
     const encodedChar = (c: string) =>
-      fc.constantFrom(c, `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`, `%${c.charCodeAt(0).toString(16).padStart(2, '0')}`, `%25${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+      fc.constantFrom(
+        c,
+        `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`,
+        `%${c.charCodeAt(0).toString(16).padStart(2, '0')}`,
+        `%25${c.charCodeAt(0).toString(16).padStart(2, '0')}`,
+      );
     const spelled = (token: string) => fc.tuple(...[...token].map(encodedChar)).map((chars) => chars.join(''));
     const placement = fc.constantFrom(
       (t: string) => `/tokens/v2/alice?access_token=${t}`,
@@ -168,15 +176,22 @@ describe('logs never hold a token: the production logger under attack', () => {
       (t: string) => `/tokens/v2/alice/%zz/${t}`,
       (t: string) => `/auth/v1/check/nowhere/${t}`,
     );
-    const prefixCase = fc.constantFrom((t: string) => t, (t: string) => t.slice(0, 2).toUpperCase() + t.slice(2), (t: string) => t[0]?.toUpperCase() + t.slice(1));
+    const prefixCase = fc.constantFrom(
+      (t: string) => t,
+      (t: string) => t.slice(0, 2).toUpperCase() + t.slice(2),
+      (t: string) => t[0]?.toUpperCase() + t.slice(1),
+    );
     const which = fc.integer({ min: 0, max: tokens().length - 1 });
     try {
       await fc.assert(
-        fc.asyncProperty(which.chain((i) => fc.tuple(prefixCase, placement).chain(([cased, place]) => spelled(cased(tokens()[i] as string)).map((t) => place(t)))), async (url) => {
-          lines.length = 0;
-          await send({ method: 'GET', url }, url);
-          assertClean(url);
-        }),
+        fc.asyncProperty(
+          which.chain((i) => fc.tuple(prefixCase, placement).chain(([cased, place]) => spelled(cased(tokens()[i] as string)).map((t) => place(t)))),
+          async (url) => {
+            lines.length = 0;
+            await send({ method: 'GET', url }, url);
+            assertClean(url);
+          },
+        ),
         { seed: SEED, numRuns: 300 },
       );
     } catch (error) {

@@ -91,16 +91,13 @@ describe('nginx auth_request in front of tokenbox (examples/nginx)', { skip: mis
   async function get(label: string, query = '', headers: Record<string, string> = {}): Promise<Reply & { path: string }> {
     const path = `/tiles/${label}-${++counter}`;
     const reply = await new Promise<Reply>((resolve, reject) => {
-      const req = httpRequest(
-        { host: '127.0.0.1', port: nginxPort, path: path + query, method: 'GET', headers, agent: false, timeout: 10_000 },
-        (res) => {
-          let body = '';
-          res.setEncoding('utf8');
-          res.on('data', (chunk: string) => (body += chunk));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-          res.on('error', reject);
-        },
-      );
+      const req = httpRequest({ host: '127.0.0.1', port: nginxPort, path: path + query, method: 'GET', headers, agent: false, timeout: 10_000 }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (body += chunk));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+        res.on('error', reject);
+      });
       req.on('timeout', () => req.destroy(new Error(`GET ${path} timed out`)));
       req.on('error', reject);
       req.end();
@@ -312,7 +309,10 @@ describe('nginx auth_request in front of tokenbox (examples/nginx)', { skip: mis
   });
 
   it('the upstream saw every allowed request and none of the refused ones', () => {
-    const allowed = sent.filter((s) => s.status === 200).map((s) => s.path).sort();
+    const allowed = sent
+      .filter((s) => s.status === 200)
+      .map((s) => s.path)
+      .sort();
     const refused = sent.filter((s) => s.status !== 200).map((s) => s.path);
     assert.ok(refused.length >= 8, 'the refusals above were sent');
     assert.deepEqual([...seenPaths()].sort(), allowed);

@@ -115,7 +115,9 @@ describe('hostile requests against tokenbox serve', () => {
   it('bursts: up to 16 requests in flight at once', async (t) => {
     const started = performance.now();
     const before = sent.length;
-    const one = fc.oneof(hostileRequest(h.world, 'api'), hostileRequest(h.world, 'forward-auth'), hostileRequest(h.world, 'writes')).filter((r) => !mayChangeStore(r, h.world));
+    const one = fc
+      .oneof(hostileRequest(h.world, 'api'), hostileRequest(h.world, 'forward-auth'), hostileRequest(h.world, 'writes'))
+      .filter((r) => !mayChangeStore(r, h.world));
     const burst = async (batch: HostileRequest[]) => {
       const results = await Promise.all(batch.map(exchange));
       const problems = results.flatMap(({ res, problems: p }, i) => p.map((x) => `request ${i}: ${x}\n  answer: ${res ? describeReply(res) : 'none'}`));
@@ -125,7 +127,12 @@ describe('hostile requests against tokenbox serve', () => {
       if (problems.length) throw new Error(problems.join('\n'));
     };
     try {
-      await assertReplayable(fc.asyncProperty(fc.array(one, { minLength: 1, maxLength: 16 }), burst), { name: 'bursts', file: FILE, numRuns: 150, seedOffset: 4 });
+      await assertReplayable(fc.asyncProperty(fc.array(one, { minLength: 1, maxLength: 16 }), burst), {
+        name: 'bursts',
+        file: FILE,
+        numRuns: 150,
+        seedOffset: 4,
+      });
     } finally {
       t.diagnostic(`${sent.length - before} requests in ${Math.round(performance.now() - started)} ms`);
     }
@@ -143,6 +150,13 @@ describe('hostile requests against tokenbox serve', () => {
       const culprit = sent.find((s) => shapes.some((x) => s.includes(x)));
       return culprit ? `\n  sent by: ${culprit}` : '';
     };
-    assert.equal(lines.length, 0, `${lines.length} log lines hold a token:\n${lines.slice(0, 5).map((l) => `${l}${blame(l)}`).join('\n')}`);
+    assert.equal(
+      lines.length,
+      0,
+      `${lines.length} log lines hold a token:\n${lines
+        .slice(0, 5)
+        .map((l) => `${l}${blame(l)}`)
+        .join('\n')}`,
+    );
   });
 });

@@ -30,15 +30,7 @@ import { buildServer } from '../src/http/server.js';
 import { openTokenbox, type Tokenbox } from '../src/main.js';
 import { testClock, testConfig, type TestClock } from './helpers/app.js';
 import { assertReplayable } from './helpers/property-runs.js';
-import {
-  effectiveScopes,
-  isPublicScope,
-  mayGrantAll,
-  refusalOfCaller,
-  RETIRED_SCOPE,
-  UNIVERSE,
-  type ModelToken,
-} from './helpers/scopes-model.js';
+import { effectiveScopes, isPublicScope, mayGrantAll, refusalOfCaller, RETIRED_SCOPE, UNIVERSE, type ModelToken } from './helpers/scopes-model.js';
 
 const FILE = 'test/property-scopes.test.ts';
 
@@ -81,9 +73,28 @@ const scopeSpec = (from: fc.Arbitrary<ScopeSpec['from']>): fc.Arbitrary<ScopeSpe
 const target = fc.record({ rootOfTk: fc.boolean(), ref });
 
 const commandArb: fc.Arbitrary<Command> = fc.oneof(
-  { weight: 3, arbitrary: fc.record({ kind: fc.constant('create' as const), caller: ref, scopes: scopeSpec(fc.constantFrom('caller' as const, 'any' as const)) }) },
-  { weight: 3, arbitrary: fc.record({ kind: fc.constant('update' as const), via, target, scopes: scopeSpec(fc.constantFrom('target' as const, 'target' as const, 'caller' as const, 'any' as const)) }) },
-  { weight: 4, arbitrary: fc.record({ kind: fc.constant('mint' as const), caller: ref, scopes: scopeSpec(fc.constantFrom('caller' as const, 'caller' as const, 'any' as const)), minutes: fc.integer({ min: 1, max: 59 }) }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({ kind: fc.constant('create' as const), caller: ref, scopes: scopeSpec(fc.constantFrom('caller' as const, 'any' as const)) }),
+  },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      kind: fc.constant('update' as const),
+      via,
+      target,
+      scopes: scopeSpec(fc.constantFrom('target' as const, 'target' as const, 'caller' as const, 'any' as const)),
+    }),
+  },
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      kind: fc.constant('mint' as const),
+      caller: ref,
+      scopes: scopeSpec(fc.constantFrom('caller' as const, 'caller' as const, 'any' as const)),
+      minutes: fc.integer({ min: 1, max: 59 }),
+    }),
+  },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('delete' as const), via, target }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('advance' as const), seconds: fc.integer({ min: 1, max: 900 }) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('probe' as const), token: ref }) },
@@ -134,13 +145,18 @@ describe('tk scopes follow their root, and nobody grants what they do not hold',
     const allScopes = [...app.catalog.list().map((s) => s.id), RETIRED_SCOPE];
     const operatorSk = await legacy.tokens.create(await legacy.access.operator(user), { scopes: allScopes });
     const tokens: ModelToken[] = [
-      model('default-pk', created.defaultPublicToken.token as string, 'pk', created.defaultPublicToken.id, created.defaultPublicToken.scopes, { isDefault: true }),
+      model('default-pk', created.defaultPublicToken.token as string, 'pk', created.defaultPublicToken.id, created.defaultPublicToken.scopes, {
+        isDefault: true,
+      }),
       model('operator-sk', operatorSk.token as string, 'sk', operatorSk.id, allScopes, { isOperator: true }),
     ];
     const operator = tokens[1] as ModelToken;
     const log: string[] = [];
     const fail = (what: string) => {
-      const state = tokens.map((t) => `${t.name}${t.deleted ? ' (deleted)' : ''}${t.root ? ` p=${t.root.name} exp=+${(t.exp as number) - Math.floor(clock() / 1000)}s` : ''}: [${t.scopes.join(' ')}]`);
+      const state = tokens.map(
+        (t) =>
+          `${t.name}${t.deleted ? ' (deleted)' : ''}${t.root ? ` p=${t.root.name} exp=+${(t.exp as number) - Math.floor(clock() / 1000)}s` : ''}: [${t.scopes.join(' ')}]`,
+      );
       throw new Error(`${what}\nafter:\n  ${log.join('\n  ')}\ntokens now:\n  ${state.join('\n  ')}`);
     };
     const expectStatus = (step: string, got: number, allowed: readonly number[], body: string) => {
@@ -181,7 +197,9 @@ describe('tk scopes follow their root, and nobody grants what they do not hold',
           const byCaller = refusalOfCaller(who, now, true);
           const held = effectiveScopes(who, now);
           const ruled =
-            !mayGrantAll(scopes, held ?? new Set()) || (target.usage === 'pk' && !scopes.every(isPublicScope)) || (target.isDefault && !sameSet(scopes, target.scopes));
+            !mayGrantAll(scopes, held ?? new Set()) ||
+            (target.usage === 'pk' && !scopes.every(isPublicScope)) ||
+            (target.isDefault && !sameSet(scopes, target.scopes));
           // A deleted target is 404; SPEC leaves open whether a refused scope list is judged first.
           const allowed = byCaller !== null ? [byCaller] : target.deleted ? (ruled ? [404, 422] : [404]) : [ruled ? 422 : 200];
           expectStatus(step, res.status, allowed, res.body);
@@ -268,8 +286,26 @@ describe('tk scopes follow their root, and nobody grants what they do not hold',
   });
 });
 
-function model(name: string, token: string, usage: 'pk' | 'sk' | 'tk', id: string | null, scopes: readonly string[], flags: { isDefault?: boolean; isOperator?: boolean } = {}): ModelToken {
-  return { name, token, usage, id, scopes: [...scopes], deleted: false, root: null, exp: null, isDefault: flags.isDefault ?? false, isOperator: flags.isOperator ?? false };
+function model(
+  name: string,
+  token: string,
+  usage: 'pk' | 'sk' | 'tk',
+  id: string | null,
+  scopes: readonly string[],
+  flags: { isDefault?: boolean; isOperator?: boolean } = {},
+): ModelToken {
+  return {
+    name,
+    token,
+    usage,
+    id,
+    scopes: [...scopes],
+    deleted: false,
+    root: null,
+    exp: null,
+    isDefault: flags.isDefault ?? false,
+    isOperator: flags.isOperator ?? false,
+  };
 }
 
 /**

@@ -46,9 +46,7 @@ function allValues(dbPath: string): { where: string; value: unknown }[] {
     for (const table of tables) {
       const statement = db.prepare(`SELECT * FROM "${table.replace(/"/g, '""')}"`);
       const columns = statement.columns().map((c) => c.name);
-      (statement.raw().all() as unknown[][]).forEach((row, r) =>
-        row.forEach((value, c) => values.push({ where: `${table}[${r}].${columns[c]}`, value })),
-      );
+      (statement.raw().all() as unknown[][]).forEach((row, r) => row.forEach((value, c) => values.push({ where: `${table}[${r}].${columns[c]}`, value })));
     }
     return values;
   } finally {
@@ -108,9 +106,7 @@ describe('a stolen database alone yields no usable token and no way to mint one'
     original = tempDir('original');
     const account = await cliJson<{ defaultPublicToken: TokenObject & { token: string } }>(['accounts', 'create', 'alice', '--data', original]);
     tokenStrings.push(account.defaultPublicToken.token);
-    sk = await cliJson<TokenObject & { token: string }>([
-      'tokens', 'create', 'alice', '--scopes', 'tokens:read,tokens:write,scopes:list', '--data', original,
-    ]);
+    sk = await cliJson<TokenObject & { token: string }>(['tokens', 'create', 'alice', '--scopes', 'tokens:read,tokens:write,scopes:list', '--data', original]);
     const pk = await cliJson<TokenObject & { token: string }>(['tokens', 'create', 'alice', '--scopes', 'styles:read', '--data', original]);
     const doomed = await cliJson<TokenObject & { token: string }>(['tokens', 'create', 'alice', '--data', original]);
     tokenStrings.push(sk.token, pk.token, doomed.token);

@@ -60,9 +60,7 @@ async function addAccount(store: Store, username: string, created = T0): Promise
 
 /** The expected order: newest first by the sort key, ties by id descending. */
 function expectedOrder(tokens: readonly TokenRecord[], sortBy: SortBy): string[] {
-  return [...tokens]
-    .sort((a, b) => b[sortBy] - a[sortBy] || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0))
-    .map((t) => t.id);
+  return [...tokens].sort((a, b) => b[sortBy] - a[sortBy] || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0)).map((t) => t.id);
 }
 
 /** Every page of a listing, following the keyset cursor from the last item of each page. */
@@ -197,8 +195,17 @@ export function runStoreContract(name: string, open: () => Promise<OpenedStore>)
         assert.equal(results.filter((ok) => ok).length, 2);
         const stored = await store.listTokens('alice', everything());
         assert.equal(stored.length, 3);
-        const inserted = attempts.filter((_, i) => results[i]).map((t) => t.id).sort();
-        assert.deepEqual(stored.filter((t) => !t.isDefault).map((t) => t.id).sort(), inserted);
+        const inserted = attempts
+          .filter((_, i) => results[i])
+          .map((t) => t.id)
+          .sort();
+        assert.deepEqual(
+          stored
+            .filter((t) => !t.isDefault)
+            .map((t) => t.id)
+            .sort(),
+          inserted,
+        );
       });
 
       it('a delete frees a slot; a refused insert and a refresh of the default token use none', async () => {
@@ -279,7 +286,10 @@ export function runStoreContract(name: string, open: () => Promise<OpenedStore>)
         await store.insertToken(empty, 10);
         assert.deepEqual(await store.getToken('alice', t.id), t);
         assert.deepEqual(await store.findTokenByHash(t.tokenHash), t);
-        assert.deepEqual((await store.listTokens('alice', everything())).find((x) => x.id === t.id), t);
+        assert.deepEqual(
+          (await store.listTokens('alice', everything())).find((x) => x.id === t.id),
+          t,
+        );
         assert.deepEqual(await store.getToken('alice', empty.id), empty);
       });
 
@@ -365,7 +375,10 @@ export function runStoreContract(name: string, open: () => Promise<OpenedStore>)
       it('filters by usage and isDefault, also across pages', async () => {
         const made = await seed();
         for (const usage of ['pk', 'sk'] as const) {
-          const want = expectedOrder(made.filter((t) => t.usage === usage), 'created');
+          const want = expectedOrder(
+            made.filter((t) => t.usage === usage),
+            'created',
+          );
           assert.deepEqual(ids(await store.listTokens('alice', { ...everything(), usage })), want);
           assert.deepEqual(ids((await allPages(store, 'alice', { sortBy: 'created', limit: 2, usage })).flat()), want);
         }
@@ -374,7 +387,13 @@ export function runStoreContract(name: string, open: () => Promise<OpenedStore>)
         const others = await store.listTokens('alice', { ...everything(), isDefault: false });
         assert.deepEqual(ids(others), expectedOrder(made.slice(1), 'created'));
         const pkOthers = await store.listTokens('alice', { ...everything(), usage: 'pk', isDefault: false });
-        assert.deepEqual(ids(pkOthers), expectedOrder(made.slice(1).filter((t) => t.usage === 'pk'), 'created'));
+        assert.deepEqual(
+          ids(pkOthers),
+          expectedOrder(
+            made.slice(1).filter((t) => t.usage === 'pk'),
+            'created',
+          ),
+        );
       });
 
       it('returns at most limit tokens, the first ones in order', async () => {
@@ -479,7 +498,10 @@ export function runStoreContract(name: string, open: () => Promise<OpenedStore>)
         const cleared = await store.updateToken('alice', t.id, { allowedUrls: null, allowedApplications: null }, T0 + 2);
         assert.deepEqual(cleared, { ...t, scopes: ['fonts:read'], allowedUrls: null, modified: T0 + 2 });
         assert.deepEqual(await store.updateToken('alice', t.id, {}, T0 + 3), { ...cleared, modified: T0 + 3 });
-        assert.deepEqual((await store.changesSince(0, 10)).map((c) => c.at), [T0 + 1, T0 + 2, T0 + 3]);
+        assert.deepEqual(
+          (await store.changesSince(0, 10)).map((c) => c.at),
+          [T0 + 1, T0 + 2, T0 + 3],
+        );
       });
 
       it('returns null and writes nothing for another account or an unknown id', async () => {
@@ -501,9 +523,10 @@ export function runStoreContract(name: string, open: () => Promise<OpenedStore>)
         assert.equal(await store.getToken('alice', t.id), null);
         assert.equal(await store.findTokenByHash(t.tokenHash), null);
         const changes = await store.changesSince(0, 10);
-        assert.deepEqual(changes.map(({ tokenId, kind, at }) => ({ tokenId, kind, at })), [
-          { tokenId: t.id, kind: 'delete', at: T0 + 9 },
-        ]);
+        assert.deepEqual(
+          changes.map(({ tokenId, kind, at }) => ({ tokenId, kind, at })),
+          [{ tokenId: t.id, kind: 'delete', at: T0 + 9 }],
+        );
         assert.equal(await store.deleteToken('alice', t.id, T0 + 10), false);
         assert.equal(await store.latestChangeSeq(), changes[0]!.seq);
       });
@@ -528,8 +551,14 @@ export function runStoreContract(name: string, open: () => Promise<OpenedStore>)
         await store.deleteToken('alice', a.id, T0 + 1);
         await store.updateToken('alice', b.id, { note: 'x' }, T0 + 5);
         await store.deleteToken('alice', c.id, T0 + 10);
-        assert.deepEqual((await store.recentDeletes(T0 + 2)).map((d) => [d.tokenId, d.kind, d.at]), [[c.id, 'delete', T0 + 10]]);
-        assert.deepEqual((await store.recentDeletes(T0)).map((d) => d.tokenId), [a.id, c.id]);
+        assert.deepEqual(
+          (await store.recentDeletes(T0 + 2)).map((d) => [d.tokenId, d.kind, d.at]),
+          [[c.id, 'delete', T0 + 10]],
+        );
+        assert.deepEqual(
+          (await store.recentDeletes(T0)).map((d) => d.tokenId),
+          [a.id, c.id],
+        );
       });
 
       it("refuses another account's token", async () => {
@@ -555,9 +584,10 @@ export function runStoreContract(name: string, open: () => Promise<OpenedStore>)
         const defaults = await store.listTokens('alice', { ...everything(), isDefault: true });
         assert.deepEqual(ids(defaults), [replacement.id]);
         const changes = await store.changesSince(0, 10);
-        assert.deepEqual(changes.map(({ tokenId, kind, at }) => ({ tokenId, kind, at })), [
-          { tokenId: old.id, kind: 'delete', at: T0 + 5 },
-        ]);
+        assert.deepEqual(
+          changes.map(({ tokenId, kind, at }) => ({ tokenId, kind, at })),
+          [{ tokenId: old.id, kind: 'delete', at: T0 + 5 }],
+        );
         assert.equal(await store.insertToken(makeToken('alice'), 3), true, 'the swap does not grow the count');
       });
 
@@ -588,7 +618,10 @@ export function runStoreContract(name: string, open: () => Promise<OpenedStore>)
         const plain = makeToken('alice');
         await store.insertToken(plain, 10);
         assert.equal(await store.setDefaultTokenScopes(target, T0 + 7), 2);
-        for (const [user, t] of [['alice', alice], ['carol', carol]] as const) {
+        for (const [user, t] of [
+          ['alice', alice],
+          ['carol', carol],
+        ] as const) {
           assert.deepEqual(await store.getToken(user, t.id), { ...t, scopes: target, modified: T0 + 7 });
         }
         assert.deepEqual(await store.getToken('bob', bob.id), bob);
@@ -613,12 +646,15 @@ export function runStoreContract(name: string, open: () => Promise<OpenedStore>)
         await store.updateToken('alice', made[2]!.id, { note: 'c' }, T0 + 3);
         await store.deleteToken('alice', made[0]!.id, T0 + 4);
         const all = await store.changesSince(0, 100);
-        assert.deepEqual(all.map(({ tokenId, kind }) => [tokenId, kind]), [
-          [made[0]!.id, 'update'],
-          [made[1]!.id, 'delete'],
-          [made[2]!.id, 'update'],
-          [made[0]!.id, 'delete'],
-        ]);
+        assert.deepEqual(
+          all.map(({ tokenId, kind }) => [tokenId, kind]),
+          [
+            [made[0]!.id, 'update'],
+            [made[1]!.id, 'delete'],
+            [made[2]!.id, 'update'],
+            [made[0]!.id, 'delete'],
+          ],
+        );
         assert.ok(all.every((c, i) => i === 0 || c.seq > all[i - 1]!.seq));
         assert.equal(await store.latestChangeSeq(), all[3]!.seq);
         assert.deepEqual(await store.changesSince(0, 2), all.slice(0, 2));
@@ -651,10 +687,13 @@ export function runStoreContract(name: string, open: () => Promise<OpenedStore>)
         await store.addSigningKey({ id: 'k1', sealedKey: 'sealed-1', created: T0 + 2, retired: null });
         await store.deleteToken('alice', alice.id, T0 + 3);
         const changes = await store.changesSince(before, 10);
-        assert.deepEqual(changes.map(({ tokenId, kind, at }) => ({ tokenId, kind, at })), [
-          { tokenId: 'k1', kind: 'key', at: T0 + 2 },
-          { tokenId: alice.id, kind: 'delete', at: T0 + 3 },
-        ]);
+        assert.deepEqual(
+          changes.map(({ tokenId, kind, at }) => ({ tokenId, kind, at })),
+          [
+            { tokenId: 'k1', kind: 'key', at: T0 + 2 },
+            { tokenId: alice.id, kind: 'delete', at: T0 + 3 },
+          ],
+        );
         assert.ok(changes[0]!.seq > before && changes[1]!.seq > changes[0]!.seq);
         assert.equal(await store.latestChangeSeq(), changes[1]!.seq);
       });

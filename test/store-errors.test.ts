@@ -33,7 +33,12 @@ for (const [name, open] of backends) {
       const { store, cleanup } = await open();
       try {
         await store.close();
-        for (const call of [() => store.ping(), () => store.getAccount('alice'), () => store.latestChangeSeq(), () => store.deleteToken('alice', 'c000000000000000000000000', 0)]) {
+        for (const call of [
+          () => store.ping(),
+          () => store.getAccount('alice'),
+          () => store.latestChangeSeq(),
+          () => store.deleteToken('alice', 'c000000000000000000000000', 0),
+        ]) {
           const error = await call().then(
             () => assert.fail('resolved'),
             (e: unknown) => e,
@@ -51,5 +56,9 @@ for (const [name, open] of backends) {
 }
 
 it('the mapper knows no driver codes: an unknown error with a SQLite code is a bare 500', () => {
-  assert.deepEqual(toHttpError(Object.assign(new Error('disk I/O error'), { code: 'SQLITE_IOERR' })), { status: 500, message: 'Internal Server Error', unexpected: true });
+  assert.deepEqual(toHttpError(Object.assign(new Error('disk I/O error'), { code: 'SQLITE_IOERR' })), {
+    status: 500,
+    message: 'Internal Server Error',
+    unexpected: true,
+  });
 });

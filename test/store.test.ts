@@ -83,7 +83,10 @@ describe('sqlite store', () => {
   });
 
   it('has the shared migration list (the one every SQL backend applies)', () => {
-    assert.deepEqual(MIGRATIONS.map((m) => m.name), SQL_MIGRATIONS);
+    assert.deepEqual(
+      MIGRATIONS.map((m) => m.name),
+      SQL_MIGRATIONS,
+    );
   });
 
   it('002 upgrades a 001 file: changes keep their seq, no seq is reused, key changes are allowed', async () => {
@@ -102,10 +105,16 @@ describe('sqlite store', () => {
       raw.close();
     }
     const store = open();
-    assert.deepEqual((await store.migrate()).applied, MIGRATIONS.slice(1).map((m) => m.name));
+    assert.deepEqual(
+      (await store.migrate()).applied,
+      MIGRATIONS.slice(1).map((m) => m.name),
+    );
     assert.deepEqual(
       (await store.changesSince(0, 10)).map(({ seq, tokenId, kind, at }) => [seq, tokenId, kind, at]),
-      [[1, 'ca', 'update', T0], [2, 'cb', 'delete', T0 + 1]],
+      [
+        [1, 'ca', 'update', T0],
+        [2, 'cb', 'delete', T0 + 1],
+      ],
     );
     assert.equal(await store.deletedTokenHash('cb'), 'hash-b');
     await store.addSigningKey({ id: 'k1', sealedKey: 's1', created: T0 + 5, retired: null });
@@ -211,7 +220,10 @@ describe('sqlite store', () => {
         name: string;
         applied_at: number;
       }[];
-      assert.deepEqual(rows.map((r) => r.name), names);
+      assert.deepEqual(
+        rows.map((r) => r.name),
+        names,
+      );
       assert.ok(rows.every((r) => Number.isInteger(r.applied_at) && r.applied_at > 0));
     } finally {
       raw.close();
@@ -231,7 +243,10 @@ describe('sqlite store', () => {
     assert.equal(await b.insertToken(extra, 10), true);
     assert.equal(await b.deleteToken('alice', extra.id, T0 + 1), true);
     const changes = await a.changesSince(0, 10);
-    assert.deepEqual(changes.map(({ tokenId, kind }) => ({ tokenId, kind })), [{ tokenId: extra.id, kind: 'delete' }]);
+    assert.deepEqual(
+      changes.map(({ tokenId, kind }) => ({ tokenId, kind })),
+      [{ tokenId: extra.id, kind: 'delete' }],
+    );
     assert.equal(await a.latestChangeSeq(), changes[0]!.seq);
     assert.equal(await a.findTokenById(extra.id), null);
   });
@@ -308,7 +323,9 @@ describe('sqlite store', () => {
       await store.close();
       process.stdout.write(JSON.stringify({ applied, created, inserted }) + '\\n');
     `;
-    const procs = [1, 2, 3].map(() => spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', child], { cwd: REPO_ROOT, stdio: ['pipe', 'pipe', 'inherit'] }));
+    const procs = [1, 2, 3].map(() =>
+      spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', child], { cwd: REPO_ROOT, stdio: ['pipe', 'pipe', 'inherit'] }),
+    );
     const lines = procs.map((proc) => createInterface({ input: proc.stdout })[Symbol.asyncIterator]());
     for (const line of lines) assert.equal((await line.next()).value, 'ready');
     for (const proc of procs) proc.stdin.end('go\n');
@@ -316,7 +333,10 @@ describe('sqlite store', () => {
     const results = outputs.map((o) => JSON.parse(o.stdout) as { applied: string[]; created: boolean; inserted: number });
     assert.deepEqual(results.map((r) => r.applied.length).sort(), [0, 0, MIGRATIONS.length]);
     assert.equal(results.filter((r) => r.created).length, 1);
-    assert.equal(results.reduce((sum, r) => sum + r.inserted, 0), maxTokens - 1);
+    assert.equal(
+      results.reduce((sum, r) => sum + r.inserted, 0),
+      maxTokens - 1,
+    );
     const store = open();
     assert.equal((await store.listTokens('alice', { sortBy: 'created', after: null, limit: 1000 })).length, maxTokens);
   });

@@ -25,7 +25,12 @@ const usernameArb = fc
   .map(([first, rest]) => first + rest.join(''));
 const SCOPE_CHARS = 'abcdefghijklmnopqrstuvwxyz0123456789._-';
 const scopeArb = fc
-  .tuple(fc.constantFrom(...SCOPE_CHARS.slice(0, 36)), fc.array(fc.constantFrom(...SCOPE_CHARS), { maxLength: 12 }), fc.constantFrom(...SCOPE_CHARS.slice(0, 36)), fc.array(fc.constantFrom(...SCOPE_CHARS), { maxLength: 12 }))
+  .tuple(
+    fc.constantFrom(...SCOPE_CHARS.slice(0, 36)),
+    fc.array(fc.constantFrom(...SCOPE_CHARS), { maxLength: 12 }),
+    fc.constantFrom(...SCOPE_CHARS.slice(0, 36)),
+    fc.array(fc.constantFrom(...SCOPE_CHARS), { maxLength: 12 }),
+  )
   .map(([a, b, c, d]) => `${a}${b.join('')}:${c}${d.join('')}`);
 
 function tkPayload(overrides: Partial<TemporaryPayload> = {}): TemporaryPayload {

@@ -333,10 +333,7 @@ describe('per-token rate limit (tokenRateLimit), keyed only after verification',
         w.t.clock.advance(17_000); // not on a window boundary, so retryAfter is not simply 60
         for (let i = 0; i < LIMIT; i++) assert.equal((await v.verify(w.tokens.defaultPk.token, { scope: PUBLIC_SCOPE })).ok, true, `request ${i + 1}`);
         const limited = await v.verify(w.tokens.defaultPk.token, { scope: PUBLIC_SCOPE });
-        assert.deepEqual(
-          { ...limited },
-          { ok: false, code: 'rate_limited', status: 429, message: 'Too Many Requests', retryAfter: secondsToWindowEnd(w.t) },
-        );
+        assert.deepEqual({ ...limited }, { ok: false, code: 'rate_limited', status: 429, message: 'Too Many Requests', retryAfter: secondsToWindowEnd(w.t) });
         assert.ok(secondsToWindowEnd(w.t) < 60);
         // Other tokens have budgets of their own.
         assert.equal((await v.verify(w.tokens.bobPk.token, { scope: PUBLIC_SCOPE })).ok, true);
@@ -494,16 +491,13 @@ describe('verify never throws', () => {
       assert.ok(tried > 150);
     }));
 
-  it(
-    'a non-string token from an untyped caller (e.g. a parsed query object) is a refusal, not a throw',
-    () =>
-      withWorld(async (w) => {
-        for (const input of [{}, { access_token: 'x' }, 5, true, ['pk.a.b']] as unknown[]) {
-          const verdict = await w.t.app.verifier.verify(input, { scope: PUBLIC_SCOPE });
-          assert.equal(verdict.ok, false);
-        }
-      }),
-  );
+  it('a non-string token from an untyped caller (e.g. a parsed query object) is a refusal, not a throw', () =>
+    withWorld(async (w) => {
+      for (const input of [{}, { access_token: 'x' }, 5, true, ['pk.a.b']] as unknown[]) {
+        const verdict = await w.t.app.verifier.verify(input, { scope: PUBLIC_SCOPE });
+        assert.equal(verdict.ok, false);
+      }
+    }));
 });
 
 describe('the verifier uses the injected clock', () => {

@@ -15,11 +15,7 @@ export interface ParsedCommand {
   readonly values: Record<string, string | boolean | undefined>;
 }
 
-export function parseCommand(
-  args: readonly string[],
-  extra: Record<string, { type: 'string' | 'boolean' }>,
-  positionalCount: number,
-): ParsedCommand {
+export function parseCommand(args: readonly string[], extra: Record<string, { type: 'string' | 'boolean' }>, positionalCount: number): ParsedCommand {
   let parsed;
   try {
     parsed = parseArgs({ args: [...args], options: { ...COMMON_FLAGS, ...extra }, allowPositionals: true, strict: true });
@@ -50,7 +46,10 @@ export function configFlags(values: ParsedCommand['values']): Record<string, unk
  */
 export function splitList(value: string | boolean | undefined, flag: string): string[] | undefined {
   if (typeof value !== 'string') return undefined;
-  const items = value.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+  const items = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
   if (items.length === 0) throw new UsageError(`--${flag} needs at least one value`);
   return items;
 }

@@ -75,9 +75,7 @@ export const keysList: CommandBody = async (app, cmd, io) => {
     signing: k.retired === null,
     verifying: verifying.has(k.id),
   }));
-  print(io, cmd, keys, () =>
-    keys.map((k) => `${k.id}\t${k.created}\t${k.signing ? 'signing' : k.verifying ? 'verifying' : 'expired'}`).join('\n'),
-  );
+  print(io, cmd, keys, () => keys.map((k) => `${k.id}\t${k.created}\t${k.signing ? 'signing' : k.verifying ? 'verifying' : 'expired'}`).join('\n'));
 };
 
 export const migrate: CommandBody = async (app, cmd, io) => {

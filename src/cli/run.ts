@@ -90,7 +90,11 @@ export async function runCli(argv: readonly string[], io: CliIo, env: Record<str
     return 0;
   }
   if (found.spec.username && !isUsername(cmd.positionals[0])) {
-    io.err(sentence(`${JSON.stringify(cmd.positionals[0])} is not a valid username (1–32 of a-z, 0-9, _ and -, starting with a letter or digit); usage: tokenbox ${found.spec.usage}`));
+    io.err(
+      sentence(
+        `${JSON.stringify(cmd.positionals[0])} is not a valid username (1–32 of a-z, 0-9, _ and -, starting with a letter or digit); usage: tokenbox ${found.spec.usage}`,
+      ),
+    );
     return 2;
   }
   const loaded = loadConfig({

@@ -64,10 +64,7 @@ function isProxyAddress(entry: string): boolean {
   return Number(prefix) <= (version === 4 ? 32 : 128);
 }
 
-const proxyAddress = z
-  .string()
-  .trim()
-  .refine(isProxyAddress, 'must be an IP address, a CIDR range (10.0.0.0/8), loopback, linklocal or uniquelocal');
+const proxyAddress = z.string().trim().refine(isProxyAddress, 'must be an IP address, a CIDR range (10.0.0.0/8), loopback, linklocal or uniquelocal');
 const trustProxySchema = z.preprocess(
   (v) => {
     if (typeof v !== 'string') return v;
@@ -78,7 +75,7 @@ const trustProxySchema = z.preprocess(
   },
   z
     .union([z.boolean(), z.number().int().min(0).max(32), z.array(proxyAddress).min(1)], {
-      error: 'must be true, false, a hop count (0–32), or the proxies\' addresses (IP or CIDR, comma-separated or an array)',
+      error: "must be true, false, a hop count (0–32), or the proxies' addresses (IP or CIDR, comma-separated or an array)",
     })
     .transform((v) => (v === 0 ? false : v)),
 );
@@ -113,9 +110,22 @@ export type Config = Readonly<z.infer<typeof configSchema>>;
 
 /** Keys the environment may set; `scopes` and `routes` come from the file only. */
 const ENV_KEYS = [
-  'host', 'port', 'dataDir', 'databaseUrl', 'redisUrl', 'publicUrl', 'trustProxy', 'bodyLimit',
-  'accountRateLimit', 'tokenRateLimit', 'maxTokensPerAccount', 'usageFlushMs', 'cacheSize', 'secret',
-  'metricsPort', 'auditRetentionDays',
+  'host',
+  'port',
+  'dataDir',
+  'databaseUrl',
+  'redisUrl',
+  'publicUrl',
+  'trustProxy',
+  'bodyLimit',
+  'accountRateLimit',
+  'tokenRateLimit',
+  'maxTokensPerAccount',
+  'usageFlushMs',
+  'cacheSize',
+  'secret',
+  'metricsPort',
+  'auditRetentionDays',
 ] as const;
 
 /**
@@ -196,7 +206,9 @@ export function loadConfig(sources: ConfigSources = {}): ConfigResult {
   } catch (error) {
     return { ok: false, errors: [`scopes: ${(error as Error).message}`] };
   }
-  const notYet = Object.entries(NOT_YET).filter(([key]) => parsed.data[key as keyof typeof parsed.data] !== undefined).map(([key, why]) => `${key}: ${why}`);
+  const notYet = Object.entries(NOT_YET)
+    .filter(([key]) => parsed.data[key as keyof typeof parsed.data] !== undefined)
+    .map(([key, why]) => `${key}: ${why}`);
   parsed.data.routes.forEach((route, i) => {
     if (route.upstream !== undefined) notYet.push(`routes.${i}.upstream: the gateway is not in this version yet; a rule without upstream serves forward auth`);
   });

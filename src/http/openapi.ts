@@ -37,27 +37,57 @@ export function buildOpenApi(): Record<string, unknown> {
     },
     paths: {
       '/tokens/v2': {
-        get: { operationId: 'retrieveToken', summary: 'Retrieve the presented token', security: [{ accessToken: [] }], responses: { 200: ok('Token status'), 422: error, 429: error } },
+        get: {
+          operationId: 'retrieveToken',
+          summary: 'Retrieve the presented token',
+          security: [{ accessToken: [] }],
+          responses: { 200: ok('Token status'), 422: error, 429: error },
+        },
       },
       '/tokens/v2/{username}': {
         parameters: [username],
-        get: { operationId: 'listTokens', summary: 'List tokens (needs tokens:read)', security: auth, parameters: queryParameters(), responses: { 200: ok('Token objects', { type: 'array' }), ...errors } },
+        get: {
+          operationId: 'listTokens',
+          summary: 'List tokens (needs tokens:read)',
+          security: auth,
+          parameters: queryParameters(),
+          responses: { 200: ok('Token objects', { type: 'array' }), ...errors },
+        },
         post: {
           operationId: 'createToken',
           summary: 'Create a token, or a temporary token when the body has `expires` (needs tokens:write)',
           security: auth,
-          requestBody: { required: false, content: json({ oneOf: [{ $ref: '#/components/schemas/CreateToken' }, { $ref: '#/components/schemas/CreateTemporaryToken' }] }) },
+          requestBody: {
+            required: false,
+            content: json({ oneOf: [{ $ref: '#/components/schemas/CreateToken' }, { $ref: '#/components/schemas/CreateTemporaryToken' }] }),
+          },
           responses: { 200: ok('The new token'), 400: error, 413: error, 415: error, ...errors },
         },
       },
       '/tokens/v2/{username}/{id}': {
         parameters: [username, tokenId],
-        patch: { operationId: 'updateToken', summary: 'Update a token (needs tokens:write)', security: auth, requestBody: { content: json({ $ref: '#/components/schemas/UpdateToken' }) }, responses: { 200: ok('The token'), 400: error, 413: error, 415: error, ...errors } },
-        delete: { operationId: 'deleteToken', summary: 'Delete a token; the default token is refreshed (needs tokens:write)', security: auth, responses: { 204: { description: 'Deleted' }, ...errors } },
+        patch: {
+          operationId: 'updateToken',
+          summary: 'Update a token (needs tokens:write)',
+          security: auth,
+          requestBody: { content: json({ $ref: '#/components/schemas/UpdateToken' }) },
+          responses: { 200: ok('The token'), 400: error, 413: error, 415: error, ...errors },
+        },
+        delete: {
+          operationId: 'deleteToken',
+          summary: 'Delete a token; the default token is refreshed (needs tokens:write)',
+          security: auth,
+          responses: { 204: { description: 'Deleted' }, ...errors },
+        },
       },
       '/scopes/v1/{username}': {
         parameters: [username],
-        get: { operationId: 'listScopes', summary: 'List scopes (needs scopes:list)', security: auth, responses: { 200: ok('Scopes', { type: 'array' }), ...errors } },
+        get: {
+          operationId: 'listScopes',
+          summary: 'List scopes (needs scopes:list)',
+          security: auth,
+          responses: { 200: ok('Scopes', { type: 'array' }), ...errors },
+        },
       },
       '/health': { get: { operationId: 'health', responses: { 200: ok('Up'), 503: ok('Store unreachable') } } },
     },

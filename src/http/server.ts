@@ -114,11 +114,7 @@ export function buildServer(deps: HttpDeps, options: ServerOptions = {}): Fastif
         void reply.code(status).header('X-Tokenbox-Status', String(status)).header('X-Tokenbox-Message', message).send({ message });
         return;
       }
-      void reply
-        .code(404)
-        .header('Access-Control-Allow-Origin', '*')
-        .header('Cache-Control', 'no-store')
-        .send({ message: CATALOGUE.not_found.message });
+      void reply.code(404).header('Access-Control-Allow-Origin', '*').header('Cache-Control', 'no-store').send({ message: CATALOGUE.not_found.message });
     },
   });
 

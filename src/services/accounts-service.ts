@@ -44,7 +44,9 @@ export class AccountsService {
 
   /** Scopes API: the catalog, with `public: true` only on public scopes. */
   listScopes(_grant: Grant): Array<{ id: string; description: string; public?: true }> {
-    return this.catalog.list().map((s: ScopeDefinition) => (s.public ? { id: s.id, description: s.description, public: true } : { id: s.id, description: s.description }));
+    return this.catalog
+      .list()
+      .map((s: ScopeDefinition) => (s.public ? { id: s.id, description: s.description, public: true } : { id: s.id, description: s.description }));
   }
 
   /** Start-up: every default token holds exactly the catalog's public scopes (SPEC §4.4). */

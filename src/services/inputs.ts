@@ -13,14 +13,8 @@ import { isScopeId } from '../domain/scopes.js';
 const ISO_8601 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:\d{2})$/;
 
 const note = z.string().refine(isValidNote).meta({ description: 'At most 1,000 characters, no control characters' });
-const scopes = z
-  .array(z.string().refine(isScopeId))
-  .max(MAX_SCOPES_PER_TOKEN)
-  .meta({ description: 'Scope ids, e.g. `styles:read`' });
-const allowedUrls = z
-  .array(z.string())
-  .refine(isValidAllowedUrls)
-  .meta({ description: '1–100 URLs or host patterns of 1–2,048 characters; no wildcards' });
+const scopes = z.array(z.string().refine(isScopeId)).max(MAX_SCOPES_PER_TOKEN).meta({ description: 'Scope ids, e.g. `styles:read`' });
+const allowedUrls = z.array(z.string()).refine(isValidAllowedUrls).meta({ description: '1–100 URLs or host patterns of 1–2,048 characters; no wildcards' });
 const allowedApplications = z
   .array(z.strictObject({ platform: z.string(), bundleId: z.string() }).refine(isValidAllowedApplication))
   .min(1)
@@ -28,38 +22,38 @@ const allowedApplications = z
   .meta({ description: 'Apps allowed to use the token, matched against `X-Tokenbox-App-Id`' });
 const resources = z.null().meta({ description: 'Accepted for Mapbox compatibility when null; ignored' });
 
-export const createTokenBody = z
-  .strictObject({
-    note: note.optional(),
-    scopes: scopes.optional(),
-    allowedUrls: allowedUrls.optional(),
-    allowedApplications: allowedApplications.optional(),
-    resources: resources.optional(),
-  });
+export const createTokenBody = z.strictObject({
+  note: note.optional(),
+  scopes: scopes.optional(),
+  allowedUrls: allowedUrls.optional(),
+  allowedApplications: allowedApplications.optional(),
+  resources: resources.optional(),
+});
 
-export const createTemporaryTokenBody = z
-  .strictObject({
-    expires: z.string().regex(ISO_8601).meta({ description: 'ISO 8601 with a time zone; at most one hour from now' }),
-    scopes,
-  });
+export const createTemporaryTokenBody = z.strictObject({
+  expires: z.string().regex(ISO_8601).meta({ description: 'ISO 8601 with a time zone; at most one hour from now' }),
+  scopes,
+});
 
-export const updateTokenBody = z
-  .strictObject({
-    note: note.optional(),
-    scopes: scopes.optional(),
-    allowedUrls: allowedUrls.nullable().optional(),
-    allowedApplications: allowedApplications.nullable().optional(),
-    resources: resources.optional(),
-  });
+export const updateTokenBody = z.strictObject({
+  note: note.optional(),
+  scopes: scopes.optional(),
+  allowedUrls: allowedUrls.nullable().optional(),
+  allowedApplications: allowedApplications.nullable().optional(),
+  resources: resources.optional(),
+});
 
-export const listTokensQuery = z
-  .object({
-    default: z.enum(['true', 'false']).optional(),
-    limit: z.string().regex(/^(?:[1-9]|[1-9][0-9]|100)$/).optional().meta({ description: '1–100, default 100' }),
-    sortby: z.enum(['created', 'modified']).optional(),
-    start: z.string().max(64).optional().meta({ description: 'The cursor from a `Link` header, or a token id' }),
-    usage: z.enum(['pk', 'sk']).optional(),
-  });
+export const listTokensQuery = z.object({
+  default: z.enum(['true', 'false']).optional(),
+  limit: z
+    .string()
+    .regex(/^(?:[1-9]|[1-9][0-9]|100)$/)
+    .optional()
+    .meta({ description: '1–100, default 100' }),
+  sortby: z.enum(['created', 'modified']).optional(),
+  start: z.string().max(64).optional().meta({ description: 'The cursor from a `Link` header, or a token id' }),
+  usage: z.enum(['pk', 'sk']).optional(),
+});
 
 /** Fields whose failure has its own catalogue message rather than `<field> is invalid`. */
 const SPECIAL: Record<string, () => AppError> = {

@@ -82,9 +82,7 @@ export class Keyring {
   private open(record: SigningKeyRecord): SigningKey {
     const key = this.sealer.open(record.sealedKey, record.id);
     if (!key) {
-      throw new KeyringError(
-        'the signing keys in the store cannot be opened: TOKENBOX_SECRET or secret.key is not the one this store was created with',
-      );
+      throw new KeyringError('the signing keys in the store cannot be opened: TOKENBOX_SECRET or secret.key is not the one this store was created with');
     }
     return { id: record.id, key, created: record.created, retired: record.retired };
   }

@@ -209,8 +209,7 @@ export function applyPatch(token: TokenRecord, patch: TokenPatch, modified: numb
     note: patch.note ?? token.note,
     scopes: patch.scopes ?? token.scopes,
     allowedUrls: patch.allowedUrls === undefined ? token.allowedUrls : patch.allowedUrls,
-    allowedApplications:
-      patch.allowedApplications === undefined ? token.allowedApplications : patch.allowedApplications,
+    allowedApplications: patch.allowedApplications === undefined ? token.allowedApplications : patch.allowedApplications,
     modified,
   };
 }

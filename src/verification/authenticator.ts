@@ -9,14 +9,7 @@
 import type { Clock } from '../domain/clock.js';
 import { CLOCK_SKEW_S, MAX_TK_LIFETIME_S } from '../domain/policy.js';
 import type { Principal } from '../domain/principal.js';
-import {
-  hashToken,
-  isMacValid,
-  MAX_TOKEN_LENGTH,
-  parseToken,
-  type ParsedToken,
-  type TemporaryPayload,
-} from '../domain/token-format.js';
+import { hashToken, isMacValid, MAX_TOKEN_LENGTH, parseToken, type ParsedToken, type TemporaryPayload } from '../domain/token-format.js';
 import type { Store } from '../store/port.js';
 import type { AuthOutcome } from './outcome.js';
 import type { CachedToken, TokenDirectory } from './token-directory.js';

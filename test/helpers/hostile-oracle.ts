@@ -66,7 +66,12 @@ function isAppsRefused(v: unknown): boolean {
   return v.some((a) => {
     if (typeof a !== 'object' || a === null) return true;
     const { platform, bundleId } = a as Json;
-    return typeof platform !== 'string' || !PLATFORMS.has(platform.toLowerCase()) || typeof bundleId !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$/.test(bundleId);
+    return (
+      typeof platform !== 'string' ||
+      !PLATFORMS.has(platform.toLowerCase()) ||
+      typeof bundleId !== 'string' ||
+      !/^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$/.test(bundleId)
+    );
   });
 }
 
@@ -96,7 +101,9 @@ export function mayChangeStore(req: HostileRequest, world: HostileWorld): boolea
       if (body === 'empty') return true;
       if (body === undefined) continue;
       // The default token takes no restrictions: a non-null list is refused.
-      const defaultRefuses = id.isDefault && ((Array.isArray(body.allowedUrls) && body.allowedUrls.length > 0) || (Array.isArray(body.allowedApplications) && body.allowedApplications.length > 0));
+      const defaultRefuses =
+        id.isDefault &&
+        ((Array.isArray(body.allowedUrls) && body.allowedUrls.length > 0) || (Array.isArray(body.allowedApplications) && body.allowedApplications.length > 0));
       if (!defaultRefuses && !hasRefusedField(body, writer, world)) return true;
     }
   }
@@ -160,7 +167,8 @@ export function judgeReply(req: HostileRequest, res: Reply): string[] {
     if (typeof message !== 'string') problems.push(`a ${res.status} without a JSON {message} body: ${JSON.stringify(res.body.slice(0, 200))}`);
     if (!/^application\/json/i.test(header('content-type') ?? '')) problems.push(`a ${res.status} with content-type ${JSON.stringify(header('content-type'))}`);
   }
-  if (TOKEN_SHAPE.test(res.body) && !/no-store/.test(header('cache-control') ?? '')) problems.push('a token string in a response without Cache-Control: no-store');
+  if (TOKEN_SHAPE.test(res.body) && !/no-store/.test(header('cache-control') ?? ''))
+    problems.push('a token string in a response without Cache-Control: no-store');
 
   const live = req.real.filter((t) => t.live);
   const parserRefused = isParserRefusal(res);
@@ -173,8 +181,10 @@ export function judgeReply(req: HostileRequest, res: Reply): string[] {
         problems.push(`forward auth 200 for ${user}/${id}/${header('x-tokenbox-usage')}, which no live token in the request is`);
       }
     } else {
-      if (header('x-tokenbox-status') !== String(res.status)) problems.push(`forward auth ${res.status} with X-Tokenbox-Status ${JSON.stringify(header('x-tokenbox-status'))}`);
-      if (hasBody && typeof message === 'string' && header('x-tokenbox-message') !== message) problems.push(`forward auth ${res.status} with X-Tokenbox-Message ${JSON.stringify(header('x-tokenbox-message'))} for ${JSON.stringify(message)}`);
+      if (header('x-tokenbox-status') !== String(res.status))
+        problems.push(`forward auth ${res.status} with X-Tokenbox-Status ${JSON.stringify(header('x-tokenbox-status'))}`);
+      if (hasBody && typeof message === 'string' && header('x-tokenbox-message') !== message)
+        problems.push(`forward auth ${res.status} with X-Tokenbox-Message ${JSON.stringify(header('x-tokenbox-message'))} for ${JSON.stringify(message)}`);
     }
   } else if (res.status >= 200 && res.status < 300 && !(req.method === 'OPTIONS' && res.status === 204) && !isOpenPath(req.path) && live.length === 0) {
     problems.push(`answered ${res.status} on a protected route without any live token in the request`);

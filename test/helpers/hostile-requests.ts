@@ -16,9 +16,7 @@ import { ROUTES, type HostileWorld, type SeededToken, type StoredId } from './ho
 export type Focus = 'api' | 'forward-auth' | 'writes';
 
 /** The account and id a path names, from its template (decorations never change them). */
-export type Target =
-  | { readonly kind: 'none' }
-  | { readonly kind: 'tokens'; readonly user: string; readonly id: StoredId | 'other' | null };
+export type Target = { readonly kind: 'none' } | { readonly kind: 'tokens'; readonly user: string; readonly id: StoredId | 'other' | null };
 
 export class HostileRequest {
   constructor(
@@ -221,8 +219,22 @@ function headerSafe(text: string): string {
 }
 
 const PLACES = [
-  'query', 'bearer', 'query-name-variant', 'query-repeat', 'semicolon-path', 'semicolon-query', 'encoded-question',
-  'fragment', 'original-uri', 'forwarded-uri', 'referer', 'origin', 'x-tokenbox', 'query-as-name', 'start-param', 'body',
+  'query',
+  'bearer',
+  'query-name-variant',
+  'query-repeat',
+  'semicolon-path',
+  'semicolon-query',
+  'encoded-question',
+  'fragment',
+  'original-uri',
+  'forwarded-uri',
+  'referer',
+  'origin',
+  'x-tokenbox',
+  'query-as-name',
+  'start-param',
+  'body',
 ] as const;
 type Place = (typeof PLACES)[number];
 
@@ -245,7 +257,19 @@ interface Placement {
   readonly variant: number;
 }
 
-const NAME_VARIANTS = ['ACCESS_TOKEN', 'acc%65ss_token', 'access_token+', 'access%5Ftoken', 'access_token[]', 'access_token%20', '%20access_token', 'access_token%00', 'Access_Token', 'token', 'accessToken'];
+const NAME_VARIANTS = [
+  'ACCESS_TOKEN',
+  'acc%65ss_token',
+  'access_token+',
+  'access%5Ftoken',
+  'access_token[]',
+  'access_token%20',
+  '%20access_token',
+  'access_token%00',
+  'Access_Token',
+  'token',
+  'accessToken',
+];
 
 const AUTH_VARIANTS: ReadonlyArray<(t: string, u: string) => string | string[]> = [
   (t) => `Bearer ${t}`,
@@ -304,7 +328,15 @@ const none = (segs: Seg[]): PathTemplate => ({ segs, target: { kind: 'none' } })
 /** Any path: tokenbox's routes, their near misses, unknown routes, token strings as segments. */
 function anyPath(world: HostileWorld): fc.Arbitrary<PathTemplate> {
   const tok = fc.nat(2).map((token) => ({ token }));
-  const rest = fc.constantFrom(['maps', 'a.png'], ['private', 'x'], ['internal', 'y'], ['..', 'private', 'x'], ['maps', '%2e%2e', 'private'], ['nowhere'], ['maps', '..;', 'private']);
+  const rest = fc.constantFrom(
+    ['maps', 'a.png'],
+    ['private', 'x'],
+    ['internal', 'y'],
+    ['..', 'private', 'x'],
+    ['maps', '%2e%2e', 'private'],
+    ['nowhere'],
+    ['maps', '..;', 'private'],
+  );
   const idText = (id: StoredId | string) => (typeof id === 'string' ? id : id.id);
   return fc.oneof(
     fc.tuple(userArb(world), fc.option(idArb(world), { nil: undefined })).map(([user, id]) => tokensTemplate(user, id)),
@@ -339,16 +371,33 @@ function shapeArb(world: HostileWorld, focus: Focus): fc.Arbitrary<Shape> {
   const user = fc.oneof({ weight: 4, arbitrary: fc.constant('alice') }, { weight: 2, arbitrary: fc.constant('bob') }, { weight: 1, arbitrary: userArb(world) });
   const at = (method: string | fc.Arbitrary<string>, template: fc.Arbitrary<PathTemplate>) =>
     fc.tuple(typeof method === 'string' ? fc.constant(method) : method, template).map(([m, t]): Shape => ({ method: m, template: t }));
-  const list = at('GET', user.map((u) => tokensTemplate(u)));
-  const create = at('POST', user.map((u) => tokensTemplate(u)));
-  const update = at('PATCH', fc.tuple(user, idArb(world)).map(([u, id]) => tokensTemplate(u, id)));
-  const remove = at('DELETE', fc.tuple(user, idArb(world)).map(([u, id]) => tokensTemplate(u, id)));
+  const list = at(
+    'GET',
+    user.map((u) => tokensTemplate(u)),
+  );
+  const create = at(
+    'POST',
+    user.map((u) => tokensTemplate(u)),
+  );
+  const update = at(
+    'PATCH',
+    fc.tuple(user, idArb(world)).map(([u, id]) => tokensTemplate(u, id)),
+  );
+  const remove = at(
+    'DELETE',
+    fc.tuple(user, idArb(world)).map(([u, id]) => tokensTemplate(u, id)),
+  );
   const retrieve = at('GET', fc.constant(none(['tokens', 'v2'])));
-  const scopes = at('GET', user.map((u) => none(['scopes', 'v1', { user: u }])));
+  const scopes = at(
+    'GET',
+    user.map((u) => none(['scopes', 'v1', { user: u }])),
+  );
   const check = at(methodArb('forward-auth'), fc.constant(none(['auth', 'v1', 'check'])));
   const envoy = at(
     methodArb('forward-auth'),
-    fc.constantFrom(['maps', 'a.png'], ['private', 'x'], ['internal', 'y'], ['nowhere'], ['maps', '..', 'private']).map((r) => none(['auth', 'v1', 'check', ...r])),
+    fc
+      .constantFrom(['maps', 'a.png'], ['private', 'x'], ['internal', 'y'], ['nowhere'], ['maps', '..', 'private'])
+      .map((r) => none(['auth', 'v1', 'check', ...r])),
   );
   const anything = at(methodArb(focus), anyPath(world));
   const weights: Record<Focus, number[]> = {
@@ -443,18 +492,58 @@ function methodArb(focus: Focus): fc.Arbitrary<string> {
 }
 
 const CONTENT_TYPES = [
-  'application/json', 'application/json', 'application/json; charset=utf-8', 'APPLICATION/JSON', 'application/json;charset=latin1',
-  'application/json; charset=utf-16', 'text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x',
-  'application/jsonx', 'application/json, text/plain', 'application/vnd.api+json', '', '*/*', 'application/json;;', 'text/json',
+  'application/json',
+  'application/json',
+  'application/json; charset=utf-8',
+  'APPLICATION/JSON',
+  'application/json;charset=latin1',
+  'application/json; charset=utf-16',
+  'text/plain',
+  'application/x-www-form-urlencoded',
+  'multipart/form-data; boundary=x',
+  'application/jsonx',
+  'application/json, text/plain',
+  'application/vnd.api+json',
+  '',
+  '*/*',
+  'application/json;;',
+  'text/json',
 ];
 const ORIGINAL_URIS = [
-  '/maps/tile.png', '/maps/a/b', '/private/x', '/internal/x', '/maps/../private/x', '/maps/%2e%2e/private/x', '/maps/..;/private',
-  '/maps\\..\\private', '/maps/%2fprivate', '//evil.example/maps', 'https://evil.example/maps', '', ' /maps', '/maps/x?scope=map:read',
-  '/maps/x?access_token=', '/maps/%zz', `/maps/${'a'.repeat(8200)}`, '/maps/x#frag', '/nowhere', '/maps/%00',
+  '/maps/tile.png',
+  '/maps/a/b',
+  '/private/x',
+  '/internal/x',
+  '/maps/../private/x',
+  '/maps/%2e%2e/private/x',
+  '/maps/..;/private',
+  '/maps\\..\\private',
+  '/maps/%2fprivate',
+  '//evil.example/maps',
+  'https://evil.example/maps',
+  '',
+  ' /maps',
+  '/maps/x?scope=map:read',
+  '/maps/x?access_token=',
+  '/maps/%zz',
+  `/maps/${'a'.repeat(8200)}`,
+  '/maps/x#frag',
+  '/nowhere',
+  '/maps/%00',
 ];
 /** Paths the route rules cover (and one they do not) for a token in an original URI. */
 const ORIGINAL_PATHS = ['/maps/x.png', '/private/y', '/internal/z', '/nowhere', '/maps/a/b'];
-const REFERRERS = ['https://maps.example.com/app', 'https://evil.example/', 'null', '', 'https://maps.example.com.evil.example/', 'http://example.org:8080/x', 'capacitor://localhost', 'https://sub.example.org/?q=1#f', 'MAPS.EXAMPLE.COM'];
+const REFERRERS = [
+  'https://maps.example.com/app',
+  'https://evil.example/',
+  'null',
+  '',
+  'https://maps.example.com.evil.example/',
+  'http://example.org:8080/x',
+  'capacitor://localhost',
+  'https://sub.example.org/?q=1#f',
+  'MAPS.EXAMPLE.COM',
+];
 
 interface HeaderChoices {
   contentType?: string;
@@ -476,22 +565,26 @@ function headerChoices(world: HostileWorld, focus: Focus): fc.Arbitrary<HeaderCh
   const fwd = focus === 'forward-auth' ? 0.3 : 0.05;
   // Present with probability p; absent (the smaller case, so shrinking drops it) otherwise.
   const opt = <T>(arb: fc.Arbitrary<T>, p: number): fc.Arbitrary<T | undefined> =>
-    fc.oneof({ withCrossShrink: true }, { weight: Math.round((1 - p) * 100), arbitrary: fc.constant(undefined) }, { weight: Math.max(1, Math.round(p * 100)), arbitrary: arb });
+    fc.oneof(
+      { withCrossShrink: true },
+      { weight: Math.round((1 - p) * 100), arbitrary: fc.constant(undefined) },
+      { weight: Math.max(1, Math.round(p * 100)), arbitrary: arb },
+    );
   return fc.record({
-      contentType: opt(fc.constantFrom(...CONTENT_TYPES), 0.7),
-      originalUri: opt(fc.constantFrom(...ORIGINAL_URIS), fwd),
-      originalMethod: opt(fc.constantFrom('GET', 'POST', 'DELETE', 'PROPFIND', 'HEAD', 'MKCOL', 'get', 'G ET', '', 'A'.repeat(30)), fwd / 2),
-      // Not the 8 KB one: two of them would pass Node's 16 KB header limit.
-      forwardedUri: opt(fc.constantFrom(...ORIGINAL_URIS.filter((u) => u.length < 1000)), fwd / 2),
-      forwardedMethod: opt(fc.constantFrom('GET', 'DELETE', 'MKCOL', 'x'), fwd / 3),
-      forwardedHost: opt(fc.constantFrom('evil.example', '', 'maps.example.com'), 0.1),
-      forwardedFor: opt(fc.constantFrom('1.2.3.4', '127.0.0.1, 10.0.0.1', 'garbage'), 0.1),
-      referer: opt(fc.constantFrom(...REFERRERS), 0.2),
-      origin: opt(fc.constantFrom(...REFERRERS), 0.15),
-      tokenboxUser: opt(fc.constantFrom(...world.users, 'mallory'), 0.1),
-      tokenboxUsage: opt(fc.constantFrom('sk', 'pk', 'tk'), 0.05),
-      appId: opt(fc.constantFrom('com.example.app', '', 'x'.repeat(300)), 0.1),
-      idempotencyKey: opt(fc.string({ maxLength: 20 }), 0.05),
+    contentType: opt(fc.constantFrom(...CONTENT_TYPES), 0.7),
+    originalUri: opt(fc.constantFrom(...ORIGINAL_URIS), fwd),
+    originalMethod: opt(fc.constantFrom('GET', 'POST', 'DELETE', 'PROPFIND', 'HEAD', 'MKCOL', 'get', 'G ET', '', 'A'.repeat(30)), fwd / 2),
+    // Not the 8 KB one: two of them would pass Node's 16 KB header limit.
+    forwardedUri: opt(fc.constantFrom(...ORIGINAL_URIS.filter((u) => u.length < 1000)), fwd / 2),
+    forwardedMethod: opt(fc.constantFrom('GET', 'DELETE', 'MKCOL', 'x'), fwd / 3),
+    forwardedHost: opt(fc.constantFrom('evil.example', '', 'maps.example.com'), 0.1),
+    forwardedFor: opt(fc.constantFrom('1.2.3.4', '127.0.0.1, 10.0.0.1', 'garbage'), 0.1),
+    referer: opt(fc.constantFrom(...REFERRERS), 0.2),
+    origin: opt(fc.constantFrom(...REFERRERS), 0.15),
+    tokenboxUser: opt(fc.constantFrom(...world.users, 'mallory'), 0.1),
+    tokenboxUsage: opt(fc.constantFrom('sk', 'pk', 'tk'), 0.05),
+    appId: opt(fc.constantFrom('com.example.app', '', 'x'.repeat(300)), 0.1),
+    idempotencyKey: opt(fc.string({ maxLength: 20 }), 0.05),
   });
 }
 
@@ -514,17 +607,71 @@ function bodyPlan(world: HostileWorld, focus: Focus): fc.Arbitrary<BodyPlan> {
   );
   const iso = (deltaMs: number) => new Date(world.now + deltaMs).toISOString();
   const field = fc.oneof(
-    fc.tuple(fc.constant('note'), fc.oneof(fc.string({ maxLength: 30 }), fc.constantFrom('', 'a\u0000b', '\ud800', 'x'.repeat(1001), '\u{1F600}'.repeat(600), 'ok'), fc.integer(), fc.constant(null), fc.constant(['a']))),
-    fc.tuple(fc.constant('scopes'), fc.oneof({ weight: 5, arbitrary: fc.array(scope, { maxLength: 6 }) }, { weight: 1, arbitrary: fc.constantFrom(null, 'styles:read', {}, [1], [null]) })),
-    fc.tuple(fc.constant('allowedUrls'), fc.oneof(fc.constant([]), fc.array(fc.constantFrom('https://maps.example.com', 'example.org', '*.example.com', '', 'javascript:alert(1)', 'capacitor://localhost', 'http://[::1]:80/', 'x'.repeat(2100)), { minLength: 1, maxLength: 3 }), fc.constantFrom(null, 'https://x', [1]))),
-    fc.tuple(fc.constant('allowedApplications'), fc.constantFrom([{ platform: 'iOS', bundleId: 'com.example.app' }], [], null, [{ platform: 'windows', bundleId: 'x' }], [{ platform: 'android', bundleId: '-bad' }], 'x', [{ platform: 'android' }])),
+    fc.tuple(
+      fc.constant('note'),
+      fc.oneof(
+        fc.string({ maxLength: 30 }),
+        fc.constantFrom('', 'a\u0000b', '\ud800', 'x'.repeat(1001), '\u{1F600}'.repeat(600), 'ok'),
+        fc.integer(),
+        fc.constant(null),
+        fc.constant(['a']),
+      ),
+    ),
+    fc.tuple(
+      fc.constant('scopes'),
+      fc.oneof({ weight: 5, arbitrary: fc.array(scope, { maxLength: 6 }) }, { weight: 1, arbitrary: fc.constantFrom(null, 'styles:read', {}, [1], [null]) }),
+    ),
+    fc.tuple(
+      fc.constant('allowedUrls'),
+      fc.oneof(
+        fc.constant([]),
+        fc.array(
+          fc.constantFrom(
+            'https://maps.example.com',
+            'example.org',
+            '*.example.com',
+            '',
+            'javascript:alert(1)',
+            'capacitor://localhost',
+            'http://[::1]:80/',
+            'x'.repeat(2100),
+          ),
+          { minLength: 1, maxLength: 3 },
+        ),
+        fc.constantFrom(null, 'https://x', [1]),
+      ),
+    ),
+    fc.tuple(
+      fc.constant('allowedApplications'),
+      fc.constantFrom(
+        [{ platform: 'iOS', bundleId: 'com.example.app' }],
+        [],
+        null,
+        [{ platform: 'windows', bundleId: 'x' }],
+        [{ platform: 'android', bundleId: '-bad' }],
+        'x',
+        [{ platform: 'android' }],
+      ),
+    ),
     fc.tuple(fc.constant('resources'), fc.constantFrom(null, [], {}, 'x')),
-    fc.tuple(fc.constant('expires'), fc.oneof(fc.integer({ min: -7_200_000, max: 7_200_000 }).map(iso), fc.constantFrom('tomorrow', '', 123, null, '2026-13-45T99:00:00Z'))),
-    fc.tuple(fc.constantFrom('__proto__', 'constructor', 'prototype', 'usage', 'id', 'default', 'token', 'client', 'p', 'createdBy', 'isDefault', 'toString'), fc.oneof(fc.jsonValue({ maxDepth: 2 }), fc.constant({ scopes: ['tokens:write'] }))),
+    fc.tuple(
+      fc.constant('expires'),
+      fc.oneof(fc.integer({ min: -7_200_000, max: 7_200_000 }).map(iso), fc.constantFrom('tomorrow', '', 123, null, '2026-13-45T99:00:00Z')),
+    ),
+    fc.tuple(
+      fc.constantFrom('__proto__', 'constructor', 'prototype', 'usage', 'id', 'default', 'token', 'client', 'p', 'createdBy', 'isDefault', 'toString'),
+      fc.oneof(fc.jsonValue({ maxDepth: 2 }), fc.constant({ scopes: ['tokens:write'] })),
+    ),
   );
-  const temporary = fc.tuple(fc.integer({ min: -600_000, max: 4_000_000 }), fc.subarray([...world.scopes], { maxLength: 4 })).map(
-    ([delta, scopes]): BodyPlan => ({ kind: 'fields', entries: [['expires', iso(delta)], ['scopes', scopes]] }),
-  );
+  const temporary = fc
+    .tuple(fc.integer({ min: -600_000, max: 4_000_000 }), fc.subarray([...world.scopes], { maxLength: 4 }))
+    .map(([delta, scopes]): BodyPlan => ({
+      kind: 'fields',
+      entries: [
+        ['expires', iso(delta)],
+        ['scopes', scopes],
+      ],
+    }));
   // Bodies a create or update accepts, so real tokens get past validation to the access rules.
   const valid = fc
     .record({
@@ -545,9 +692,40 @@ function bodyPlan(world: HostileWorld, focus: Focus): fc.Arbitrary<BodyPlan> {
       weight: weights.other,
       arbitrary: fc.oneof(
         fc.jsonValue({ maxDepth: 3 }).map((value): BodyPlan => ({ kind: 'json', value })),
-        fc.constantFrom('{', '{"a":', "{'a':1}", '[1,]', 'NaN', '\u0000', '{"note":"\\ud800"}', '', '   ', 'null', '{} x', '{"scopes":["tokens:read"],"scopes":["map:write"]}', '{"__proto__":{"scopes":["tokens:write"]}}', '{"constructor":{"prototype":{"x":1}}}', '{"scopes":["styles:read"],"__proto__":{"admin":true}}', 'note=x&scopes=a').map((text): BodyPlan => ({ kind: 'text', text })),
-        fc.record({ kind: fc.constant('deep' as const), depth: fc.integer({ min: 10, max: 120_000 }), inside: fc.constantFrom('note', 'scopes', 'x', 'allowedApplications', 'top') }),
-        fc.record({ kind: fc.constant('sized' as const), bytes: fc.oneof(fc.integer({ min: 1000, max: BODY_LIMIT }), fc.integer({ min: BODY_LIMIT - 16, max: BODY_LIMIT + 16 }), fc.integer({ min: BODY_LIMIT + 1, max: BODY_LIMIT + 70_000 })), field: fc.constantFrom('note', 'x', 'scopes') }),
+        fc
+          .constantFrom(
+            '{',
+            '{"a":',
+            "{'a':1}",
+            '[1,]',
+            'NaN',
+            '\u0000',
+            '{"note":"\\ud800"}',
+            '',
+            '   ',
+            'null',
+            '{} x',
+            '{"scopes":["tokens:read"],"scopes":["map:write"]}',
+            '{"__proto__":{"scopes":["tokens:write"]}}',
+            '{"constructor":{"prototype":{"x":1}}}',
+            '{"scopes":["styles:read"],"__proto__":{"admin":true}}',
+            'note=x&scopes=a',
+          )
+          .map((text): BodyPlan => ({ kind: 'text', text })),
+        fc.record({
+          kind: fc.constant('deep' as const),
+          depth: fc.integer({ min: 10, max: 120_000 }),
+          inside: fc.constantFrom('note', 'scopes', 'x', 'allowedApplications', 'top'),
+        }),
+        fc.record({
+          kind: fc.constant('sized' as const),
+          bytes: fc.oneof(
+            fc.integer({ min: 1000, max: BODY_LIMIT }),
+            fc.integer({ min: BODY_LIMIT - 16, max: BODY_LIMIT + 16 }),
+            fc.integer({ min: BODY_LIMIT + 1, max: BODY_LIMIT + 70_000 }),
+          ),
+          field: fc.constantFrom('note', 'x', 'scopes'),
+        }),
         fc.uint8Array({ maxLength: 64 }).map((bytes): BodyPlan => ({ kind: 'bytes', bytes })),
       ),
     },
@@ -594,7 +772,11 @@ export function hostileRequest(world: HostileWorld, focus: Focus): fc.Arbitrary<
   return fc
     .record({
       shape: shapeArb(world, focus),
-      decorations: fc.oneof({ withCrossShrink: true }, { weight: focus === 'writes' ? 4 : 1, arbitrary: fc.constant<Decoration[]>([]) }, { weight: 2, arbitrary: fc.array(decoration, { minLength: 1, maxLength: 2 }) }),
+      decorations: fc.oneof(
+        { withCrossShrink: true },
+        { weight: focus === 'writes' ? 4 : 1, arbitrary: fc.constant<Decoration[]>([]) },
+        { weight: 2, arbitrary: fc.array(decoration, { minLength: 1, maxLength: 2 }) },
+      ),
       pool: fc.array(tokenText(world, focus), { minLength: 1, maxLength: 3 }),
       placements: fc.array(placement, { minLength: focus === 'api' ? 0 : 1, maxLength: focus === 'forward-auth' ? 2 : 3 }),
       params: fc.array(listParam(world), { maxLength: 4 }),
@@ -606,7 +788,11 @@ export function hostileRequest(world: HostileWorld, focus: Focus): fc.Arbitrary<
         { weight: focus === 'api' ? 3 : 1, arbitrary: fc.constant(undefined) },
         { weight: 1, arbitrary: fc.record({ token: fc.nat(2), bearer: fc.boolean() }) },
       ),
-      fragment: fc.oneof({ withCrossShrink: true }, { weight: 19, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary: fc.constantFrom('#', '#x', '#access_token=1') }),
+      fragment: fc.oneof(
+        { withCrossShrink: true },
+        { weight: 19, arbitrary: fc.constant(undefined) },
+        { weight: 1, arbitrary: fc.constantFrom('#', '#x', '#access_token=1') },
+      ),
     })
     .map((r) => assemble(focus, r));
 }
@@ -703,7 +889,8 @@ function assemble(focus: Focus, r: Parts): HostileRequest {
   if (r.clean !== undefined) {
     const raw = tokenAt(r.clean.token);
     if (r.clean.bearer) headers.authorization = headerSafe(`Bearer ${raw}`);
-    else if (focus === 'forward-auth') headers['x-original-uri'] = headerSafe(`${ORIGINAL_PATHS[r.clean.token % ORIGINAL_PATHS.length]}?access_token=${pathSafe(raw)}`);
+    else if (focus === 'forward-auth')
+      headers['x-original-uri'] = headerSafe(`${ORIGINAL_PATHS[r.clean.token % ORIGINAL_PATHS.length]}?access_token=${pathSafe(raw)}`);
     else query.push(`access_token=${pathSafe(raw)}`);
   }
   const h = r.headers;

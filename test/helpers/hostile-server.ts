@@ -61,8 +61,22 @@ export async function startHostileServer(): Promise<HostileServer> {
     return (result.stdout.trim() === '' ? undefined : JSON.parse(result.stdout)) as T;
   };
   const seedAlice = async (account: { defaultPublicToken: CreatedToken }) => {
-    const pkUrls = await tokenbox<CreatedToken>('tokens', 'create', 'alice', '--scopes', 'styles:read,fonts:read', '--allowed-urls', 'https://maps.example.com,example.org');
-    const skWrite = await tokenbox<CreatedToken>('tokens', 'create', 'alice', '--scopes', `tokens:read,tokens:write,scopes:list,styles:read,map:read,${OPERATOR_SCOPE}`);
+    const pkUrls = await tokenbox<CreatedToken>(
+      'tokens',
+      'create',
+      'alice',
+      '--scopes',
+      'styles:read,fonts:read',
+      '--allowed-urls',
+      'https://maps.example.com,example.org',
+    );
+    const skWrite = await tokenbox<CreatedToken>(
+      'tokens',
+      'create',
+      'alice',
+      '--scopes',
+      `tokens:read,tokens:write,scopes:list,styles:read,map:read,${OPERATOR_SCOPE}`,
+    );
     const skRead = await tokenbox<CreatedToken>('tokens', 'create', 'alice', '--scopes', 'tokens:read,scopes:list,styles:tiles');
     const skGone = await tokenbox<CreatedToken>('tokens', 'create', 'alice', '--scopes', 'tokens:read,tokens:write');
     await tokenbox('tokens', 'delete', 'alice', skGone.id);
@@ -95,7 +109,9 @@ export async function startHostileServer(): Promise<HostileServer> {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('error', reject);
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8'), reused: req.reusedSocket }));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8'), reused: req.reusedSocket }),
+        );
       });
       req.on('error', (error) => reject(Object.assign(error, { reused: req.reusedSocket })));
       req.setTimeout(15_000, () => req.destroy(new Error('no answer within 15 s')));
@@ -116,7 +132,12 @@ export async function startHostileServer(): Promise<HostileServer> {
   try {
     const mint = async (authorizer: string, scopes: string[], minutes: number): Promise<string> => {
       const expires = new Date(Date.now() + minutes * 60_000).toISOString();
-      const res = await send('POST', '/tokens/v2/' + (authorizer === b.sk.token ? 'bob' : 'alice'), { authorization: `Bearer ${authorizer}`, 'content-type': 'application/json' }, Buffer.from(JSON.stringify({ expires, scopes })));
+      const res = await send(
+        'POST',
+        '/tokens/v2/' + (authorizer === b.sk.token ? 'bob' : 'alice'),
+        { authorization: `Bearer ${authorizer}`, 'content-type': 'application/json' },
+        Buffer.from(JSON.stringify({ expires, scopes })),
+      );
       assert.equal(res.status, 200, `minting a tk failed: ${res.body}`);
       return (JSON.parse(res.body) as { token: string }).token;
     };
@@ -136,7 +157,16 @@ export async function startHostileServer(): Promise<HostileServer> {
       scopes: t.scopes,
       ...extra,
     });
-    const temporary = (name: string, user: string, token: string, root: CreatedToken, scopes: string[]): SeededToken => ({ name: `${user}/${name}`, token, user, usage: 'tk', rootId: root.id, live: true, writes: null, scopes });
+    const temporary = (name: string, user: string, token: string, root: CreatedToken, scopes: string[]): SeededToken => ({
+      name: `${user}/${name}`,
+      token,
+      user,
+      usage: 'tk',
+      rootId: root.id,
+      live: true,
+      writes: null,
+      scopes,
+    });
     const ids: StoredId[] = [
       { user: 'alice', id: a.pk.id, isDefault: true },
       ...[a.pkUrls, a.skWrite, a.skRead, a.skGone].map((t) => ({ user: 'alice', id: t.id, isDefault: false })),
@@ -257,7 +287,8 @@ export function diffSnapshots(before: Snapshot, after: Snapshot): string[] {
       for (const [i, row] of before.tokens.entries()) {
         const then = row.last_used as number | null;
         const later = after.tokens[i]?.last_used as number | null;
-        if (then !== later && (later === null || (then !== null && later < then))) out.push(`tokens: last_used of ${String(row.id)} went from ${then} to ${later}`);
+        if (then !== later && (later === null || (then !== null && later < then)))
+          out.push(`tokens: last_used of ${String(row.id)} went from ${then} to ${later}`);
       }
     }
   }

@@ -107,7 +107,7 @@ export async function mintTk(t: TestApp, sk: string, scopes: readonly string[], 
   const expires = new Date(t.clock() + lifetimeMs).toISOString();
   const res = await t.server.inject({ method: 'POST', url: `/tokens/v2/${user}`, headers: { authorization: `Bearer ${sk}` }, payload: { expires, scopes } });
   assert.equal(res.statusCode, 200, res.body);
-  return (res.json<{ token: string }>()).token;
+  return res.json<{ token: string }>().token;
 }
 
 async function createToken(
@@ -188,12 +188,27 @@ export const VERDICT_ROWS: readonly VerdictRowSpec[] = [
   { name: 'expired tk (the clock moved past exp)', token: (k) => k.expiredTk, request: { scope: S }, expect: INVALID },
   { name: 'deleted pk (revoked)', token: (k) => k.deletedPk, request: { scope: S }, expect: INVALID },
   { name: 'tk whose parent sk was deleted', token: (k) => k.orphanTk, request: { scope: S }, expect: INVALID },
-  { name: 'order: a forged token that would also miss the scope is 401', token: (k) => forge(k.defaultPk.token), request: { scope: SECRET_SCOPE }, expect: INVALID },
+  {
+    name: 'order: a forged token that would also miss the scope is 401',
+    token: (k) => forge(k.defaultPk.token),
+    request: { scope: SECRET_SCOPE },
+    expect: INVALID,
+  },
   { name: 'order: a forged URL-restricted token without a referrer is 401', token: (k) => forge(k.urlPk.token), request: { scope: S }, expect: INVALID },
   // 403 Forbidden: URL restriction
   { name: 'URL restriction: no Referer, no Origin', token: (k) => k.urlPk.token, request: { scope: S }, expect: FORBIDDEN },
-  { name: 'URL restriction: Referer of another site', token: (k) => k.urlPk.token, request: { scope: S, referrer: 'https://evil.example.net/page' }, expect: FORBIDDEN },
-  { name: 'URL restriction: Referer on a look-alike host', token: (k) => k.urlPk.token, request: { scope: S, referrer: 'https://maps.example.com.evil.test/' }, expect: FORBIDDEN },
+  {
+    name: 'URL restriction: Referer of another site',
+    token: (k) => k.urlPk.token,
+    request: { scope: S, referrer: 'https://evil.example.net/page' },
+    expect: FORBIDDEN,
+  },
+  {
+    name: 'URL restriction: Referer on a look-alike host',
+    token: (k) => k.urlPk.token,
+    request: { scope: S, referrer: 'https://maps.example.com.evil.test/' },
+    expect: FORBIDDEN,
+  },
   { name: 'URL restriction: Origin: null', token: (k) => k.urlPk.token, request: { scope: S, origin: 'null' }, expect: FORBIDDEN },
   {
     name: 'URL restriction: Referer wrong, Origin right (Referer decides)',
@@ -208,26 +223,86 @@ export const VERDICT_ROWS: readonly VerdictRowSpec[] = [
     request: { scope: SECRET_SCOPE, referrer: 'https://evil.example.net/' },
     expect: FORBIDDEN,
   },
-  { name: 'URL restriction met by Referer', token: (k) => k.urlPk.token, request: { scope: S, referrer: `${ALLOWED_SITE}/app/page?x=1` }, expect: (k) => okPk(k.urlPk) },
-  { name: 'URL restriction met by Origin (no Referer)', token: (k) => k.urlPk.token, request: { scope: S, origin: ALLOWED_SITE }, expect: (k) => okPk(k.urlPk) },
+  {
+    name: 'URL restriction met by Referer',
+    token: (k) => k.urlPk.token,
+    request: { scope: S, referrer: `${ALLOWED_SITE}/app/page?x=1` },
+    expect: (k) => okPk(k.urlPk),
+  },
+  {
+    name: 'URL restriction met by Origin (no Referer)',
+    token: (k) => k.urlPk.token,
+    request: { scope: S, origin: ALLOWED_SITE },
+    expect: (k) => okPk(k.urlPk),
+  },
   // 403 Forbidden: app restriction
   { name: 'app restriction: no app id', token: (k) => k.appPk.token, request: { scope: S }, expect: FORBIDDEN },
   { name: 'app restriction: another app id', token: (k) => k.appPk.token, request: { scope: S, appId: 'com.example.other' }, expect: FORBIDDEN },
-  { name: 'app restriction: a Referer does not stand in for an app', token: (k) => k.appPk.token, request: { scope: S, referrer: `${ALLOWED_SITE}/` }, expect: FORBIDDEN },
+  {
+    name: 'app restriction: a Referer does not stand in for an app',
+    token: (k) => k.appPk.token,
+    request: { scope: S, referrer: `${ALLOWED_SITE}/` },
+    expect: FORBIDDEN,
+  },
   { name: 'app restriction met', token: (k) => k.appPk.token, request: { scope: S, appId: ALLOWED_APP }, expect: (k) => okPk(k.appPk) },
   // both kinds set: either passes
-  { name: 'both restrictions: neither met', token: (k) => k.bothPk.token, request: { scope: S, referrer: 'https://evil.example.net/', appId: 'com.example.other' }, expect: FORBIDDEN },
-  { name: 'both restrictions: only the URL met', token: (k) => k.bothPk.token, request: { scope: S, referrer: `${ALLOWED_SITE}/`, appId: 'com.example.other' }, expect: (k) => okPk(k.bothPk) },
-  { name: 'both restrictions: only the app met', token: (k) => k.bothPk.token, request: { scope: S, referrer: 'https://evil.example.net/', appId: ALLOWED_APP }, expect: (k) => okPk(k.bothPk) },
+  {
+    name: 'both restrictions: neither met',
+    token: (k) => k.bothPk.token,
+    request: { scope: S, referrer: 'https://evil.example.net/', appId: 'com.example.other' },
+    expect: FORBIDDEN,
+  },
+  {
+    name: 'both restrictions: only the URL met',
+    token: (k) => k.bothPk.token,
+    request: { scope: S, referrer: `${ALLOWED_SITE}/`, appId: 'com.example.other' },
+    expect: (k) => okPk(k.bothPk),
+  },
+  {
+    name: 'both restrictions: only the app met',
+    token: (k) => k.bothPk.token,
+    request: { scope: S, referrer: 'https://evil.example.net/', appId: ALLOWED_APP },
+    expect: (k) => okPk(k.bothPk),
+  },
   // 403 scope missing
-  { name: 'scope missing: the default pk and a secret scope', token: (k) => k.defaultPk.token, request: { scope: SECRET_SCOPE }, expect: missingScope(SECRET_SCOPE) },
+  {
+    name: 'scope missing: the default pk and a secret scope',
+    token: (k) => k.defaultPk.token,
+    request: { scope: SECRET_SCOPE },
+    expect: missingScope(SECRET_SCOPE),
+  },
   { name: 'scope missing: a tk lacks a scope its parent holds', token: (k) => k.tk, request: { scope: SECRET_SCOPE }, expect: missingScope(SECRET_SCOPE) },
-  { name: 'scope missing: a scope outside the catalog, which no token holds', token: (k) => k.sk.token, request: { scope: 'geocode:read' }, expect: missingScope('geocode:read') },
+  {
+    name: 'scope missing: a scope outside the catalog, which no token holds',
+    token: (k) => k.sk.token,
+    request: { scope: 'geocode:read' },
+    expect: missingScope('geocode:read'),
+  },
   // passes
-  { name: 'pass: the default pk with a public scope', token: (k) => k.defaultPk.token, request: { scope: S }, expect: (k) => okPk(k.defaultPk, k.defaultPk.scopes) },
-  { name: 'pass: an sk with its secret scope', token: (k) => k.sk.token, request: { scope: SECRET_SCOPE }, expect: (k) => ({ ok: true, user: 'alice', tokenId: k.sk.id, usage: 'sk', scopes: k.sk.scopes }) },
-  { name: 'pass: a tk speaks for its parent p', token: (k) => k.tk, request: { scope: S }, expect: (k) => ({ ok: true, user: 'alice', tokenId: k.sk.id, usage: 'tk', scopes: [S] }) },
-  { name: "pass: bob's default pk is bob", token: (k) => k.bobPk.token, request: { scope: S }, expect: (k) => ({ ok: true, user: 'bob', tokenId: k.bobPk.id, usage: 'pk', scopes: k.bobPk.scopes }) },
+  {
+    name: 'pass: the default pk with a public scope',
+    token: (k) => k.defaultPk.token,
+    request: { scope: S },
+    expect: (k) => okPk(k.defaultPk, k.defaultPk.scopes),
+  },
+  {
+    name: 'pass: an sk with its secret scope',
+    token: (k) => k.sk.token,
+    request: { scope: SECRET_SCOPE },
+    expect: (k) => ({ ok: true, user: 'alice', tokenId: k.sk.id, usage: 'sk', scopes: k.sk.scopes }),
+  },
+  {
+    name: 'pass: a tk speaks for its parent p',
+    token: (k) => k.tk,
+    request: { scope: S },
+    expect: (k) => ({ ok: true, user: 'alice', tokenId: k.sk.id, usage: 'tk', scopes: [S] }),
+  },
+  {
+    name: "pass: bob's default pk is bob",
+    token: (k) => k.bobPk.token,
+    request: { scope: S },
+    expect: (k) => ({ ok: true, user: 'bob', tokenId: k.bobPk.id, usage: 'pk', scopes: k.bobPk.scopes }),
+  },
 ];
 
 /** A fresh app (temp SQLite file, test clock) holding the table's tokens. */

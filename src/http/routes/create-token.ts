@@ -12,9 +12,7 @@ export function createTokenRoute(app: FastifyInstance, deps: HttpDeps): void {
     reply.header('Cache-Control', 'no-store');
     if (typeof body === 'object' && body !== null && Object.hasOwn(body, 'expires')) {
       // A temporary token takes no restrictions: such a key is wrong, not merely unknown.
-      const input = parseInput(createTemporaryTokenBody, body, (key) =>
-        key === 'allowedUrls' ? new AppError('allowed_urls_invalid') : undefined,
-      );
+      const input = parseInput(createTemporaryTokenBody, body, (key) => (key === 'allowedUrls' ? new AppError('allowed_urls_invalid') : undefined));
       return deps.temporary.create(request.grant!, input);
     }
     // A tk may mint tks but never a pk or sk: 404, checked before the body (SPEC §4.3 order).

@@ -4,7 +4,5 @@ import { requireScope } from '../auth.js';
 import type { HttpDeps } from '../context.js';
 
 export function listScopesRoute(app: FastifyInstance, deps: HttpDeps): void {
-  app.get('/scopes/v1/:username', { onRequest: requireScope(deps, 'scopes:list') }, async (request) =>
-    deps.accounts.listScopes(request.grant!),
-  );
+  app.get('/scopes/v1/:username', { onRequest: requireScope(deps, 'scopes:list') }, async (request) => deps.accounts.listScopes(request.grant!));
 }

@@ -10,10 +10,12 @@ const LIST_PARAMS = ['default', 'limit', 'sortby', 'start', 'usage'] as const;
 export function listTokensRoute(app: FastifyInstance, deps: HttpDeps): void {
   app.get('/tokens/v2/:username', { onRequest: requireScope(deps, 'tokens:read') }, async (request, reply) => {
     const raw = request.query as QueryValues;
-    const given = Object.fromEntries(LIST_PARAMS.flatMap((name) => {
-      const value = single(raw, name);
-      return value === undefined ? [] : [[name, value]];
-    }));
+    const given = Object.fromEntries(
+      LIST_PARAMS.flatMap((name) => {
+        const value = single(raw, name);
+        return value === undefined ? [] : [[name, value]];
+      }),
+    );
     const query = parseInput(listTokensQuery, given);
     const page = await deps.tokens.list(request.grant!, {
       sortBy: query.sortby ?? 'created',
@@ -35,8 +37,6 @@ export function listTokensRoute(app: FastifyInstance, deps: HttpDeps): void {
 function nextUrl(deps: HttpDeps, request: FastifyRequest, given: Record<string, string>, next: string): string {
   const base = deps.config.publicUrl?.replace(/\/+$/, '') ?? `${request.protocol}://${request.host}`;
   const path = request.url.split('?', 1)[0] as string;
-  const params = LIST_PARAMS.filter((name) => name !== 'start' && given[name] !== undefined).map(
-    (name) => [name, given[name] as string] as const,
-  );
+  const params = LIST_PARAMS.filter((name) => name !== 'start' && given[name] !== undefined).map((name) => [name, given[name] as string] as const);
   return `${base}${path}?${formatQuery([...params, ['start', next]])}`;
 }

@@ -8,18 +8,7 @@
  * Records are copied and frozen on the way in, so neither the caller who wrote one nor a caller
  * who read one can change what is stored.
  */
-import type {
-  AccountRecord,
-  ListCursor,
-  ListQuery,
-  MigrationResult,
-  SigningKeyRecord,
-  SortBy,
-  Store,
-  TokenChange,
-  TokenPatch,
-  TokenRecord,
-} from '../port.js';
+import type { AccountRecord, ListCursor, ListQuery, MigrationResult, SigningKeyRecord, SortBy, Store, TokenChange, TokenPatch, TokenRecord } from '../port.js';
 import { AppError } from '../../domain/errors.js';
 import { applyPatch, storedSize, takePage } from '../port.js';
 
@@ -66,9 +55,7 @@ export class MemoryStore implements Store {
 
   async listAccounts(): Promise<AccountRecord[]> {
     this.assertOpen();
-    return [...this.accounts.values()].sort(
-      (a, b) => a.created - b.created || compareText(a.username, b.username),
-    );
+    return [...this.accounts.values()].sort((a, b) => a.created - b.created || compareText(a.username, b.username));
   }
 
   async insertToken(token: TokenRecord, maxTokens: number): Promise<boolean> {
@@ -151,9 +138,7 @@ export class MemoryStore implements Store {
 
   async setDefaultTokenScopes(scopes: readonly string[], at: number): Promise<number> {
     this.assertOpen();
-    const changed = [...this.tokens.values()]
-      .filter((t) => t.isDefault && !sameList(t.scopes, scopes))
-      .sort((a, b) => compareText(a.id, b.id));
+    const changed = [...this.tokens.values()].filter((t) => t.isDefault && !sameList(t.scopes, scopes)).sort((a, b) => compareText(a.id, b.id));
     for (const token of changed) {
       this.tokens.set(token.id, freezeToken({ ...token, scopes, modified: at }));
       this.appendChange(token.id, 'update', at);
@@ -186,9 +171,7 @@ export class MemoryStore implements Store {
     this.assertOpen();
     if (this.signingKeys.some((k) => k.id === key.id)) throw new Error(`duplicate signing key id ${key.id}`);
     this.signingKeys = this.signingKeys.map((k) => (k.retired === null ? Object.freeze({ ...k, retired: key.created }) : k));
-    this.signingKeys.push(
-      Object.freeze({ id: key.id, sealedKey: key.sealedKey, created: key.created, retired: key.retired }),
-    );
+    this.signingKeys.push(Object.freeze({ id: key.id, sealedKey: key.sealedKey, created: key.created, retired: key.retired }));
     this.appendChange(key.id, 'key', key.created);
   }
 
@@ -237,9 +220,7 @@ function freezeToken(t: TokenRecord): TokenRecord {
     scopes: Object.freeze([...t.scopes]),
     allowedUrls: t.allowedUrls === null ? null : Object.freeze([...t.allowedUrls]),
     allowedApplications:
-      t.allowedApplications === null
-        ? null
-        : Object.freeze(t.allowedApplications.map(({ platform, bundleId }) => Object.freeze({ platform, bundleId }))),
+      t.allowedApplications === null ? null : Object.freeze(t.allowedApplications.map(({ platform, bundleId }) => Object.freeze({ platform, bundleId }))),
     isDefault: t.isDefault,
     tokenHash: t.tokenHash,
     sealedToken: t.sealedToken,

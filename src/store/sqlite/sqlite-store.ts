@@ -12,17 +12,7 @@
  * between turns of the event loop. A call that fails this way has written nothing.
  */
 import type Database from 'better-sqlite3';
-import type {
-  AccountRecord,
-  ChangeKind,
-  ListQuery,
-  MigrationResult,
-  SigningKeyRecord,
-  Store,
-  TokenChange,
-  TokenPatch,
-  TokenRecord,
-} from '../port.js';
+import type { AccountRecord, ChangeKind, ListQuery, MigrationResult, SigningKeyRecord, Store, TokenChange, TokenPatch, TokenRecord } from '../port.js';
 import { applyPatch, takePage } from '../port.js';
 import { openDatabase, preparePrivateFiles } from './connection.js';
 import { MIGRATIONS, MIGRATIONS_TABLE_SQL } from './migrations.js';
@@ -272,9 +262,7 @@ export class SqliteStore implements Store {
 
   async listSigningKeys(): Promise<SigningKeyRecord[]> {
     const rows = await this.run(() => this.stmt(SQL.listKeys).all() as KeyRow[]);
-    return rows.map((row) =>
-      Object.freeze({ id: row.id, sealedKey: row.sealed_key, created: row.created, retired: row.retired }),
-    );
+    return rows.map((row) => Object.freeze({ id: row.id, sealedKey: row.sealed_key, created: row.created, retired: row.retired }));
   }
 
   async addSigningKey(key: SigningKeyRecord): Promise<void> {

@@ -49,9 +49,7 @@ export const SQL = {
  */
 export function listTokensSql(sortBy: SortBy, hasCursor: boolean): string {
   const column = sortBy === 'modified' ? 'modified' : 'created';
-  const after = hasCursor
-    ? `AND (${column} < @sortValue OR (${column} = @sortValue AND id < @id))`
-    : '';
+  const after = hasCursor ? `AND (${column} < @sortValue OR (${column} = @sortValue AND id < @id))` : '';
   return `SELECT ${TOKEN_COLUMNS} FROM tokens
     WHERE username = @username ${after}
       AND (@usage IS NULL OR usage = @usage)
