@@ -16,8 +16,8 @@ import { median } from './stats.js';
 
 export interface VerificationFigures {
   readonly inProcess: { readonly floorNs: number[]; readonly verifyNs: number[]; readonly tkNs: number[] };
-  readonly bare: MixedResult[];
-  readonly check: MixedResult[];
+  readonly bare: Array<MixedResult & { serverCpuUsPerRequest: number }>;
+  readonly check: Array<MixedResult & { serverCpuUsPerRequest: number }>;
   /** Lines `serve` logged during the check runs (warm-ups included). */
   readonly checkLogLines: number;
   readonly flood: MixedResult & {
@@ -111,8 +111,8 @@ export async function measureVerification(bench: BenchApp, options: BenchOptions
 
   const valid = [{ method: 'GET', path: `/auth/v1/check?scope=${SCOPE}`, headers: { 'x-original-uri': `/tiles/1/2/3.png?access_token=${pk}` } }];
   const bareServer = await startBareServer({ checkHeaders: CHECK_HEADERS });
-  const bare: MixedResult[] = [];
-  const check: MixedResult[] = [];
+  const bare: VerificationFigures['bare'] = [];
+  const check: VerificationFigures['check'] = [];
   const logLinesBefore = bench.serve.logLines();
   const load = { connections: options.connections, durationS: options.retrieveDurationS, warmupS: options.retrieveWarmupS };
   try {
@@ -177,6 +177,9 @@ export function printVerification(v: VerificationFigures): boolean[] {
   );
   line(
     `  tokenbox: ${f0(median(v.check.map((c) => c.rps)))} req/s, p99 ${f2(median(v.check.map((c) => c.p99Ms)))} ms   (rounds: ${v.check.map((c) => f0(c.rps)).join(', ')})`,
+  );
+  line(
+    `  server CPU per request: bare ${f0(median(v.bare.map((b) => b.serverCpuUsPerRequest)))} µs, tokenbox ${f0(median(v.check.map((c) => c.serverCpuUsPerRequest)))} µs (ratio bare/tokenbox ${f2(median(v.bare.map((b) => b.serverCpuUsPerRequest)) / median(v.check.map((c) => c.serverCpuUsPerRequest)))}: the throughput ratio if the server alone were the bottleneck)`,
   );
   line(`  log lines serve wrote during these ${f0(v.check.reduce((n, c) => n + c.responses, 0))} checks (default logger): ${v.checkLogLines}`);
   line(

@@ -17,7 +17,7 @@ import { basename, dirname, join } from 'node:path';
 import type { Config } from './config/config.js';
 import { newSecret } from './domain/sealer.js';
 
-export const SECRET_KEY_FILE = 'secret.key';
+const SECRET_KEY_FILE = 'secret.key';
 /** The same minimum as `TOKENBOX_SECRET` (config.ts). */
 const MIN_SECRET_LENGTH = 32;
 

@@ -2,7 +2,7 @@
 import { parseArgs } from 'node:util';
 import { UsageError } from './io.js';
 
-export const COMMON_FLAGS = {
+const COMMON_FLAGS = {
   data: { type: 'string' },
   'database-url': { type: 'string' },
   config: { type: 'string' },

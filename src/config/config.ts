@@ -83,7 +83,7 @@ const trustProxySchema = z.preprocess(
 const port = z.coerce.number().int().min(0).max(65535);
 const positive = z.coerce.number().int().min(1);
 
-export const configSchema = z.strictObject({
+const configSchema = z.strictObject({
   host: z.string().min(1).default('127.0.0.1'),
   port: port.default(8080),
   dataDir: z.string().min(1).default('./data'),

@@ -24,7 +24,7 @@ function escape(text: string): string {
   return text.replace(/[.+?^${}()|[\]\\]/g, '\\$&');
 }
 
-export function compileRoute(rule: RouteRule): CompiledRoute {
+function compileRoute(rule: RouteRule): CompiledRoute {
   const trailing = rule.path.endsWith('*');
   const body = trailing ? rule.path.slice(0, -1) : rule.path;
   let source: string;

@@ -4,9 +4,9 @@
  */
 import { compileAllowedUrl } from './url-rules.js';
 
-export const MAX_NOTE_LENGTH = 1000;
-export const MAX_ALLOWED_URLS = 100;
-export const MAX_URL_LENGTH = 2048;
+const MAX_NOTE_LENGTH = 1000;
+const MAX_ALLOWED_URLS = 100;
+const MAX_URL_LENGTH = 2048;
 export const MAX_SCOPES_PER_TOKEN = 1000;
 
 // Control characters (U+0000–U+001F, U+007F) and lone surrogates are refused in notes.

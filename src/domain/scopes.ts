@@ -4,7 +4,7 @@
  */
 export const SCOPE_PATTERN = /^[a-z0-9][a-z0-9._-]*:[a-z0-9][a-z0-9._-]*$/;
 /** Longest scope id accepted anywhere; a bound for hostile input, far above any real scope. */
-export const MAX_SCOPE_LENGTH = 128;
+const MAX_SCOPE_LENGTH = 128;
 
 export interface ScopeDefinition {
   readonly id: string;

@@ -14,9 +14,8 @@ export type Usage = 'pk' | 'sk' | 'tk';
 export type StoredUsage = 'pk' | 'sk';
 
 export const MAX_TOKEN_LENGTH = 4096;
-export const SECRET_LENGTH = 22;
-export const USERNAME_PATTERN = /^[a-z0-9][a-z0-9_-]{0,31}$/;
-export const TOKEN_ID_PATTERN = /^c[a-z0-9]{24}$/;
+const USERNAME_PATTERN = /^[a-z0-9][a-z0-9_-]{0,31}$/;
+const TOKEN_ID_PATTERN = /^c[a-z0-9]{24}$/;
 
 const SECRET_PATTERN = /^[A-Za-z0-9_-]{22}$/;
 const PAYLOAD_PATTERN = /^[A-Za-z0-9]+$/;

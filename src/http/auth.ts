@@ -16,7 +16,7 @@ export function requestToken(request: FastifyRequest): PresentedToken {
   return presentedToken(request.headers.authorization, request.query as QueryValues);
 }
 
-export function setRateHeaders(reply: FastifyReply, decision: RateDecision, nowS: number): void {
+function setRateHeaders(reply: FastifyReply, decision: RateDecision, nowS: number): void {
   reply.header('X-Rate-Limit-Interval', decision.interval);
   reply.header('X-Rate-Limit-Limit', decision.limit);
   reply.header('X-Rate-Limit-Reset', decision.reset);

@@ -97,7 +97,7 @@ function parse(uri: string, method: string, authQueryIsProxys: boolean): Origina
  * `otherReadings` carries the `%2F`-as-data and the parameters-dropped readings, and route rules
  * refuse a path whose readings pick different rules (docs/forward-auth.md).
  */
-export function readPath(rawPath: string): { path: string; otherReadings: readonly string[] } {
+function readPath(rawPath: string): { path: string; otherReadings: readonly string[] } {
   // The common case is already normal: nothing encoded, no parameter, no empty or dot segment.
   if (!NEEDS_NORMALISING.test(rawPath)) return { path: rawPath, otherReadings: NO_READINGS };
   if (rawPath.includes('\\') || DOT_SEGMENT_WITH_PARAMETER.test(rawPath)) throw new AppError('original_uri_invalid');

@@ -23,7 +23,7 @@ export function parseQuery(raw: string): QueryValues {
 }
 
 /** Decodes one query component as the parser does: `+` is a space, invalid escapes stay literal. */
-export function decodeComponent(text: string): string {
+function decodeComponent(text: string): string {
   // Most names and values (tokens included) have nothing to decode: skip the copies.
   if (text.indexOf('%') === -1 && text.indexOf('+') === -1) return text;
   const spaced = text.replace(/\+/g, ' ');

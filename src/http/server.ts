@@ -52,7 +52,7 @@ export interface ServerOptions {
  * {@link redactText} on its way out, so a token that reaches a message or any other field by some
  * other route (a framework error quoting the URL, say) is still replaced.
  */
-export function loggerOptions(destination: LogDestination = stdoutDestination()): NonNullable<FastifyServerOptions['logger']> {
+function loggerOptions(destination: LogDestination = stdoutDestination()): NonNullable<FastifyServerOptions['logger']> {
   return {
     level: 'info',
     stream: { write: (line: string) => destination.write(redactText(line)) },

@@ -58,7 +58,7 @@ const CURSOR = /^(\d{1,15})\.(c[a-z0-9]{24})$/;
  * tens of megabytes while every other request waits. Weighed with the store's `storedSize`, which
  * never exceeds a token's serialised size: a page cut here has passed 1 MiB.
  */
-export const PAGE_BUDGET_BYTES = 1024 * 1024;
+const PAGE_BUDGET_BYTES = 1024 * 1024;
 
 /**
  * The rows of one page: at most `limit`, ending at the row whose running weight reaches the

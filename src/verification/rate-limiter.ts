@@ -21,7 +21,7 @@ export interface RateLimiter {
   hit(key: string, limit: number): RateDecision | Promise<RateDecision>;
 }
 
-export const WINDOW_S = 60;
+const WINDOW_S = 60;
 
 export class MemoryRateLimiter implements RateLimiter {
   private windowStart = 0;

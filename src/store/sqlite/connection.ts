@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { BUSY_TIMEOUT_MS, isLockError } from './retry-while-locked.js';
 
-export const DATABASE_FILE = 'tokenbox.db';
+const DATABASE_FILE = 'tokenbox.db';
 
 /**
  * Creates the data directory (0700) if it is missing and the database file (0600) before SQLite
