@@ -47,10 +47,19 @@ export interface OpenOptions {
   readonly rederiveDefaultScopes?: boolean;
 }
 
+/**
+ * The store the configuration names: the SQLite file in the data directory. The one place a
+ * backend is chosen; PostgreSQL plugs in here, on `databaseUrl` (refused by the config until it
+ * exists).
+ */
+function openConfiguredStore(config: Config): Store {
+  return openSqliteStore(config.dataDir);
+}
+
 /** Opens the store (migrating it), loads the signing keys, and builds every service. */
 export async function openTokenbox(config: Config, options: OpenOptions = {}): Promise<Tokenbox> {
   const clock = options.clock ?? systemClock;
-  const store = options.store ?? openSqliteStore(config.dataDir);
+  const store = options.store ?? openConfiguredStore(config);
   try {
     const migration = await store.migrate();
     const sealer = new Sealer(loadSecret(config));
@@ -66,6 +75,7 @@ export async function openTokenbox(config: Config, options: OpenOptions = {}): P
       authenticator.forgetForged();
     });
     await directory.follower.start(options.changePollMs ?? CHANGE_POLL_MS);
+    const unwatch = store.watchChanges?.(() => void directory.follower.wake());
     const tokens = new TokensService({
       store,
       sealer,
@@ -95,6 +105,7 @@ export async function openTokenbox(config: Config, options: OpenOptions = {}): P
       directory,
       changes: directory.follower,
       close: async () => {
+        unwatch?.();
         directory.follower.stop();
         await store.close();
       },

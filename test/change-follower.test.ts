@@ -5,13 +5,17 @@
  * switch that makes reads fail, as a store that went away does.
  */
 import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { openTokenbox } from '../src/main.js';
 import { MemoryStore } from '../src/store/memory/memory-store.js';
 import type { Store, TokenChange } from '../src/store/port.js';
 import { ChangeFollower, type ChangeListener } from '../src/verification/change-follower.js';
 import { TokenDirectory } from '../src/verification/token-directory.js';
 import { makeDefaultToken, makeToken } from './store-contract.js';
-import { testClock } from './helpers/app.js';
+import { testClock, testConfig } from './helpers/app.js';
 
 function flakyStore(): { store: Store; down: (isDown: boolean) => void } {
   const inner = new MemoryStore();
@@ -131,5 +135,38 @@ describe('the cache-fill race (SPEC §7)', () => {
     const fresh = await directory.load(token.tokenHash);
     assert.deepEqual(fresh?.record.scopes, ['styles:read']);
     assert.equal(directory.cached(token.tokenHash), fresh, 'a read after the change is cached');
+  });
+});
+
+describe('a store that pushes (watchChanges)', () => {
+  it('wakes the follower at once: a delete elsewhere is refused with no poll timer running', async () => {
+    const listeners = new Set<() => void>();
+    class PushingStore extends MemoryStore {
+      watchChanges(onChange: () => void): () => void {
+        listeners.add(onChange);
+        return () => listeners.delete(onChange);
+      }
+    }
+    const store = new PushingStore();
+    const app = await openTokenbox(testConfig(mkdtempSync(join(tmpdir(), 'tokenbox-push-'))), { store, changePollMs: 0 });
+    try {
+      const { defaultPublicToken } = await app.accounts.create('alice');
+      const pk = defaultPublicToken.token as string;
+      assert.equal((await app.verifier.verify(pk)).ok, true);
+      // Another process deletes it: straight in the store, as a second node would.
+      const replacement = app.tokens.newDefaultRecord('alice', 'Default Public Token', 'cli', Date.now());
+      await store.replaceDefaultToken('alice', defaultPublicToken.id, replacement, Date.now());
+      assert.equal((await app.verifier.verify(pk)).ok, true, 'not yet notified: the cached record still answers');
+      assert.equal(listeners.size, 1);
+      const seq = app.directory.follower.status().seq;
+      for (const notify of listeners) notify();
+      // No poll is called here and no timer runs: only the notification can move the follower.
+      for (let turn = 0; turn < 1000 && app.directory.follower.status().seq === seq; turn++) await new Promise((resolve) => setImmediate(resolve));
+      assert.ok(app.directory.follower.status().seq > seq, 'the notification woke the follower');
+      assert.equal((await app.verifier.verify(pk)).ok, false);
+    } finally {
+      await app.close();
+    }
+    assert.equal(listeners.size, 0, 'close unsubscribes');
   });
 });

@@ -137,6 +137,12 @@ export interface Store {
   migrate(): Promise<MigrationResult>;
   /** Resolves when the store answers; rejects when it is unreachable. */
   ping(): Promise<void>;
+  /**
+   * Optional: a store that can push (PostgreSQL's LISTEN/NOTIFY) calls `onChange` soon after the
+   * change log grows, so followers read it at once. Returns the unsubscribe. A hint only: the
+   * followers' poll stays the guarantee, so a missed or late call loses nothing.
+   */
+  watchChanges?(onChange: () => void): () => void;
   close(): Promise<void>;
 
   /**
