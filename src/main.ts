@@ -10,6 +10,7 @@ import { ScopeCatalog } from './domain/scopes.js';
 import type { HttpDeps } from './http/context.js';
 import { AccessService } from './services/access.js';
 import { AccountsService } from './services/accounts-service.js';
+import { AnalyticsService } from './services/analytics-service.js';
 import { Keyring } from './services/keyring.js';
 import { MemoryRateLimiter } from './verification/rate-limiter.js';
 import { TemporaryTokensService } from './services/temporary-tokens-service.js';
@@ -108,6 +109,7 @@ export async function openTokenbox(config: Config, options: OpenOptions = {}): P
       tokens,
       accounts,
       access: new AccessService(store),
+      analytics: new AnalyticsService(store, clock),
       temporary: new TemporaryTokensService(keyring, authenticator, catalog, clock),
       limiter,
       verifier: new Verifier(authenticator, limiter, config.tokenRateLimit, clock, counter),
