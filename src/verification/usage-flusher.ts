@@ -78,15 +78,24 @@ export class UsageFlusher {
         this.counter.giveBack(rows.slice(start));
         if (!this.failing) {
           this.failing = true;
-          this.health?.onFailure(error);
+          this.report(() => this.health?.onFailure(error));
         }
         return false;
       }
     }
     if (this.failing) {
       this.failing = false;
-      this.health?.onRecovery();
+      this.report(() => this.health?.onRecovery());
     }
     return true;
+  }
+
+  /** A listener that throws (a broken log stream) must not make a flush reject: it runs on a timer. */
+  private report(call: () => void): void {
+    try {
+      call();
+    } catch {
+      // Reporting is best effort; the counts are already kept or written.
+    }
   }
 }
