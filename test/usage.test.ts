@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import Database from 'better-sqlite3';
 import type { FastifyInstance } from 'fastify';
 import { loadConfig } from '../src/config/config.js';
 import { buildServer } from '../src/http/server.js';
@@ -250,6 +251,28 @@ describe('flushing', () => {
       assert.equal(t.app.directory.stats.reads, reads);
       assert.equal(await t.app.store.latestChangeSeq(), seq);
       assert.equal(t.app.verifier.check(pk.token, { scope: SCOPE }) instanceof Promise, false, 'judged from the cache, synchronously');
+    }));
+
+  it("a flush that meets another connection's write lock waits without holding up requests, then writes everything", () =>
+    withApp(async (t, reader) => {
+      const pk = await t.token('alice', [SCOPE]);
+      await checks(t.server, pk.token, 4);
+      const other = new Database(join(t.dataDir, 'tokenbox.db'));
+      let settled = false;
+      let flushing: Promise<boolean>;
+      try {
+        other.exec('BEGIN IMMEDIATE');
+        flushing = t.app.usage.flush().finally(() => (settled = true));
+        // Requests are answered while the flush waits (asynchronously) for the lock.
+        await checks(t.server, pk.token, 20);
+        assert.equal(settled, false, 'the flush is still waiting for the lock');
+      } finally {
+        if (other.inTransaction) other.exec('COMMIT');
+        other.close();
+      }
+      await flushing;
+      await t.app.usage.flush();
+      assert.equal(sum(await analytics(t, reader, pk.id)), 24);
     }));
 
   it('close() writes what was counted since the last flush, before the store closes', async () => {
