@@ -10,6 +10,7 @@ import { ScopeCatalog } from './domain/scopes.js';
 import type { HttpDeps } from './http/context.js';
 import { AccessService } from './services/access.js';
 import { AccountsService } from './services/accounts-service.js';
+import { AnalyticsService } from './services/analytics-service.js';
 import { Keyring } from './services/keyring.js';
 import { MemoryRateLimiter } from './verification/rate-limiter.js';
 import { TemporaryTokensService } from './services/temporary-tokens-service.js';
@@ -19,6 +20,8 @@ import { openSqliteStore } from './store/sqlite/sqlite-store.js';
 import { Authenticator } from './verification/authenticator.js';
 import { CHANGE_POLL_MS } from './verification/change-follower.js';
 import { TokenDirectory } from './verification/token-directory.js';
+import { UsageCounter } from './verification/usage-counter.js';
+import { UsageFlusher } from './verification/usage-flusher.js';
 import { Verifier } from './verification/verifier.js';
 
 export interface Tokenbox extends HttpDeps {
@@ -27,6 +30,9 @@ export interface Tokenbox extends HttpDeps {
   readonly catalog: ScopeCatalog;
   readonly migration: MigrationResult;
   readonly directory: TokenDirectory;
+  /** Writes counted usage every `usageFlushMs`; `flush()` writes it now (tests, shutdown). */
+  readonly usage: UsageFlusher;
+  /** Stops the timers, flushes counted usage (a failure keeps nothing back from closing), closes the store. */
   close(): Promise<void>;
 }
 
@@ -87,6 +93,10 @@ export async function openTokenbox(config: Config, options: OpenOptions = {}): P
     const accounts = new AccountsService(store, tokens, sealer, catalog, clock);
     if (options.rederiveDefaultScopes === true) await accounts.rederiveDefaultScopes();
     const limiter = new MemoryRateLimiter(clock);
+    // Usage (SPEC §5): counted in memory by the verifier, written in batches off the request path.
+    const counter = new UsageCounter();
+    const usage = new UsageFlusher(counter, store);
+    usage.start(config.usageFlushMs);
     return {
       config,
       store,
@@ -99,14 +109,20 @@ export async function openTokenbox(config: Config, options: OpenOptions = {}): P
       tokens,
       accounts,
       access: new AccessService(store),
+      analytics: new AnalyticsService(store, clock),
       temporary: new TemporaryTokensService(keyring, authenticator, catalog, clock),
       limiter,
-      verifier: new Verifier(authenticator, limiter, config.tokenRateLimit, clock),
+      verifier: new Verifier(authenticator, limiter, config.tokenRateLimit, clock, counter),
       directory,
+      usage,
       changes: directory.follower,
       close: async () => {
         unwatch?.();
         directory.follower.stop();
+        usage.stop();
+        // The last flush, before the store closes; it never rejects (a failure is reported to
+        // the flusher's health listener, and what it could not write is lost with the process).
+        await usage.flush();
         await store.close();
       },
     };

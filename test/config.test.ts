@@ -64,7 +64,6 @@ describe('invalid config', () => {
     const cases: ReadonlyArray<[Parameters<typeof loadConfig>[0], RegExp]> = [
       [{ env: { DATABASE_URL: 'postgres://x/y' } }, /^databaseUrl: PostgreSQL is not supported/],
       [{ env: { REDIS_URL: 'redis://127.0.0.1' } }, /^redisUrl: Redis-backed rate limits are not in this version/],
-      [{ env: { TOKENBOX_USAGE_FLUSH_MS: '1000' } }, /^usageFlushMs: usage counting is not in this version/],
       [{ env: { TOKENBOX_METRICS_PORT: '9100' } }, /^metricsPort: metrics are not in this version/],
       [{ env: {}, configPath: file({ auditRetentionDays: 30 }) }, /^auditRetentionDays: the audit log is not in this version/],
       [

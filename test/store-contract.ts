@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { hashToken, newStoredToken, newTokenId } from '../src/domain/token-format.js';
-import { storedSize, type ListQuery, type SortBy, type Store, type TokenRecord } from '../src/store/port.js';
+import { DAY_MS, storedSize, utcDay, type ListQuery, type SortBy, type Store, type TokenRecord } from '../src/store/port.js';
 
 export interface OpenedStore {
   readonly store: Store;
@@ -18,7 +18,7 @@ export interface OpenedStore {
  * The schema history every SQL backend applies, in order, under these names (`schema_migrations`
  * records them): a backend that skips or renames one fails the contract.
  */
-export const SQL_MIGRATIONS: readonly string[] = ['001_initial', '002_change_kind_key'];
+export const SQL_MIGRATIONS: readonly string[] = ['001_initial', '002_change_kind_key', '003_usage'];
 
 const T0 = 1_700_000_000_000;
 const PUBLIC_SCOPES = ['styles:read', 'fonts:read'];
@@ -661,6 +661,103 @@ export function runStoreContract(name: string, open: () => Promise<OpenedStore>)
         assert.deepEqual(await store.changesSince(all[1]!.seq, 100), all.slice(2));
         assert.deepEqual(await store.changesSince(all[1]!.seq, 1), all.slice(2, 3));
         assert.deepEqual(await store.changesSince(all[3]!.seq, 100), []);
+      });
+    });
+
+    describe('usage', () => {
+      const D0 = utcDay(T0);
+      const D1 = D0 + DAY_MS;
+      const D2 = D0 + 2 * DAY_MS;
+
+      it('addUsage adds counts per token and day, across calls and within a batch; usageByDay is that token, oldest first', async () => {
+        const alice = await addAccount(store, 'alice');
+        const bob = await addAccount(store, 'bob');
+        await store.addUsage([
+          { tokenId: alice.id, day: D1, count: 3, lastUsed: D1 + 10 },
+          { tokenId: alice.id, day: D0, count: 2, lastUsed: D0 + 10 },
+          { tokenId: bob.id, day: D1, count: 7, lastUsed: D1 + 20 },
+          { tokenId: alice.id, day: D1, count: 4, lastUsed: D1 + 5 },
+        ]);
+        await store.addUsage([{ tokenId: alice.id, day: D1, count: 1, lastUsed: D1 + 30 }]);
+        assert.deepEqual(await store.usageByDay(alice.id, D0, D2), [
+          { day: D0, count: 2 },
+          { day: D1, count: 8 },
+        ]);
+        assert.deepEqual(await store.usageByDay(bob.id, D0, D2), [{ day: D1, count: 7 }]);
+      });
+
+      it('usageByDay takes both ends inclusive and nothing outside them', async () => {
+        const alice = await addAccount(store, 'alice');
+        await store.addUsage([D0, D1, D2].map((day, i) => ({ tokenId: alice.id, day, count: i + 1, lastUsed: day })));
+        assert.deepEqual(await store.usageByDay(alice.id, D1, D1), [{ day: D1, count: 2 }]);
+        assert.deepEqual(await store.usageByDay(alice.id, D1, D2), [
+          { day: D1, count: 2 },
+          { day: D2, count: 3 },
+        ]);
+        assert.deepEqual(await store.usageByDay(alice.id, D2 + DAY_MS, D2 + 5 * DAY_MS), []);
+        assert.deepEqual(await store.usageByDay('cunknown0000000000000000000', D0, D2), []);
+      });
+
+      it('lastUsed only rises; usage is no change: no change-log entry, modified and the rest untouched', async () => {
+        const alice = await addAccount(store, 'alice');
+        const seq = await store.latestChangeSeq();
+        await store.addUsage([{ tokenId: alice.id, day: D1, count: 1, lastUsed: D1 + 500 }]);
+        assert.equal((await store.getToken('alice', alice.id))?.lastUsed, D1 + 500);
+        await store.addUsage([{ tokenId: alice.id, day: D1, count: 1, lastUsed: D1 + 100 }]);
+        const after = await store.getToken('alice', alice.id);
+        assert.equal(after?.lastUsed, D1 + 500, 'an earlier lastUsed never lowers it');
+        assert.deepEqual({ ...after, lastUsed: null }, alice, 'nothing but lastUsed changed');
+        await store.addUsage([{ tokenId: alice.id, day: D2, count: 1, lastUsed: D2 + 1 }]);
+        assert.equal((await store.findTokenByHash(alice.tokenHash))?.lastUsed, D2 + 1);
+        assert.equal(await store.latestChangeSeq(), seq);
+        assert.deepEqual(await store.changesSince(seq, 10), []);
+      });
+
+      it('a batch is all or nothing: one bad row (a day that is no UTC day start, a count of 0) writes none of it', async () => {
+        const alice = await addAccount(store, 'alice');
+        for (const bad of [
+          { tokenId: alice.id, day: D1 + 1, count: 1, lastUsed: D1 },
+          { tokenId: alice.id, day: D1, count: 0, lastUsed: D1 },
+          { tokenId: alice.id, day: D1, count: 1.5, lastUsed: D1 },
+        ]) {
+          await assert.rejects(store.addUsage([{ tokenId: alice.id, day: D0, count: 5, lastUsed: D0 + 9 }, bad]), TypeError);
+        }
+        assert.deepEqual(await store.usageByDay(alice.id, D0, D2), []);
+        assert.equal((await store.getToken('alice', alice.id))?.lastUsed, null);
+      });
+
+      it("a deleted token's usage is dropped: its rows go with it, and a later flush naming it writes nothing else", async () => {
+        const alice = await addAccount(store, 'alice');
+        const gone = makeToken('alice');
+        await store.insertToken(gone, 10);
+        await store.addUsage([{ tokenId: gone.id, day: D0, count: 4, lastUsed: D0 }]);
+        assert.equal(await store.deleteToken('alice', gone.id, T0 + 1), true);
+        assert.deepEqual(await store.usageByDay(gone.id, D0, D2), []);
+        await store.addUsage([
+          { tokenId: gone.id, day: D1, count: 2, lastUsed: D1 },
+          { tokenId: alice.id, day: D1, count: 3, lastUsed: D1 + 7 },
+          { tokenId: 'cnever000000000000000000000', day: D1, count: 1, lastUsed: D1 },
+        ]);
+        assert.deepEqual(await store.usageByDay(gone.id, D0, D2), []);
+        assert.deepEqual(await store.usageByDay(alice.id, D0, D2), [{ day: D1, count: 3 }]);
+        assert.equal((await store.getToken('alice', alice.id))?.lastUsed, D1 + 7);
+        assert.equal(await store.findTokenById(gone.id), null);
+      });
+
+      it("a refreshed default token's usage goes with the old id; the new one starts empty", async () => {
+        const old = await addAccount(store, 'alice');
+        await store.addUsage([{ tokenId: old.id, day: D0, count: 4, lastUsed: D0 }]);
+        const next = makeDefaultToken('alice');
+        assert.equal(await store.replaceDefaultToken('alice', old.id, next, T0 + 1), true);
+        assert.deepEqual(await store.usageByDay(old.id, D0, D2), []);
+        assert.deepEqual(await store.usageByDay(next.id, D0, D2), []);
+        assert.equal((await store.getToken('alice', next.id))?.lastUsed, null);
+      });
+
+      it('an empty batch writes nothing and resolves', async () => {
+        await addAccount(store, 'alice');
+        await store.addUsage([]);
+        assert.equal(await store.latestChangeSeq(), 0);
       });
     });
 

@@ -1,7 +1,8 @@
 /**
  * `tokenbox serve`: the HTTP server until SIGTERM or SIGINT. A second signal (sent to an `npx`
  * process group, the signal reaches npm and node alike) does not cut the shutdown short; a timer
- * guarantees the exit within 10 s.
+ * guarantees the exit within 10 s. On the way out, `app.close()` writes the usage counted since
+ * the last flush, after the server has stopped taking requests and before the store closes.
  */
 import { buildServer, stdoutDestination } from '../http/server.js';
 import type { Tokenbox } from '../main.js';
@@ -25,6 +26,11 @@ export async function serve(app: Tokenbox, io: CliIo): Promise<number> {
   app.directory.follower.onHealthChange(
     (error) => server.log.error({ err: error }, 'the change log cannot be read; revocations from other processes are not seen until it can'),
     () => server.log.info('the change log is read again'),
+  );
+  // A usage flush that fails keeps its counts for the next one: say so once per streak.
+  app.usage.onHealthChange(
+    (error) => server.log.error({ err: error }, 'usage counts cannot be written; they are kept in memory and retried'),
+    () => server.log.info('usage counts are written again'),
   );
   try {
     await server.listen({ host: app.config.host, port: app.config.port });

@@ -96,7 +96,8 @@ const configSchema = z.strictObject({
   /** [ext] Optional per-token ceiling on verified requests (a tk counts toward its `p`); off when unset. */
   tokenRateLimit: positive.optional(),
   maxTokensPerAccount: positive.default(10_000),
-  usageFlushMs: positive.optional(),
+  /** How often counted usage is written to the store, in ms (SPEC §5, §7). */
+  usageFlushMs: positive.max(3_600_000).default(5_000),
   metricsPort: port.optional(),
   auditRetentionDays: positive.optional(),
   cacheSize: positive.default(100_000),
@@ -136,7 +137,6 @@ const ENV_KEYS = [
 const NOT_YET: Readonly<Record<string, string>> = {
   databaseUrl: 'PostgreSQL is not supported by this version yet; use --data for SQLite (unset DATABASE_URL / TOKENBOX_DATABASE_URL)',
   redisUrl: 'Redis-backed rate limits are not in this version yet; limits are counted per node (unset REDIS_URL / TOKENBOX_REDIS_URL)',
-  usageFlushMs: 'usage counting is not in this version yet',
   metricsPort: 'metrics are not in this version yet',
   auditRetentionDays: 'the audit log is not in this version yet',
 };

@@ -2,6 +2,7 @@
 import type { Config } from '../config/config.js';
 import type { Clock } from '../domain/clock.js';
 import type { AccessService, Grant } from '../services/access.js';
+import type { AnalyticsService } from '../services/analytics-service.js';
 import type { AccountsService } from '../services/accounts-service.js';
 import type { RateLimiter } from '../verification/rate-limiter.js';
 import type { TemporaryTokensService } from '../services/temporary-tokens-service.js';
@@ -18,6 +19,7 @@ export interface HttpDeps {
   readonly access: AccessService;
   readonly accounts: AccountsService;
   readonly tokens: TokensService;
+  readonly analytics: AnalyticsService;
   readonly temporary: TemporaryTokensService;
   readonly authenticator: Authenticator;
   readonly limiter: RateLimiter;

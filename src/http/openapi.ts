@@ -22,7 +22,7 @@ function queryParameters(): unknown[] {
 export function buildOpenApi(): Record<string, unknown> {
   return {
     openapi: '3.1.0',
-    info: { title: 'tokenbox', version: '2', description: 'Mapbox-compatible Tokens API v2 and Scopes API' },
+    info: { title: 'tokenbox', version: '2', description: 'Mapbox-compatible Tokens API v2, Scopes API and token Analytics' },
     components: {
       securitySchemes: {
         accessToken: { type: 'apiKey', in: 'query', name: 'access_token' },
@@ -87,6 +87,35 @@ export function buildOpenApi(): Record<string, unknown> {
           summary: 'List scopes (needs scopes:list)',
           security: auth,
           responses: { 200: ok('Scopes', { type: 'array' }), ...errors },
+        },
+      },
+      '/analytics/v1/tokens/{username}/{id}': {
+        parameters: [username, tokenId],
+        get: {
+          operationId: 'tokenAnalytics',
+          summary: "A token's verified requests per UTC day (needs analytics:read); takes the token id, never the token",
+          security: auth,
+          parameters: [
+            {
+              name: 'period',
+              in: 'query',
+              required: false,
+              description: 'Two ISO 8601 dates, comma-separated: inclusive UTC days, at most 366, not after today. Default: the 90 days ending today',
+              schema: { type: 'string' },
+            },
+          ],
+          responses: {
+            200: ok('Requests per day', {
+              type: 'object',
+              required: ['period', 'timestamps', 'counts'],
+              properties: {
+                period: { type: 'array', items: { type: 'string', format: 'date-time' }, minItems: 2, maxItems: 2 },
+                timestamps: { type: 'array', items: { type: 'string', format: 'date-time' } },
+                counts: { type: 'array', items: { type: 'integer', minimum: 0 } },
+              },
+            }),
+            ...errors,
+          },
         },
       },
       '/health': { get: { operationId: 'health', responses: { 200: ok('Up'), 503: ok('Store unreachable') } } },

@@ -13,6 +13,7 @@ import { buildOpenApi } from './openapi.js';
 import { parseQuery } from './query.js';
 import { redactText, redactUrl } from './redact.js';
 import { CHECK_PREFIX } from './original-request.js';
+import { analyticsRoute } from './routes/analytics.js';
 import { createTokenRoute } from './routes/create-token.js';
 import { forwardAuthRoutes } from './routes/forward-auth.js';
 import { deleteTokenRoute } from './routes/delete-token.js';
@@ -190,4 +191,5 @@ function apiSurface(api: FastifyInstance, deps: HttpDeps): void {
   updateTokenRoute(api, deps);
   deleteTokenRoute(api, deps);
   listScopesRoute(api, deps);
+  analyticsRoute(api, deps);
 }

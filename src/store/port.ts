@@ -127,6 +127,32 @@ export interface SigningKeyRecord {
   readonly retired: number | null;
 }
 
+/** Milliseconds in a UTC day: usage is counted per UTC day (SPEC §5). */
+export const DAY_MS = 86_400_000;
+
+/** The start (Unix ms) of the UTC day holding `ms`: the `day` of usage rows. */
+export function utcDay(ms: number): number {
+  return Math.floor(ms / DAY_MS) * DAY_MS;
+}
+
+/** Verified requests of one token on one UTC day, as one flush adds them. */
+export interface UsageIncrement {
+  /** A pk/sk id (a tk's requests are counted toward its `p`). */
+  readonly tokenId: string;
+  /** The UTC day's start, Unix ms (`utcDay`). */
+  readonly day: number;
+  /** Requests to add, at least 1. */
+  readonly count: number;
+  /** The latest request's time (Unix ms): `lastUsed` rises to it, never falls. */
+  readonly lastUsed: number;
+}
+
+export interface DailyUsage {
+  /** The UTC day's start, Unix ms. */
+  readonly day: number;
+  readonly count: number;
+}
+
 export interface MigrationResult {
   /** Names of the migrations this call applied, in order; empty when already current. */
   readonly applied: readonly string[];
@@ -206,6 +232,30 @@ export interface Store {
    * so exactly one key signs at any time and every follower learns of the rotation.
    */
   addSigningKey(key: SigningKeyRecord): Promise<void>;
+
+  /**
+   * Adds a flush of usage counts (SPEC §5), in ONE transaction: every row's count is added to
+   * its token's day (rows for the same token and day add up), and each token's `lastUsed` is
+   * raised to the row's `lastUsed` when that is later (never lowered). No change-log entry and no
+   * `modified` change: usage is not a change to the token, so no node's cache is invalidated.
+   * Rows naming a token that does not exist (deleted since its requests were counted) are
+   * dropped, and the rest of the batch still applies: a token's usage goes with the token.
+   * Concurrent calls (several processes) add up; none loses another's counts.
+   * @throws TypeError for a row whose `day` is not a UTC day start or whose `count` is not a
+   *   positive integer (nothing is written).
+   */
+  addUsage(batch: readonly UsageIncrement[]): Promise<void>;
+  /** The token's days with requests in `fromDay..toDay` (inclusive UTC day starts), oldest first. */
+  usageByDay(tokenId: string, fromDay: number, toDay: number): Promise<DailyUsage[]>;
+}
+
+/** The check `addUsage` makes of every row before it writes anything. */
+export function assertUsageBatch(batch: readonly UsageIncrement[]): void {
+  for (const row of batch) {
+    if (row.day % DAY_MS !== 0 || !Number.isSafeInteger(row.day)) throw new TypeError(`usage day ${row.day} is not a UTC day start`);
+    if (!Number.isSafeInteger(row.count) || row.count < 1) throw new TypeError(`usage count ${row.count} is not a positive integer`);
+    if (!Number.isSafeInteger(row.lastUsed)) throw new TypeError(`usage lastUsed ${row.lastUsed} is not a time`);
+  }
 }
 
 /** An absent (or undefined) key keeps the stored value; `null` clears a restriction. */

@@ -3,6 +3,9 @@
  * a verdict. Never throws for a bad token. Verdicts come in the SPEC's order: no token, invalid
  * token, restriction not met, scope missing, rate limited (counted only after verification, per
  * root token, so forged strings cannot spend a real token's budget).
+ *
+ * Every accepted verdict, and only those, is counted as usage (SPEC §5) here, where every way in
+ * (the library, forward auth, the gateway) passes: one in-memory tally update, no I/O.
  */
 import type { Clock } from '../domain/clock.js';
 import { CATALOGUE } from '../domain/errors.js';
@@ -10,6 +13,7 @@ import type { Usage } from '../domain/token-format.js';
 import { isAppAllowed, isUrlAllowed } from '../domain/url-rules.js';
 import type { RateDecision, RateLimiter } from './rate-limiter.js';
 import type { Authenticator, AuthOutcome } from './authenticator.js';
+import type { UsageSink } from './usage-counter.js';
 
 export type VerdictCode = 'no_token' | 'invalid_token' | 'forbidden' | 'missing_scope' | 'rate_limited';
 
@@ -32,6 +36,7 @@ export type Verdict =
     };
 
 export type Refusal = Extract<Verdict, { ok: false }>;
+type Accepted = Extract<Verdict, { ok: true }>;
 
 export interface VerifyRequest {
   /** The scope the endpoint requires; none: any verified token passes the scope check. */
@@ -52,7 +57,7 @@ export const FORBIDDEN = refusal('forbidden');
 
 export class Verifier {
   /** Verdicts for missing scopes, one per scope id (the set of scopes is small and fixed). */
-  private readonly missingScope = new Map<string, Verdict>();
+  private readonly missingScope = new Map<string, Refusal>();
 
   constructor(
     private readonly authenticator: Authenticator,
@@ -60,6 +65,8 @@ export class Verifier {
     /** Verified requests per token per window; undefined: no ceiling (the default). */
     private readonly tokenRateLimit: number | undefined,
     private readonly clock: Clock,
+    /** Counts each accepted verdict toward its root token (a tk's `p`). */
+    private readonly usage: UsageSink,
   ) {}
 
   async verify(token: unknown, request: VerifyRequest = {}): Promise<Verdict> {
@@ -82,13 +89,20 @@ export class Verifier {
 
   private finish(outcome: AuthOutcome, request: VerifyRequest): Verdict | Promise<Verdict> {
     const verdict = this.judge(outcome, request);
-    if (!verdict.ok || this.tokenRateLimit === undefined) return verdict;
+    if (!verdict.ok) return verdict;
+    if (this.tokenRateLimit === undefined) return this.counted(verdict);
     const decision = this.limiter.hit(`token:${verdict.tokenId}`, this.tokenRateLimit);
-    if (decision instanceof Promise) return decision.then((d) => (d.allowed ? verdict : this.rateLimited(d)));
-    return decision.allowed ? verdict : this.rateLimited(decision);
+    if (decision instanceof Promise) return decision.then((d) => (d.allowed ? this.counted(verdict) : this.rateLimited(d)));
+    return decision.allowed ? this.counted(verdict) : this.rateLimited(decision);
   }
 
-  private judge(outcome: AuthOutcome, request: VerifyRequest): Verdict {
+  /** A refusal (the rate limit's included) never counts; an accepted verdict counts once. */
+  private counted(verdict: Accepted): Accepted {
+    this.usage.count(verdict.tokenId, this.clock());
+    return verdict;
+  }
+
+  private judge(outcome: AuthOutcome, request: VerifyRequest): Accepted | Refusal {
     if (!outcome.ok) return INVALID_TOKEN;
     const { principal: p, restrictions: r } = outcome;
     if (r !== null) {
@@ -101,7 +115,7 @@ export class Verifier {
     return { ok: true, user: p.username, tokenId: p.rootId, usage: p.usage, scopes: p.scopes };
   }
 
-  private missing(scope: string): Verdict {
+  private missing(scope: string): Refusal {
     let verdict = this.missingScope.get(scope);
     if (verdict === undefined) {
       verdict = Object.freeze({

@@ -8,9 +8,22 @@
  * Records are copied and frozen on the way in, so neither the caller who wrote one nor a caller
  * who read one can change what is stored.
  */
-import type { AccountRecord, ListCursor, ListQuery, MigrationResult, SigningKeyRecord, SortBy, Store, TokenChange, TokenPatch, TokenRecord } from '../port.js';
+import type {
+  AccountRecord,
+  DailyUsage,
+  ListCursor,
+  ListQuery,
+  MigrationResult,
+  SigningKeyRecord,
+  SortBy,
+  Store,
+  TokenChange,
+  TokenPatch,
+  TokenRecord,
+  UsageIncrement,
+} from '../port.js';
 import { AppError } from '../../domain/errors.js';
-import { applyPatch, storedSize, takePage } from '../port.js';
+import { applyPatch, assertUsageBatch, storedSize, takePage } from '../port.js';
 
 export class MemoryStore implements Store {
   private readonly accounts = new Map<string, AccountRecord>();
@@ -19,6 +32,8 @@ export class MemoryStore implements Store {
   private readonly changes: TokenChange[] = [];
   private readonly deletedHashes = new Map<string, string>();
   private signingKeys: SigningKeyRecord[] = [];
+  /** token id → UTC day start → requests; removed with the token. */
+  private readonly usage = new Map<string, Map<number, number>>();
   private lastSeq = 0;
   private closed = false;
 
@@ -175,6 +190,30 @@ export class MemoryStore implements Store {
     this.appendChange(key.id, 'key', key.created);
   }
 
+  async addUsage(batch: readonly UsageIncrement[]): Promise<void> {
+    this.assertOpen();
+    assertUsageBatch(batch);
+    for (const row of batch) {
+      const token = this.tokens.get(row.tokenId);
+      if (token === undefined) continue;
+      let days = this.usage.get(row.tokenId);
+      if (days === undefined) this.usage.set(row.tokenId, (days = new Map<number, number>()));
+      days.set(row.day, (days.get(row.day) ?? 0) + row.count);
+      // Replaced, not edited: records handed out earlier stay as they were read.
+      if (token.lastUsed === null || token.lastUsed < row.lastUsed) this.tokens.set(token.id, freezeToken({ ...token, lastUsed: row.lastUsed }));
+    }
+  }
+
+  async usageByDay(tokenId: string, fromDay: number, toDay: number): Promise<DailyUsage[]> {
+    this.assertOpen();
+    const days = this.usage.get(tokenId);
+    if (days === undefined) return [];
+    return [...days]
+      .filter(([day]) => day >= fromDay && day <= toDay)
+      .sort((a, b) => a[0] - b[0])
+      .map(([day, count]) => Object.freeze({ day, count }));
+  }
+
   private assertOpen(): void {
     if (this.closed) throw new AppError('unavailable', undefined, { cause: new Error('the memory store is closed') });
   }
@@ -202,6 +241,7 @@ export class MemoryStore implements Store {
     this.deletedHashes.set(token.id, token.tokenHash);
     this.tokens.delete(token.id);
     this.idsByHash.delete(token.tokenHash);
+    this.usage.delete(token.id);
   }
 
   private appendChange(tokenId: string, kind: TokenChange['kind'], at: number): void {

@@ -111,4 +111,21 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
       CREATE INDEX token_changes_by_kind_at ON token_changes (kind, at);
     `,
   },
+  {
+    // Verified requests per token per UTC day (SPEC §5), added by usage flushes; `tokens.last_used`
+    // (from 001) is raised in the same transaction. Not in the change log: usage is no change to
+    // a token. A token's usage goes with it (ON DELETE CASCADE; foreign_keys is ON), and a flush
+    // naming a deleted token writes nothing for it. The primary key serves both the upsert and
+    // the analytics range read (token_id = ? AND day BETWEEN ? AND ?).
+    name: '003_usage',
+    sql: `
+      CREATE TABLE token_usage (
+        token_id TEXT NOT NULL REFERENCES tokens (id) ON DELETE CASCADE,
+        -- The UTC day's start, Unix ms.
+        day INTEGER NOT NULL,
+        count INTEGER NOT NULL CHECK (count >= 0),
+        PRIMARY KEY (token_id, day)
+      ) WITHOUT ROWID;
+    `,
+  },
 ]);

@@ -12,8 +12,20 @@
  * between turns of the event loop. A call that fails this way has written nothing.
  */
 import type Database from 'better-sqlite3';
-import type { AccountRecord, ChangeKind, ListQuery, MigrationResult, SigningKeyRecord, Store, TokenChange, TokenPatch, TokenRecord } from '../port.js';
-import { applyPatch, takePage } from '../port.js';
+import type {
+  AccountRecord,
+  ChangeKind,
+  DailyUsage,
+  ListQuery,
+  MigrationResult,
+  SigningKeyRecord,
+  Store,
+  TokenChange,
+  TokenPatch,
+  TokenRecord,
+  UsageIncrement,
+} from '../port.js';
+import { applyPatch, assertUsageBatch, takePage } from '../port.js';
 import { openDatabase, preparePrivateFiles } from './connection.js';
 import { MIGRATIONS, MIGRATIONS_TABLE_SQL } from './migrations.js';
 import { LOCK_WAIT_MS, retryWhileLocked } from './retry-while-locked.js';
@@ -65,6 +77,7 @@ export class SqliteStore implements Store {
   private readonly replaceDefaultTx: (username: string, oldId: string, replacement: TokenRecord, at: number) => boolean;
   private readonly setDefaultScopesTx: (scopes: readonly string[], at: number) => number;
   private readonly addKeyTx: (key: SigningKeyRecord) => void;
+  private readonly addUsageTx: (batch: readonly UsageIncrement[]) => void;
 
   /** Opens (creating if missing) the database file and configures the connection. */
   static open(filePath: string, options: SqliteOpenOptions = {}): SqliteStore {
@@ -136,6 +149,12 @@ export class SqliteStore implements Store {
       this.stmt(SQL.retireKeys).run(key.created);
       this.stmt(SQL.insertKey).run(key.id, key.sealedKey, key.created, key.retired);
       this.stmt(SQL.appendChange).run(key.id, 'key', key.created, null);
+    });
+    this.addUsageTx = immediate((batch: readonly UsageIncrement[]) => {
+      for (const { tokenId, day, count, lastUsed } of batch) {
+        this.stmt(SQL.addUsage).run({ tokenId, day, count });
+        this.stmt(SQL.raiseLastUsed).run({ tokenId, lastUsed });
+      }
     });
   }
 
@@ -267,6 +286,18 @@ export class SqliteStore implements Store {
 
   async addSigningKey(key: SigningKeyRecord): Promise<void> {
     await this.run(() => this.addKeyTx(key));
+  }
+
+  /** One IMMEDIATE transaction, retried whole (asynchronously) while another process holds the lock. */
+  async addUsage(batch: readonly UsageIncrement[]): Promise<void> {
+    assertUsageBatch(batch);
+    if (batch.length === 0) return;
+    await this.run(() => this.addUsageTx(batch));
+  }
+
+  async usageByDay(tokenId: string, fromDay: number, toDay: number): Promise<DailyUsage[]> {
+    const rows = await this.run(() => this.stmt(SQL.usageByDay).all(tokenId, fromDay, toDay) as DailyUsage[]);
+    return rows.map(({ day, count }) => Object.freeze({ day, count }));
   }
 
   /**

@@ -40,6 +40,12 @@ export const SQL = {
   listKeys: 'SELECT id, sealed_key, created, retired FROM signing_keys ORDER BY created DESC, id DESC',
   retireKeys: 'UPDATE signing_keys SET retired = ? WHERE retired IS NULL',
   insertKey: 'INSERT INTO signing_keys (id, sealed_key, created, retired) VALUES (?, ?, ?, ?)',
+  // A row for a token that is gone (deleted since its requests were counted) inserts nothing.
+  addUsage: `INSERT INTO token_usage (token_id, day, count)
+    SELECT @tokenId, @day, @count WHERE EXISTS (SELECT 1 FROM tokens WHERE id = @tokenId)
+    ON CONFLICT (token_id, day) DO UPDATE SET count = count + excluded.count`,
+  raiseLastUsed: 'UPDATE tokens SET last_used = @lastUsed WHERE id = @tokenId AND (last_used IS NULL OR last_used < @lastUsed)',
+  usageByDay: 'SELECT day, count FROM token_usage WHERE token_id = ? AND day >= ? AND day <= ? ORDER BY day',
 } as const;
 
 /**
