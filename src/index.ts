@@ -42,14 +42,15 @@ export interface TokenVerifier {
    * hot path can skip a microtask. A promise when the store must be read.
    */
   check(token: unknown, request?: VerifyRequest): Verdict | Promise<Verdict>;
-  /** Stops following the change log and closes the store. */
+  /** Flushes the usage counted so far, stops following the change log and closes the store. */
   close(): Promise<void>;
 }
 
 /**
- * Opens the store read-mostly (it never rewrites tokens; schema migration on open aside) and
- * follows its change log, so deletes, scope changes and key rotations made by `serve` or the CLI
- * reach this process within the bound in docs/deployment.md.
+ * Opens the store and follows its change log, so deletes, scope changes and key rotations made
+ * by `serve` or the CLI reach this process within the bound in docs/deployment.md. It never
+ * rewrites tokens (schema migration on open aside); what it writes is usage: the requests it
+ * verified, counted per token and day and flushed every `usageFlushMs` and on `close()`.
  * @throws Error naming every bad key when the configuration is invalid, or when the store cannot
  *   be opened.
  */

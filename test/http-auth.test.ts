@@ -8,7 +8,7 @@ import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import { startTestApp, withOpened, type TestApp } from './helpers/app.js';
 
 /** Everything the protected routes need, plus scopes used by the rule checks below. */
-const CALLER_SCOPES = ['tokens:read', 'tokens:write', 'scopes:list', 'styles:list', 'styles:read'];
+const CALLER_SCOPES = ['tokens:read', 'tokens:write', 'scopes:list', 'styles:list', 'styles:read', 'analytics:read'];
 const FIVE_MB = `{"note":"${'a'.repeat(5 * 1024 * 1024)}"}`;
 
 interface World {
@@ -49,6 +49,7 @@ const ROUTES: readonly Route[] = [
   { name: 'update token', method: 'PATCH', path: (u, id) => `/tokens/v2/${u}/${id}`, body: { note: 'changed' }, ok: 200 },
   { name: 'delete token', method: 'DELETE', path: (u, id) => `/tokens/v2/${u}/${id}`, ok: 204 },
   { name: 'list scopes', method: 'GET', path: (u) => `/scopes/v1/${u}`, ok: 200 },
+  { name: 'token analytics', method: 'GET', path: (u, id) => `/analytics/v1/tokens/${u}/${id}`, ok: 200 },
 ];
 
 /** How a request presents its token: `access_token` values (in order) and/or a Bearer header. */
