@@ -14,7 +14,48 @@ import { startBareServer } from './processes.js';
 import type { BenchApp } from './setup.js';
 import { median } from './stats.js';
 
+/** Store writes usage counting costs: rows and calls for 10,000 verified requests over 20 tokens, one flush. */
+export interface UsageWrites {
+  readonly requests: number;
+  readonly tokens: number;
+  readonly rows: number;
+  readonly calls: number;
+}
+
+/**
+ * 10,000 verifications of 20 tokens through the in-process verifier, then one flush, counting
+ * what reaches the store's `addUsage` (the method is wrapped on the instance the flusher holds).
+ */
+async function measureUsageWrites(bench: BenchApp): Promise<UsageWrites> {
+  const { app } = bench;
+  await app.usage.flush();
+  const grant = await app.access.operator('verify');
+  const tokens: string[] = [];
+  for (let i = 0; i < 20; i++) tokens.push((await app.tokens.create(grant, { scopes: [SCOPE] })).token as string);
+  const store = app.store as { addUsage: (batch: readonly unknown[]) => Promise<void> };
+  const addUsage = store.addUsage.bind(store);
+  let rows = 0;
+  let calls = 0;
+  store.addUsage = (batch) => {
+    rows += batch.length;
+    calls++;
+    return addUsage(batch);
+  };
+  const requests = 10_000;
+  try {
+    for (let i = 0; i < requests; i++) {
+      const verdict = await app.verifier.verify(tokens[i % tokens.length], { scope: SCOPE });
+      if (!verdict.ok) throw new Error(`usage bench: ${verdict.message}`);
+    }
+    await app.usage.flush();
+  } finally {
+    store.addUsage = addUsage;
+  }
+  return { requests, tokens: tokens.length, rows, calls };
+}
+
 export interface VerificationFigures {
+  readonly usage: UsageWrites;
   readonly inProcess: { readonly floorNs: number[]; readonly verifyNs: number[]; readonly tkNs: number[] };
   readonly bare: Array<MixedResult & { serverCpuUsPerRequest: number }>;
   readonly check: Array<MixedResult & { serverCpuUsPerRequest: number }>;
@@ -108,6 +149,7 @@ export async function measureVerification(bench: BenchApp, options: BenchOptions
   const nowS = Math.floor(Date.now() / 1000);
   const tk = signTemporaryToken(app.keyring.signingKey().key, { u: 'verify', exp: nowS + 3000, iat: nowS, scopes: [SCOPE], client: 'api', p: parent });
   const inProcess = await measureInProcess(bench, pk, tk, options.quick ? 3 : 7, options.quick ? 50_000 : 200_000);
+  const usage = await measureUsageWrites(bench);
 
   const valid = [{ method: 'GET', path: `/auth/v1/check?scope=${SCOPE}`, headers: { 'x-original-uri': `/tiles/1/2/3.png?access_token=${pk}` } }];
   const bareServer = await startBareServer({ checkHeaders: CHECK_HEADERS });
@@ -138,6 +180,7 @@ export async function measureVerification(bench: BenchApp, options: BenchOptions
   for (let round = 0; round < 20; round++) for (const token of tokens) await app.verifier.verify(token, { scope: SCOPE });
   return {
     inProcess,
+    usage,
     bare,
     check,
     checkLogLines,
@@ -166,6 +209,9 @@ export function printVerification(v: VerificationFigures): boolean[] {
   );
   line(`  ratio verify/floor: ${f2(floorRatio)}x  (per round: ${ratios.map(f2).join(', ')})`);
   line(`  for comparison, a tk (HMAC, no store read): ${f0(median(v.inProcess.tkNs))} ns`);
+  line(
+    `  usage counting (on, as by default): ${f0(v.usage.requests)} verified requests over ${v.usage.tokens} tokens -> one flush wrote ${v.usage.rows} rows in ${v.usage.calls} store call(s) (goal: at most tokens x flushes = ${v.usage.tokens})`,
+  );
   line();
   const rpsRatios = v.check.map((c, i) => c.rps / (v.bare[i]?.rps ?? Number.NaN));
   const p99Ratios = v.check.map((c, i) => c.p99Ms / (v.bare[i]?.p99Ms ?? Number.NaN));
@@ -199,6 +245,7 @@ export function printVerification(v: VerificationFigures): boolean[] {
   );
   line();
   const met = [
+    v.usage.rows <= v.usage.tokens,
     floorRatio <= VERIFY_FLOOR_GOAL,
     rpsRatio >= CHECK_RPS_GOAL,
     p99Ratio <= CHECK_P99_GOAL,
@@ -206,10 +253,11 @@ export function printVerification(v: VerificationFigures): boolean[] {
     v.flood.reads <= v.flood.distinctUnknown,
   ];
   line('Goals (verification)');
-  line(`  verify <= ${VERIFY_FLOOR_GOAL}x the floor: ${f2(floorRatio)}x  ${met[0] ? 'MET' : 'MISSED'}`);
-  line(`  /auth/v1/check >= ${CHECK_RPS_GOAL}x bare throughput: ${f2(rpsRatio)}x  ${met[1] ? 'MET' : 'MISSED'}`);
-  line(`  /auth/v1/check p99 <= ${CHECK_P99_GOAL}x bare: ${f2(p99Ratio)}x  ${met[2] ? 'MET' : 'MISSED'}`);
-  line(`  refusals >= ${FLOOD_GOAL}x the valid rate: ${f2(floodRatio)}x  ${met[3] ? 'MET' : 'MISSED'}`);
-  line(`  store reads <= one per unknown id: ${v.flood.reads} <= ${v.flood.distinctUnknown}  ${met[4] ? 'MET' : 'MISSED'}`);
+  line(`  usage store rows <= tokens x flushes: ${v.usage.rows} <= ${v.usage.tokens}  ${met[0] ? 'MET' : 'MISSED'}`);
+  line(`  verify <= ${VERIFY_FLOOR_GOAL}x the floor: ${f2(floorRatio)}x  ${met[1] ? 'MET' : 'MISSED'}`);
+  line(`  /auth/v1/check >= ${CHECK_RPS_GOAL}x bare throughput: ${f2(rpsRatio)}x  ${met[2] ? 'MET' : 'MISSED'}`);
+  line(`  /auth/v1/check p99 <= ${CHECK_P99_GOAL}x bare: ${f2(p99Ratio)}x  ${met[3] ? 'MET' : 'MISSED'}`);
+  line(`  refusals >= ${FLOOD_GOAL}x the valid rate: ${f2(floodRatio)}x  ${met[4] ? 'MET' : 'MISSED'}`);
+  line(`  store reads <= one per unknown id: ${v.flood.reads} <= ${v.flood.distinctUnknown}  ${met[5] ? 'MET' : 'MISSED'}`);
   return met;
 }
