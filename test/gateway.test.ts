@@ -23,6 +23,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { loadConfig } from '../src/config/config.js';
+import { buildServer } from '../src/http/server.js';
 import { startTestApp, type TestApp } from './helpers/app.js';
 
 // -------------------------------------------------------------------------------------------------
@@ -619,5 +620,45 @@ describe('upstream failures and bad input: a clear answer, never a 500 or a hang
     });
     assert.match(raw, /^HTTP\/1\.1 (400|404) /);
     assert.equal(w.up.seen.length, before);
+  });
+});
+
+// -------------------------------------------------------------------------------------------------
+
+describe('logs: no line per proxied request at the default level, never a token', () => {
+  let w: World;
+  before(async () => {
+    w = await startWorld();
+  });
+  after(() => closeWorld(w));
+
+  it('successes and refusals write nothing; an upstream failure writes one warn line without the token', async () => {
+    const lines: string[] = [];
+    // The production logger (info level), on the same tokenbox.
+    const server = buildServer(w.t.app, { logDestination: { write: (line: string) => lines.push(line) } });
+    try {
+      await server.ready();
+      const ok = await server.inject({ url: `/tiles/1.png?access_token=${w.pk}` });
+      assert.equal(ok.statusCode, 200);
+      assert.equal((await server.inject({ url: `/tiles/1.png?access_token=${w.pk.slice(0, -1)}A` })).statusCode, 401);
+      assert.equal((await server.inject({ url: '/nothing/here' })).statusCode, 401, 'the catch-all /* rule: no token');
+    } catch (error) {
+      await server.close();
+      throw error;
+    }
+    try {
+      assert.deepEqual(lines, [], 'no line for a proxied request or a refusal');
+      const failed = await server.inject({ url: `/down/x?access_token=${w.pk}` });
+      assert.equal(failed.statusCode, 502);
+      assert.equal(lines.length, 1, lines.join('\n'));
+      const line = JSON.parse(lines[0] as string) as { level: number; msg: string };
+      assert.equal(line.level, 40, 'warn');
+      assert.ok(!(lines[0] as string).includes(w.pk.split('.')[2] as string), 'no token in the line');
+      // The API still logs its request lines.
+      await server.inject({ url: '/health' });
+      assert.match(lines.join('\n'), /incoming request/);
+    } finally {
+      await server.close();
+    }
   });
 });
