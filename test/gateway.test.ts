@@ -640,7 +640,7 @@ describe('logs: no line per proxied request at the default level, never a token'
       await server.ready();
       const ok = await server.inject({ url: `/tiles/1.png?access_token=${w.pk}` });
       assert.equal(ok.statusCode, 200);
-      assert.equal((await server.inject({ url: `/tiles/1.png?access_token=${w.pk.slice(0, -1)}A` })).statusCode, 401);
+      assert.equal((await server.inject({ url: `/tiles/1.png?access_token=${w.pk.slice(0, -1)}${w.pk.endsWith('A') ? 'B' : 'A'}` })).statusCode, 401);
       assert.equal((await server.inject({ url: '/nothing/here' })).statusCode, 401, 'the catch-all /* rule: no token');
     } catch (error) {
       await server.close();
