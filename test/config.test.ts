@@ -66,10 +66,6 @@ describe('invalid config', () => {
       [{ env: { REDIS_URL: 'redis://127.0.0.1' } }, /^redisUrl: Redis-backed rate limits are not in this version/],
       [{ env: { TOKENBOX_METRICS_PORT: '9100' } }, /^metricsPort: metrics are not in this version/],
       [{ env: {}, configPath: file({ auditRetentionDays: 30 }) }, /^auditRetentionDays: the audit log is not in this version/],
-      [
-        { env: {}, configPath: file({ routes: [{ path: '/tiles/*', scope: 'styles:tiles', upstream: 'http://127.0.0.1:9000' }] }) },
-        /^routes\.0\.upstream: the gateway is not in this version/,
-      ],
     ];
     for (const [sources, expected] of cases) {
       const result = loadConfig(sources);
@@ -168,6 +164,72 @@ describe("trustProxy takes true/false or the proxies' addresses, from the file, 
       assert.ok(!result.ok, JSON.stringify(value));
       assert.match(result.errors.join('\n'), pattern, JSON.stringify(value));
     }
+  });
+});
+
+describe('route rules for the gateway: upstream and rateLimit', () => {
+  const load = (route: Record<string, unknown>): ReturnType<typeof loadConfig> =>
+    loadConfig({
+      configPath: file({
+        routes: [
+          { path: '/ok/*', scope: 'styles:read' },
+          { scope: 'styles:tiles', path: '/tiles/*', ...route },
+        ],
+      }),
+      env: {},
+    });
+
+  it('accepts an http(s) origin as upstream (kept as its origin) and a positive integer rateLimit', () => {
+    const result = load({ upstream: 'http://127.0.0.1:9000/', rateLimit: 100_000 });
+    assert.ok(result.ok, JSON.stringify(result));
+    assert.equal(result.config.routes[1]?.upstream, 'http://127.0.0.1:9000');
+    assert.equal(result.config.routes[1]?.rateLimit, 100_000);
+    const https = load({ upstream: 'https://tiles.internal.example' });
+    assert.ok(https.ok, JSON.stringify(https));
+    assert.equal(https.config.routes[1]?.upstream, 'https://tiles.internal.example');
+    assert.equal(https.config.upstreamTimeoutMs, 30_000, 'the default upstream timeout');
+  });
+
+  it('names the key of a bad upstream: not a URL, not http(s), or more than an origin', () => {
+    for (const upstream of [
+      'not a url',
+      '127.0.0.1:9000',
+      'ftp://files.example',
+      'file:///etc/passwd',
+      'http://h:1/base',
+      'http://h:1/?x=1',
+      'http://user:pw@h:1',
+      42,
+    ]) {
+      const result = load({ upstream });
+      assert.ok(!result.ok, JSON.stringify(upstream));
+      assert.match(result.errors.join('\n'), /^routes\.1\.upstream: /m, JSON.stringify(upstream));
+    }
+  });
+
+  it('names the key of a bad rateLimit: 0, negative, fractional, a string', () => {
+    for (const rateLimit of [0, -1, 1.5, '100', null]) {
+      const result = load({ rateLimit });
+      assert.ok(!result.ok, JSON.stringify(rateLimit));
+      assert.match(result.errors.join('\n'), /^routes\.1\.rateLimit: /m, JSON.stringify(rateLimit));
+    }
+  });
+
+  it('names the key of an invalid glob or a reserved prefix, with or without upstream', () => {
+    for (const path of ['/tiles/**', '/tiles/?x', '/tiles/%2F', '/a//b', '/a/../b', '/a/./b', '/a b', 'tiles/*', '/admin/*', '/analytics/v1/*', '/health']) {
+      const result = load({ path, upstream: 'http://127.0.0.1:9000' });
+      assert.ok(!result.ok, path);
+      assert.match(result.errors.join('\n'), /^routes\.1\.path: /m, path);
+    }
+  });
+
+  it('takes upstreamTimeoutMs from the file or TOKENBOX_UPSTREAM_TIMEOUT_MS; refuses 0', () => {
+    const fromEnv = loadConfig({ env: { TOKENBOX_UPSTREAM_TIMEOUT_MS: '1500' } });
+    assert.ok(fromEnv.ok);
+    assert.equal(fromEnv.config.upstreamTimeoutMs, 1500);
+    const zero = loadConfig({ configPath: file({ upstreamTimeoutMs: 0 }), env: {} });
+    assert.ok(!zero.ok);
+    assert.match(zero.errors.join(), /^upstreamTimeoutMs: /);
   });
 });
 

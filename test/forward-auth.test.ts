@@ -189,7 +189,7 @@ describe('parity: every verdict row, through the verifier and each forward-auth 
   }
 });
 
-describe('parity: the per-token rate limit (429 Too Many Requests, Retry-After)', () => {
+describe('parity: the per-token rate limit (429 Too Many Requests, Retry-After, X-Rate-Limit-*)', () => {
   const LIMIT = 2;
   for (const way of ['verifier', ...STYLES] as const) {
     it(`${way}: ${LIMIT} pass, then 429 with Retry-After; forged strings spend nothing; a tk spends its p's budget`, async () => {
@@ -205,6 +205,14 @@ describe('parity: the per-token rate limit (429 Too Many Requests, Retry-After)'
           const check: Check = way === 'envoy' ? { path: `/need/${PUBLIC_SCOPE}/x`, token } : { path: '/plain/x', token, scopeParam: PUBLIC_SCOPE };
           const res = await w.t.server.inject(checkRequest(way, check));
           const h = res.headers['retry-after'];
+          if (res.statusCode === 429) {
+            // The limit that refused: the token's ceiling, its window's end.
+            const resetS = Math.floor(w.t.clock() / 1000) + retryAfter;
+            assert.deepEqual(
+              [res.headers['x-rate-limit-interval'], res.headers['x-rate-limit-limit'], res.headers['x-rate-limit-reset']],
+              ['60', String(LIMIT), String(resetS)],
+            );
+          } else assert.equal(res.headers['x-rate-limit-limit'], undefined);
           return { seen: observe(res, way), retryAfter: typeof h === 'string' ? h : undefined };
         };
         for (let i = 0; i < 20; i++) assert.deepEqual((await ask(forge(w.tokens.sk.token))).seen, INVALID_TOKEN);

@@ -28,7 +28,7 @@ describe('route rules', () => {
     ['GET', '/other', null],
   ];
   for (const [method, path, scope] of rows) {
-    it(`${method} ${path} → ${scope ?? 'no rule'}`, () => assert.equal(table.match(method, path)?.scope ?? null, scope));
+    it(`${method} ${path} → ${scope ?? 'no rule'}`, () => assert.equal(table.match(method, path)?.rule.scope ?? null, scope));
   }
 });
 
@@ -51,7 +51,7 @@ describe('attack: /private slipped past a /private/* rule onto a catch-all /* (t
     ['/anything/else', 'styles:tiles'],
   ];
   for (const [path, scope] of rows) {
-    it(`${path} → ${scope}`, () => assert.equal(table.match('GET', path)?.scope, scope));
+    it(`${path} → ${scope}`, () => assert.equal(table.match('GET', path)?.rule.scope, scope));
   }
 });
 
@@ -63,8 +63,8 @@ describe('matchEvery: every reading of a path must pick the same rule', () => {
     { path: '/*', scope: 'styles:tiles' },
   ]);
   it('one reading, or readings that agree: the rule', () => {
-    assert.equal(table.matchEvery('GET', '/tiles/1/2', [])?.scope, 'styles:tiles');
-    assert.equal(table.matchEvery('GET', '/tiles/a/b', ['/tiles/a%2Fb'])?.scope, 'styles:tiles');
+    assert.equal(table.matchEvery('GET', '/tiles/1/2', [])?.rule.scope, 'styles:tiles');
+    assert.equal(table.matchEvery('GET', '/tiles/a/b', ['/tiles/a%2Fb'])?.rule.scope, 'styles:tiles');
   });
   it('readings that disagree: 400 Original URI is invalid', () => {
     assert.throws(() => table.matchEvery('GET', '/tiles/a/b/info', ['/tiles/a%2Fb/info']), { code: 'original_uri_invalid' });

@@ -27,7 +27,8 @@ it('SIGTERM with a stalled request in flight: exits within 10 s, after the deadl
   await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
   // Headers promise 1,000 bytes; one arrives. The request is in flight until the rest comes.
   socket.write('POST /tokens/v2/alice HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{');
-  await server.waitForOutput('incoming request');
+  // The POST's own line (the start-up /health poll logged one too): the request is in flight.
+  await server.waitForOutput(/"method":"POST"[^\n]*incoming request/);
   const exit = await stopServer(server, ['SIGTERM'], 0, 12_000);
   socket.destroy();
   assert.ok(exit.ms <= 10_000, `exited after ${exit.ms} ms`);

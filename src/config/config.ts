@@ -7,9 +7,8 @@ import { readFileSync } from 'node:fs';
 import { METHODS as NODE_METHODS } from 'node:http';
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { RESERVED_PREFIXES } from '../domain/route-rules.js';
 import { ScopeCatalog, SCOPE_PATTERN } from '../domain/scopes.js';
-
-const RESERVED_PREFIXES = ['/tokens/', '/scopes/', '/admin/', '/analytics/', '/auth/', '/account/', '/health', '/openapi.json'];
 /** A rule may name any method Node's HTTP parser accepts, as forward auth answers them all. */
 const METHODS = NODE_METHODS as [string, ...string[]];
 
@@ -24,12 +23,41 @@ const routeSchema = z
     path: z.string().startsWith('/').max(2048),
     methods: z.array(z.enum(METHODS)).min(1).optional(),
     scope: z.string().regex(SCOPE_PATTERN),
-    upstream: z.url({ protocol: /^https?$/ }).optional(),
+    upstream: z
+      .url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
+      .refine(isOrigin, 'must be http(s)://host[:port], without a path, query or credentials (the request path is forwarded unchanged)')
+      .transform((u) => new URL(u).origin)
+      .optional(),
+    rateLimit: z.number({ error: 'must be a positive integer (requests per 60 s per account)' }).int().min(1).optional(),
   })
   .refine((r) => !routesReservedPrefix(r.path), {
     message: 'routes a reserved prefix',
     path: ['path'],
+  })
+  .refine((r) => isValidGlob(r.path), {
+    message: 'is not a valid path glob (no `**`, `?`, `#`, `%`, backslash, whitespace, empty or dot segment)',
+    path: ['path'],
   });
+
+/** An upstream is an origin: the gateway forwards the request's own path, so a base path would be ignored. */
+function isOrigin(value: string): boolean {
+  if (!URL.canParse(value)) return true; // z.url() has already named it
+  const url = new URL(value);
+  return (
+    url.username === '' && url.password === '' && url.pathname === '/' && url.search === '' && url.hash === '' && !value.includes('?') && !value.includes('#')
+  );
+}
+
+/**
+ * A route glob matches normalised paths (SPEC §5). `**`, and what a normalised path never holds
+ * (`?`, `#`, `%`, a backslash, whitespace, an empty or dot segment) would make a rule that
+ * silently never matches, so they are config errors.
+ */
+function isValidGlob(path: string): boolean {
+  if (/[?#%\\\s]/.test(path) || path.includes('**')) return false;
+  const segments = path.slice(1).split('/');
+  return segments.every((segment, i) => segment !== '.' && segment !== '..' && (segment !== '' || i === segments.length - 1));
+}
 
 /**
  * A route may not claim tokenbox's own paths. A catch-all (`/*`) is allowed: tokenbox's routes
@@ -101,6 +129,11 @@ const configSchema = z.strictObject({
   metricsPort: port.optional(),
   auditRetentionDays: positive.optional(),
   cacheSize: positive.default(100_000),
+  /**
+   * [ext] The gateway's upstream timeout (ms): how long it waits for an upstream's response headers
+   * once the request is sent, and between two chunks of its body. 504 when it passes.
+   */
+  upstreamTimeoutMs: positive.max(3_600_000).default(30_000),
   /** Key-encryption secret (`TOKENBOX_SECRET`); environment only, never in a file. */
   secret: z.string().min(32, 'must be at least 32 characters').optional(),
   scopes: z.array(scopeSchema).default([]),
@@ -127,6 +160,7 @@ const ENV_KEYS = [
   'secret',
   'metricsPort',
   'auditRetentionDays',
+  'upstreamTimeoutMs',
 ] as const;
 
 /**
@@ -209,9 +243,6 @@ export function loadConfig(sources: ConfigSources = {}): ConfigResult {
   const notYet = Object.entries(NOT_YET)
     .filter(([key]) => parsed.data[key as keyof typeof parsed.data] !== undefined)
     .map(([key, why]) => `${key}: ${why}`);
-  parsed.data.routes.forEach((route, i) => {
-    if (route.upstream !== undefined) notYet.push(`routes.${i}.upstream: the gateway is not in this version yet; a rule without upstream serves forward auth`);
-  });
   if (notYet.length > 0) return { ok: false, errors: notYet };
   return { ok: true, config: Object.freeze(parsed.data) };
 }

@@ -31,6 +31,9 @@ export const CATALOGUE = {
   rate_limited: { status: 429, message: 'Too Many Requests' },
   internal: { status: 500, message: 'Internal Server Error' },
   unavailable: { status: 503, message: 'Service Unavailable' },
+  // The gateway: its upstream failed (refused the connection, broke the answer, or timed out).
+  bad_gateway: { status: 502, message: 'Bad Gateway' },
+  gateway_timeout: { status: 504, message: 'Gateway Timeout' },
   // Forward auth: the proxy's request is wrong (a configuration error, never the client's token).
   original_uri_required: { status: 400, message: 'Original URI is required' },
   original_uri_invalid: { status: 400, message: 'Original URI is invalid' },

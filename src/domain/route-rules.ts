@@ -7,15 +7,43 @@
  */
 import { AppError } from './errors.js';
 
+/**
+ * tokenbox's own path prefixes (SPEC §5): no route rule may claim one, and the gateway never
+ * forwards a path under one, whatever rule matches it.
+ */
+export const RESERVED_PREFIXES: readonly string[] = Object.freeze([
+  '/tokens/',
+  '/scopes/',
+  '/admin/',
+  '/analytics/',
+  '/auth/',
+  '/account/',
+  '/health',
+  '/openapi.json',
+]);
+
+/** Whether `path` is one of tokenbox's own (a reserved prefix, or the exact path it names without its slash). */
+export function isReservedPath(path: string): boolean {
+  for (const prefix of RESERVED_PREFIXES) {
+    if (path.startsWith(prefix) || (prefix.endsWith('/') && path === prefix.slice(0, -1))) return true;
+  }
+  return false;
+}
+
 export interface RouteRule {
   readonly path: string;
   readonly methods?: readonly string[] | undefined;
   readonly scope: string;
+  /** `http(s)://host[:port]`: the gateway proxies matching requests there. */
   readonly upstream?: string | undefined;
+  /** Requests per 60 s per account on this rule (SPEC §7), counted after verification. */
+  readonly rateLimit?: number | undefined;
 }
 
 export interface CompiledRoute {
   readonly rule: RouteRule;
+  /** The rule's position in the config: a route limit's bucket is per rule and account. */
+  readonly index: number;
   readonly pattern: RegExp;
   readonly methods: ReadonlySet<string> | null;
 }
@@ -24,7 +52,7 @@ function escape(text: string): string {
   return text.replace(/[.+?^${}()|[\]\\]/g, '\\$&');
 }
 
-function compileRoute(rule: RouteRule): CompiledRoute {
+function compileRoute(rule: RouteRule, index: number): CompiledRoute {
   const trailing = rule.path.endsWith('*');
   const body = trailing ? rule.path.slice(0, -1) : rule.path;
   let source: string;
@@ -35,22 +63,25 @@ function compileRoute(rule: RouteRule): CompiledRoute {
     source = `${body.split('*').map(escape).join('[^/]+')}${trailing ? '.*' : ''}`;
   }
   const pattern = new RegExp(`^${source}$`);
-  return { rule, pattern, methods: rule.methods ? new Set(rule.methods.map((m) => m.toUpperCase())) : null };
+  return { rule, index, pattern, methods: rule.methods ? new Set(rule.methods.map((m) => m.toUpperCase())) : null };
 }
 
 export class RouteTable {
   private readonly routes: readonly CompiledRoute[];
+  /** Whether any rule has a `rateLimit` (else forward auth never matches rules just for one). */
+  readonly hasRateLimits: boolean;
 
   constructor(rules: readonly RouteRule[]) {
     this.routes = rules.map(compileRoute);
+    this.hasRateLimits = rules.some((r) => r.rateLimit !== undefined);
   }
 
   /** The first rule matching this method and (normalised) path, or null. */
-  match(method: string, path: string): RouteRule | null {
+  match(method: string, path: string): CompiledRoute | null {
     const upper = method.toUpperCase();
     for (const route of this.routes) {
       if (route.methods !== null && !route.methods.has(upper)) continue;
-      if (route.pattern.test(path)) return route.rule;
+      if (route.pattern.test(path)) return route;
     }
     return null;
   }
@@ -63,12 +94,12 @@ export class RouteTable {
    *
    * @throws AppError `original_uri_invalid` when the readings disagree.
    */
-  matchEvery(method: string, path: string, otherReadings: readonly string[]): RouteRule | null {
-    const rule = this.match(method, path);
+  matchEvery(method: string, path: string, otherReadings: readonly string[]): CompiledRoute | null {
+    const route = this.match(method, path);
     for (const other of otherReadings) {
       const alternative = this.match(method, other);
-      if (alternative?.scope !== rule?.scope || alternative?.upstream !== rule?.upstream) throw new AppError('original_uri_invalid');
+      if (alternative?.rule.scope !== route?.rule.scope || alternative?.rule.upstream !== route?.rule.upstream) throw new AppError('original_uri_invalid');
     }
-    return rule;
+    return route;
   }
 }

@@ -70,6 +70,16 @@ export function originalRequest(request: FastifyRequest): OriginalRequest {
   throw new AppError('original_uri_required');
 }
 
+/**
+ * A request target read the way forward auth reads an original URI, with the same refusals: the
+ * gateway judges its own requests with it (SPEC §5: forward auth and the gateway refuse alike).
+ *
+ * @throws AppError `original_uri_required` or `original_uri_invalid`.
+ */
+export function readRequestTarget(uri: string, method: string): OriginalRequest {
+  return parse(uri, method, false);
+}
+
 function parse(uri: string, method: string, authQueryIsProxys: boolean): OriginalRequest {
   if (uri.length === 0) throw new AppError('original_uri_required');
   // `//host/...` reads as a scheme-relative URL to some parsers: not origin-form, refused.

@@ -4,7 +4,12 @@
  * resource-facing ways in (forward auth, the gateway) judge it with `authorizeResource`.
  */
 import type { IncomingHttpHeaders } from 'node:http';
-import { FORBIDDEN, INVALID_TOKEN, NO_TOKEN, type Verdict, type Verifier, type VerifyRequest } from '../verification/verifier.js';
+import type { FastifyReply } from 'fastify';
+import type { Clock } from '../domain/clock.js';
+import { CATALOGUE } from '../domain/errors.js';
+import type { CompiledRoute } from '../domain/route-rules.js';
+import { WINDOW_S, type RateDecision, type RateLimiter } from '../verification/rate-limiter.js';
+import { FORBIDDEN, INVALID_TOKEN, NO_TOKEN, type Refusal, type Verdict, type Verifier, type VerifyRequest } from '../verification/verifier.js';
 import type { QueryValues } from './query.js';
 
 /** What a request presents: nothing, something that cannot be a token, or one token string. */
@@ -36,23 +41,85 @@ export interface ResourceRequest {
   readonly query: QueryValues;
   /** The scope the route needs; null when neither the proxy nor a route rule names one. */
   readonly scope: string | null;
+  /** The route rule the request matched, if any: its `rateLimit` applies. */
+  readonly route: CompiledRoute | null;
 }
+
+/** What judges a resource request: the verifier, and the limiter and clock for route limits. */
+export interface ResourceJudge {
+  readonly verifier: Verifier;
+  readonly limiter: RateLimiter;
+  readonly clock: Clock;
+  /** The verifier's per-token ceiling (config `tokenRateLimit`), to describe its 429s. */
+  readonly tokenRateLimit: number | undefined;
+}
+
+/** A 429, with the limit that refused it (for `X-Rate-Limit-*`, SPEC §7). */
+export interface RateLimited extends Refusal {
+  readonly code: 'rate_limited';
+  readonly retryAfter: number;
+  readonly window: { readonly limit: number; readonly interval: number; readonly reset: number };
+}
+
+export type ResourceVerdict = Verdict | RateLimited;
 
 /**
  * The verdict for a resource request (SPEC §5): no token, invalid, restriction, scope, rate
  * limit, in that order; and a verified token on a request no rule gives a scope is refused 403
  * (fail closed). Synchronous for a cached token, so the hot path makes no promise.
+ *
+ * Limits are counted only for a verified token, so no refusal (and no forged token naming
+ * someone's id) spends an allowance: first the per-token ceiling (`tokenRateLimit`, in the
+ * verifier), then the matched rule's `rateLimit` per account (bucket `route:<rule>:<user>`). A
+ * request the ceiling refuses is not counted on the route; a 429 describes the limit that refused.
  */
-export function authorizeResource(verifier: Verifier, request: ResourceRequest): Verdict | Promise<Verdict> {
+export function authorizeResource(judge: ResourceJudge, request: ResourceRequest): ResourceVerdict | Promise<ResourceVerdict> {
   const presented = presentedToken(request.headers.authorization, request.query);
   if (presented.kind === 'none') return NO_TOKEN;
   if (presented.kind === 'malformed') return INVALID_TOKEN;
-  const verdict = verifier.check(presented.raw, verifyRequest(request));
-  return verdict instanceof Promise ? verdict.then((v) => failClosed(v, request.scope)) : failClosed(verdict, request.scope);
+  const verdict = judge.verifier.check(presented.raw, verifyRequest(request));
+  return verdict instanceof Promise ? verdict.then((v) => afterVerification(judge, v, request)) : afterVerification(judge, verdict, request);
 }
 
-function failClosed(verdict: Verdict, scope: string | null): Verdict {
-  return verdict.ok && scope === null ? FORBIDDEN : verdict;
+function afterVerification(judge: ResourceJudge, verdict: Verdict, request: ResourceRequest): ResourceVerdict | Promise<ResourceVerdict> {
+  if (!verdict.ok) return verdict.code === 'rate_limited' ? tokenLimited(judge, verdict) : verdict;
+  if (request.scope === null) return FORBIDDEN;
+  const limit = request.route?.rule.rateLimit;
+  if (limit === undefined) return verdict;
+  const decision = judge.limiter.hit(`route:${(request.route as CompiledRoute).index}:${verdict.user}`, limit);
+  if (decision instanceof Promise) return decision.then((d) => (d.allowed ? verdict : routeLimited(judge, d)));
+  return decision.allowed ? verdict : routeLimited(judge, decision);
+}
+
+function routeLimited(judge: ResourceJudge, decision: RateDecision): RateLimited {
+  const retryAfter = Math.max(1, decision.reset - Math.floor(judge.clock() / 1000));
+  const { status, message } = CATALOGUE.rate_limited;
+  return {
+    ok: false,
+    code: 'rate_limited',
+    status,
+    message,
+    retryAfter,
+    window: { limit: decision.limit, interval: decision.interval, reset: decision.reset },
+  };
+}
+
+/** The verifier's 429 (the per-token ceiling), described: its window ends `retryAfter` from now. */
+function tokenLimited(judge: ResourceJudge, verdict: Refusal): RateLimited {
+  const retryAfter = verdict.retryAfter ?? 1;
+  const reset = Math.floor(judge.clock() / 1000) + retryAfter;
+  return { ...verdict, code: 'rate_limited', retryAfter, window: { limit: judge.tokenRateLimit ?? 0, interval: WINDOW_S, reset } };
+}
+
+/** `Retry-After` and `X-Rate-Limit-*` on a refusal that has them (a 429); nothing otherwise. */
+export function setRefusalRateHeaders(reply: FastifyReply, verdict: Refusal): void {
+  if (verdict.retryAfter === undefined) return;
+  reply.header('Retry-After', String(verdict.retryAfter));
+  const { window } = verdict as Partial<RateLimited>;
+  if (window === undefined) return;
+  reply.header('X-Rate-Limit-Interval', String(window.interval));
+  reply.header('X-Rate-Limit-Limit', String(window.limit));
+  reply.header('X-Rate-Limit-Reset', String(window.reset));
 }
 
 function verifyRequest({ headers, scope }: ResourceRequest): VerifyRequest {

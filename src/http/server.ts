@@ -14,6 +14,8 @@ import { parseQuery } from './query.js';
 import { redactText, redactUrl } from './redact.js';
 import { CHECK_PREFIX } from './original-request.js';
 import { analyticsRoute } from './routes/analytics.js';
+import { gatewayRoutes, hasGateway } from './gateway.js';
+import { isReservedPath } from '../domain/route-rules.js';
 import { createTokenRoute } from './routes/create-token.js';
 import { forwardAuthRoutes } from './routes/forward-auth.js';
 import { deleteTokenRoute } from './routes/delete-token.js';
@@ -95,6 +97,7 @@ function trustFor(setting: Config['trustProxy']): boolean | string[] | ((address
 }
 
 export function buildServer(deps: HttpDeps, options: ServerOptions = {}): FastifyInstance {
+  const gateway = hasGateway(deps.config);
   const app = Fastify({
     logger: options.logger ?? loggerOptions(options.logDestination),
     bodyLimit: deps.config.bodyLimit,
@@ -104,7 +107,8 @@ export function buildServer(deps: HttpDeps, options: ServerOptions = {}): Fastif
     // Forward auth writes no line per request (SPEC §7: the hot path does no I/O; refusals are
     // counted, not logged one by one); skipping Fastify's request lines there also skips
     // building their arguments. The API keeps its two lines per request.
-    disableRequestLogging: (request: { url?: string }) => request.url?.startsWith(CHECK_PREFIX) === true,
+    // The gateway (every path outside tokenbox's own, when it is on) likewise.
+    disableRequestLogging: (request: { url?: string }) => request.url?.startsWith(CHECK_PREFIX) === true || (gateway && !isReservedPath(request.url ?? '/')),
     // A path that cannot be decoded, or a segment no username or id could fill, matches no
     // route: it is an unknown route (404), answered with the same wire rules as any other.
     frameworkErrors: (_error, request, frameworkReply) => {
@@ -142,6 +146,8 @@ export function buildServer(deps: HttpDeps, options: ServerOptions = {}): Fastif
     // The proxy may forward the client's body (Envoy can): it is never read, whatever its type.
     forwardAuthRoutes(proxy, deps);
   });
+  // The gateway last, on a catch-all: tokenbox's own routes are more specific and win.
+  if (gateway) void app.register(async (proxied) => gatewayRoutes(proxied, deps));
   return app;
 }
 
@@ -172,17 +178,21 @@ function apiSurface(api: FastifyInstance, deps: HttpDeps): void {
     reply.header('Access-Control-Expose-Headers', 'Link, X-Rate-Limit-Interval, X-Rate-Limit-Limit, X-Rate-Limit-Reset, Retry-After');
     done();
   });
-  api.route({
-    method: 'OPTIONS',
-    url: '/*',
-    handler: (_request, reply) =>
-      reply
-        .code(204)
-        .header('Access-Control-Allow-Methods', 'GET, POST, PATCH, DELETE')
-        .header('Access-Control-Allow-Headers', 'Authorization, Content-Type')
-        .header('Access-Control-Max-Age', '600')
-        .send(),
-  });
+  // Preflights on tokenbox's own paths only: every other path may be the gateway's, whose
+  // upstreams answer their own (SPEC §3's CORS is the API's, never a proxied answer's).
+  for (const url of ['/tokens/*', '/scopes/*', '/admin/*', '/analytics/*', '/account/*', '/health', '/openapi.json']) {
+    api.route({
+      method: 'OPTIONS',
+      url,
+      handler: (_request, reply) =>
+        reply
+          .code(204)
+          .header('Access-Control-Allow-Methods', 'GET, POST, PATCH, DELETE')
+          .header('Access-Control-Allow-Headers', 'Authorization, Content-Type')
+          .header('Access-Control-Max-Age', '600')
+          .send(),
+    });
+  }
   healthRoute(api, deps);
   api.get('/openapi.json', async () => buildOpenApi());
   retrieveTokenRoute(api, deps);

@@ -21,7 +21,8 @@ export interface RateLimiter {
   hit(key: string, limit: number): RateDecision | Promise<RateDecision>;
 }
 
-const WINDOW_S = 60;
+/** The window every limit counts in (SPEC §3, §7). */
+export const WINDOW_S = 60;
 
 export class MemoryRateLimiter implements RateLimiter {
   private windowStart = 0;

@@ -12,28 +12,39 @@
 import { METHODS } from 'node:http';
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError } from '../../domain/errors.js';
-import { RouteTable } from '../../domain/route-rules.js';
+import { RouteTable, type CompiledRoute } from '../../domain/route-rules.js';
 import { isScopeId } from '../../domain/scopes.js';
-import type { Refusal, Verdict, Verifier } from '../../verification/verifier.js';
+import type { Refusal } from '../../verification/verifier.js';
 import type { HttpDeps } from '../context.js';
 import { toHttpError } from '../error-mapper.js';
 import { CHECK_PREFIX, originalRequest, type OriginalRequest } from '../original-request.js';
-import { authorizeResource } from '../request-authorizer.js';
+import { authorizeResource, setRefusalRateHeaders, type ResourceJudge, type ResourceVerdict } from '../request-authorizer.js';
 import type { QueryValues } from '../query.js';
 
-export function forwardAuthRoutes(app: FastifyInstance, deps: HttpDeps & { verifier: Verifier }): void {
+export function forwardAuthRoutes(app: FastifyInstance, deps: HttpDeps): void {
   const routes = new RouteTable(deps.config.routes);
+  const judge: ResourceJudge = { verifier: deps.verifier, limiter: deps.limiter, clock: deps.clock, tokenRateLimit: deps.config.tokenRateLimit };
   const handler = (request: FastifyRequest, reply: FastifyReply): FastifyReply | Promise<FastifyReply> => {
     let original: OriginalRequest;
     let scope: string | null;
+    let route: CompiledRoute | null;
     try {
       original = originalRequest(request);
-      scope = proxyScope(request, original) ?? routes.matchEvery(original.method, original.path, original.otherReadings)?.scope ?? null;
+      const fromProxy = proxyScope(request, original);
+      if (fromProxy === null) {
+        route = routes.matchEvery(original.method, original.path, original.otherReadings);
+        scope = route?.rule.scope ?? null;
+      } else {
+        // The proxy names the scope; a matching rule still brings its per-account limit (but
+        // only looked for when some rule has one: the hot path matches nothing it need not).
+        scope = fromProxy;
+        route = routes.hasRateLimits ? routes.match(original.method, original.path) : null;
+      }
     } catch (error) {
       if (error instanceof AppError) return refuse(reply, { ok: false, code: 'invalid_token', status: error.status, message: error.message });
       throw error;
     }
-    const verdict = authorizeResource(deps.verifier, { headers: request.headers, query: original.query, scope });
+    const verdict = authorizeResource(judge, { headers: request.headers, query: original.query, scope, route });
     // Synchronous for a cached token: no promise on the hot path.
     return verdict instanceof Promise ? verdict.then((v) => answer(reply, v)) : answer(reply, verdict);
   };
@@ -72,7 +83,7 @@ function proxyScope(request: FastifyRequest, original: OriginalRequest): string 
   return values[0];
 }
 
-function answer(reply: FastifyReply, verdict: Verdict): FastifyReply {
+function answer(reply: FastifyReply, verdict: ResourceVerdict): FastifyReply {
   if (!verdict.ok) return refuse(reply, verdict);
   return reply
     .code(200)
@@ -91,7 +102,7 @@ function refuse(reply: FastifyReply, verdict: Refusal): FastifyReply {
     .header('Cache-Control', 'no-store')
     .header('X-Tokenbox-Status', String(verdict.status))
     .header('X-Tokenbox-Message', verdict.message);
-  if (verdict.retryAfter !== undefined) reply.header('Retry-After', String(verdict.retryAfter));
+  setRefusalRateHeaders(reply, verdict);
   return reply.type('application/json; charset=utf-8').send(bodyOf(verdict.message));
 }
 
