@@ -5,9 +5,20 @@
 // argv[2]: JSON {"retrieveBody": <JSON body>, "retrieveHeaders"?: {…}, "checkHeaders": {…}}
 // Prints `listening <origin>` on stdout when ready; exits on SIGTERM.
 import Fastify from 'fastify';
+import replyFrom from '@fastify/reply-from';
 
 const spec = JSON.parse(process.argv[2] ?? '{}');
 const app = Fastify({ logger: false });
+
+if (spec.upstreamBody !== undefined) {
+  // An upstream: any path, 200 and a fixed body (a tile server's answer, small).
+  app.all('/*', async (_request, reply) => reply.type('application/octet-stream').send(spec.upstreamBody));
+}
+if (spec.proxyTo !== undefined) {
+  // A plain proxy built from the same library as tokenbox's gateway, with no token checks.
+  await app.register(replyFrom, { base: spec.proxyTo });
+  app.all('/*', (request, reply) => reply.from(request.url));
+}
 
 if (spec.retrieveBody !== undefined) {
   const headers = spec.retrieveHeaders;

@@ -97,9 +97,10 @@ function stop(child: ChildProcess): Promise<void> {
 }
 
 /** `tokenbox serve --data <dataDir>` from the compiled CLI, default logger, raised limits. */
-export async function startShippedServe(dataDir: string, secret: string): Promise<ChildServer> {
+export async function startShippedServe(dataDir: string, secret: string, configPath?: string): Promise<ChildServer> {
   const port = await freePort();
-  const child = spawn(process.execPath, [BIN, 'serve', '--data', dataDir, '--host', '127.0.0.1', '--port', String(port)], {
+  const config = configPath === undefined ? [] : ['--config', configPath];
+  const child = spawn(process.execPath, [BIN, 'serve', '--data', dataDir, '--host', '127.0.0.1', '--port', String(port), ...config], {
     cwd: ROOT,
     env: cleanEnv({ TOKENBOX_SECRET: secret, ...SERVE_LIMITS }),
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -111,6 +112,10 @@ export async function startShippedServe(dataDir: string, secret: string): Promis
 }
 
 export interface BareSpec {
+  /** Answer every request with 200 and this text body (an upstream for the gateway). */
+  readonly upstreamBody?: string;
+  /** Proxy every request to this origin with @fastify/reply-from, no checks (the gateway's yardstick). */
+  readonly proxyTo?: string;
   /** Answer `GET /tokens/v2` with this JSON body (and these headers). */
   readonly retrieveBody?: unknown;
   readonly retrieveHeaders?: Record<string, string>;

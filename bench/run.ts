@@ -12,6 +12,7 @@ import { loadLine, printFigures, printHeader } from './report.js';
 import { measureRetrieve } from './retrieve.js';
 import { startBenchApp } from './setup.js';
 import { measureVerification, printVerification } from './verification.js';
+import { measureGateway, printGateway } from './gateway.js';
 
 const progress = (text: string): void => {
   process.stderr.write(`.. ${text}\n`);
@@ -44,6 +45,9 @@ async function main(): Promise<void> {
     progress(`verification: in process, /auth/v1/check vs bare Fastify (${options.retrieveRounds} round(s)), a flood of refusals`);
     const verification = await measureVerification(bench, options);
 
+    progress(`gateway vs a plain proxy of the same upstream (${options.retrieveRounds} round(s))`);
+    const gateway = await measureGateway(bench, options);
+
     // Last: it adds tokens to the accounts it probes.
     progress('create cost vs account size');
     await bench.app.accounts.create('probe');
@@ -56,6 +60,8 @@ async function main(): Promise<void> {
     printFigures(options, { creates, big, list, retrieve, probe });
     process.stdout.write('\n');
     printVerification(verification);
+    process.stdout.write('\n');
+    printGateway(gateway);
     process.stdout.write(`${loadLine('at end')}\n`);
   } finally {
     await bench.close();

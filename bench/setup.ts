@@ -28,6 +28,8 @@ export interface BenchApp {
   readonly serve: ChildServer;
   /** `http://127.0.0.1:<port>` of `serve`. */
   readonly origin: string;
+  /** The key-encryption secret both processes use (another `serve` on the same data needs it). */
+  readonly secret: string;
   readonly dataDir: string;
   /** Creates an account and an sk holding `scopes`; returns the sk string. */
   accountWithSecretToken(username: string, scopes: string[]): Promise<string>;
@@ -52,6 +54,7 @@ export async function startBenchApp(): Promise<BenchApp> {
       app,
       serve,
       origin: serve.origin,
+      secret,
       dataDir,
       async accountWithSecretToken(username, scopes) {
         await app.accounts.create(username);

@@ -1,0 +1,73 @@
+/**
+ * The gateway (SPEC §5 way in 3) as `tokenbox serve` ships it, against a plain proxy built from
+ * the same library (@fastify/reply-from) with no token checks, both in front of one upstream, each
+ * in its own process. Goal: at least 0.75× the plain proxy's throughput; the p99 ratio is printed.
+ */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { measureMixed } from './http-load.js';
+import type { MixedResult } from './load-jobs.js';
+import type { BenchOptions } from './options.js';
+import { startBareServer, startShippedServe } from './processes.js';
+import type { BenchApp } from './setup.js';
+import { median } from './stats.js';
+
+export const GATEWAY_GOAL = 0.75;
+
+export interface GatewayFigures {
+  readonly plain: Array<MixedResult & { serverCpuUsPerRequest: number }>;
+  readonly gateway: Array<MixedResult & { serverCpuUsPerRequest: number }>;
+  readonly bodyBytes: number;
+}
+
+export async function measureGateway(bench: BenchApp, options: BenchOptions): Promise<GatewayFigures> {
+  const body = 'x'.repeat(1024);
+  const upstream = await startBareServer({ upstreamBody: body });
+  const plain = await startBareServer({ proxyTo: upstream.origin });
+  const configPath = join(bench.dataDir, 'gateway.json');
+  writeFileSync(configPath, JSON.stringify({ routes: [{ path: '/tiles/*', methods: ['GET'], scope: 'styles:tiles', upstream: upstream.origin }] }));
+  const gateway = await startShippedServe(bench.dataDir, bench.secret, configPath);
+  const created = await bench.app.accounts.create('gateway');
+  const pk = created.defaultPublicToken.token as string;
+  const load = { connections: options.connections, durationS: options.retrieveDurationS, warmupS: options.retrieveWarmupS };
+  const runs = { plain: [] as GatewayFigures['plain'], gateway: [] as GatewayFigures['gateway'] };
+  try {
+    for (let round = 0; round < options.retrieveRounds; round++) {
+      const sides = round % 2 === 0 ? (['plain', 'gateway'] as const) : (['gateway', 'plain'] as const);
+      for (const side of sides) {
+        const server = side === 'plain' ? plain : gateway;
+        const path = side === 'plain' ? '/tiles/1/2/3.pbf' : `/tiles/1/2/3.pbf?access_token=${pk}`;
+        const result = await measureMixed(server, { origin: server.origin, requests: [{ method: 'GET', path }], ...load });
+        if (Object.keys(result.statusCounts).some((s) => s !== '200')) throw new Error(`${side}: statuses ${JSON.stringify(result.statusCounts)}`);
+        runs[side].push(result);
+      }
+    }
+  } finally {
+    await gateway.close();
+    await plain.close();
+    await upstream.close();
+  }
+  return { ...runs, bodyBytes: body.length };
+}
+
+const line = (text = ''): void => {
+  process.stdout.write(`${text}\n`);
+};
+const f0 = (n: number): string => Math.round(n).toLocaleString('en-US');
+const f2 = (n: number): string => n.toFixed(2);
+
+export function printGateway(g: GatewayFigures): boolean {
+  const rps = g.gateway.map((r, i) => r.rps / (g.plain[i]?.rps ?? Number.NaN));
+  const p99 = g.gateway.map((r, i) => r.p99Ms / (g.plain[i]?.p99Ms ?? Number.NaN));
+  const ratio = median(rps);
+  line(`7. Gateway on tokenbox serve (GET /tiles/… with a pk, ${g.bodyBytes}-byte upstream answer) vs a plain @fastify/reply-from proxy, same upstream`);
+  line(
+    `  plain:    ${f0(median(g.plain.map((r) => r.rps)))} req/s, p99 ${f2(median(g.plain.map((r) => r.p99Ms)))} ms, server CPU ${f0(median(g.plain.map((r) => r.serverCpuUsPerRequest)))} µs/request`,
+  );
+  line(
+    `  tokenbox: ${f0(median(g.gateway.map((r) => r.rps)))} req/s, p99 ${f2(median(g.gateway.map((r) => r.p99Ms)))} ms, server CPU ${f0(median(g.gateway.map((r) => r.serverCpuUsPerRequest)))} µs/request`,
+  );
+  line(`  ratio throughput tokenbox/plain: ${f2(ratio)}x (per round ${rps.map(f2).join(', ')});  p99 tokenbox/plain: ${f2(median(p99))}x`);
+  line(`  gateway >= ${GATEWAY_GOAL}x the plain proxy: ${f2(ratio)}x  ${ratio >= GATEWAY_GOAL ? 'MET' : 'MISSED'}`);
+  return ratio >= GATEWAY_GOAL;
+}
