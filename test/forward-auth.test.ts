@@ -15,13 +15,13 @@
  */
 import assert from 'node:assert/strict';
 import { METHODS as NODE_METHODS, request as httpRequest } from 'node:http';
-import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
 import { buildServer } from '../src/http/server.js';
 import type { Verdict } from '../src/verification/verifier.js';
-import type { TestApp } from './helpers/app.js';
+import { useForSuite, type TestApp } from './helpers/app.js';
 import { forge, mintTk, PUBLIC_SCOPE, SECRET_SCOPE, VERDICT_ROWS, verdictWorld, type ExpectedVerdict, type VerdictWorld } from './helpers/verdict-world.js';
+import { rawExchange } from './helpers/raw-http.js';
 
 type Style = 'nginx' | 'traefik' | 'envoy';
 const STYLES: readonly Style[] = ['nginx', 'traefik', 'envoy'];
@@ -239,10 +239,7 @@ describe('parity: the per-token rate limit (429 Too Many Requests, Retry-After, 
 describe('any method, in every style; OPTIONS is a check, not a CORS preflight', () => {
   let w: VerdictWorld;
   let x: ExtraTokens;
-  before(async () => {
-    ({ w, x } = await worldWithTokens());
-  });
-  after(() => w?.t.close());
+  useWorldWithTokens((world) => ({ w, x } = world));
 
   const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'HEAD'];
   for (const style of STYLES) {
@@ -279,10 +276,7 @@ describe('any method, in every style; OPTIONS is a check, not a CORS preflight',
 describe('route rules pick the scope (config order, globs, methods); no rule and no scope: 403', () => {
   let w: VerdictWorld;
   let x: ExtraTokens;
-  before(async () => {
-    ({ w, x } = await worldWithTokens());
-  });
-  after(() => w?.t.close());
+  useWorldWithTokens((world) => ({ w, x } = world));
 
   type Case = readonly [
     method: string,
@@ -346,17 +340,6 @@ describe('route rules pick the scope (config order, globs, methods); no rule and
 
 // -------------------------------------------------------------------------------------------------
 
-/** A raw HTTP/1.1 exchange: the request bytes exactly as given, the response as latin1 text. */
-function rawExchange(port: number, bytes: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1', () => socket.end(Buffer.from(bytes, 'latin1')));
-    let out = '';
-    socket.on('data', (chunk: Buffer) => (out += chunk.toString('latin1')));
-    socket.on('close', () => resolve(out));
-    socket.on('error', reject);
-  });
-}
-
 function statusOf(raw: string): number {
   return Number(/^HTTP\/1\.1 (\d{3})/.exec(raw)?.[1] ?? 0);
 }
@@ -385,6 +368,16 @@ async function worldWithTokens(): Promise<{ w: VerdictWorld; x: ExtraTokens }> {
   return { w, x: await extraTokens(w.t) };
 }
 
+/** worldWithTokens for the enclosing suite (opened before its tests, closed after). */
+function useWorldWithTokens(set: (world: { w: VerdictWorld; x: ExtraTokens }) => void): void {
+  useForSuite(worldWithTokens, ({ w }) => w.t.close(), set);
+}
+
+/** listeningWorld for the enclosing suite (opened before its tests, closed after). */
+function useListeningWorld(set: (world: { w: VerdictWorld; x: ExtraTokens; port: number }) => void): void {
+  useForSuite(listeningWorld, ({ w }) => w.t.close(), set);
+}
+
 /** The same, listening on a real port (for raw sockets and fetch). */
 async function listeningWorld(): Promise<{ w: VerdictWorld; x: ExtraTokens; port: number }> {
   const { w, x } = await worldWithTokens();
@@ -395,10 +388,7 @@ describe('forging: a client picks neither the scope nor the identity', () => {
   let w: VerdictWorld;
   let x: ExtraTokens;
   let port: number;
-  before(async () => {
-    ({ w, x, port } = await listeningWorld());
-  });
-  after(() => w?.t.close());
+  useListeningWorld((world) => ({ w, x, port } = world));
 
   const FORGED_HEADERS = {
     'x-tokenbox-user': 'mallory',
@@ -506,10 +496,7 @@ describe('bad input from the proxy: a documented 4xx, never a 500 and never a 20
   let w: VerdictWorld;
   let x: ExtraTokens;
   let port: number;
-  before(async () => {
-    ({ w, x, port } = await listeningWorld());
-  });
-  after(() => w?.t.close());
+  useListeningWorld((world) => ({ w, x, port } = world));
 
   for (const style of STYLES) {
     it(`${style}: a repeated access_token in the original URI is 401 Invalid Token (even the same value twice)`, async () => {
@@ -725,10 +712,7 @@ describe('attack: a method Fastify does not know (PROPFIND, MKCOL, PURGE…) got
   let w: VerdictWorld;
   let x: ExtraTokens;
   let port: number;
-  before(async () => {
-    ({ w, x, port } = await listeningWorld());
-  });
-  after(() => w?.t.close());
+  useListeningWorld((world) => ({ w, x, port } = world));
 
   for (const style of STYLES) {
     it(`${style}: every method of http.METHODS gets a verdict (a pass, and a refusal with X-Tokenbox-Status)`, async () => {
@@ -833,10 +817,11 @@ describe('attack: /private slipped past a /private/* rule onto a catch-all /*', 
   let w: VerdictWorld;
   let x: ExtraTokens;
   let port: number;
-  before(async () => {
-    ({ w, x, port } = await catchAllWorld());
-  });
-  after(() => w?.t.close());
+  useForSuite(
+    catchAllWorld,
+    ({ w }) => w.t.close(),
+    (world) => ({ w, x, port } = world),
+  );
 
   for (const style of STYLES) {
     it(`${style}: /private, /private/, /private?x=1 and /public/../private need map:read; /privateer is the catch-all's`, async () => {
@@ -853,10 +838,11 @@ describe("attack: an original path a common upstream reads differently borrowed 
   let w: VerdictWorld;
   let x: ExtraTokens;
   let port: number;
-  before(async () => {
-    ({ w, x, port } = await catchAllWorld());
-  });
-  after(() => w?.t.close());
+  useForSuite(
+    catchAllWorld,
+    ({ w }) => w.t.close(),
+    (world) => ({ w, x, port } = world),
+  );
 
   const REFUSED: ReadonlyArray<[attack: string, path: string]> = [
     ['Tomcat/Spring path parameter on ..', '/public/..;/private/x'],

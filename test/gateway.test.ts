@@ -18,13 +18,14 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { connect, type AddressInfo, type Socket } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { loadConfig } from '../src/config/config.js';
 import { buildServer } from '../src/http/server.js';
-import { startTestApp, type TestApp } from './helpers/app.js';
+import { startTestApp, useForSuite, type TestApp } from './helpers/app.js';
+import { rawExchange } from './helpers/raw-http.js';
 
 // -------------------------------------------------------------------------------------------------
 // The upstream: records what it receives; a handler per path prefix says how it answers.
@@ -182,34 +183,28 @@ const API_HEADERS = ['access-control-allow-origin', 'access-control-expose-heade
 
 describe('allowed requests: forwarded without the token, answered untouched', () => {
   let w: World;
-  before(async () => {
-    w = await startWorld();
-  });
-  after(() => closeWorld(w));
+  useForSuite(startWorld, closeWorld, (world) => (w = world));
+
+  /** What a client sends to pass for someone: X-Tokenbox-* of its own choosing, and one ordinary header. */
+  const CLIENT_HEADERS = {
+    'x-tokenbox-user': 'mallory',
+    'X-Tokenbox-Token-Id': 'c000000000000000000000000',
+    'x-tokenbox-usage': 'sk',
+    'x-tokenbox-anything': '1',
+    'x-other': 'kept',
+  };
 
   it('the upstream sees the path and query unchanged but for access_token (every spelling), and none of the client X-Tokenbox-* headers', async () => {
     const before = w.up.seen.length;
     const path = `/tiles/1/2/3.pbf?b=2&access_token=${w.pk}&a=x%20y&access%5Ftoken=${w.pk}&c&acc%65ss_token=${w.pk}`;
     const res = await send(w.port, path, {
-      headers: {
-        'x-tokenbox-user': 'mallory',
-        'X-Tokenbox-Token-Id': 'c000000000000000000000000',
-        'x-tokenbox-usage': 'sk',
-        'x-tokenbox-anything': '1',
-        'x-other': 'kept',
-      },
+      headers: CLIENT_HEADERS,
     });
     // A repeated access_token is malformed: 401. The same request with one spelling passes.
     assert.equal(res.status, 401);
     assert.equal(w.up.seen.length, before, 'a refused request never reaches the upstream');
     const ok = await send(w.port, `/tiles/1/2/3.pbf?b=2&access%5Ftoken=${w.pk}&a=x%20y&c`, {
-      headers: {
-        'x-tokenbox-user': 'mallory',
-        'X-Tokenbox-Token-Id': 'c000000000000000000000000',
-        'x-tokenbox-usage': 'sk',
-        'x-tokenbox-anything': '1',
-        'x-other': 'kept',
-      },
+      headers: CLIENT_HEADERS,
     });
     assert.equal(ok.status, 200, ok.body);
     const seen = w.up.seen.at(-1) as Seen;
@@ -304,10 +299,7 @@ describe('allowed requests: forwarded without the token, answered untouched', ()
 
 describe('refusals: the verdict, and the upstream is never reached', () => {
   let w: World;
-  before(async () => {
-    w = await startWorld();
-  });
-  after(() => closeWorld(w));
+  useForSuite(startWorld, closeWorld, (world) => (w = world));
 
   const forged = (token: string): string => `${token.slice(0, -1)}${token.endsWith('A') ? 'B' : 'A'}`;
 
@@ -422,10 +414,7 @@ describe('refusals: the verdict, and the upstream is never reached', () => {
 
 describe('streaming: neither body is held whole', () => {
   let w: World;
-  before(async () => {
-    w = await startWorld();
-  });
-  after(() => closeWorld(w));
+  useForSuite(startWorld, closeWorld, (world) => (w = world));
 
   it('a 10 MB upload reaches the upstream before the client has finished sending it, every byte intact', { timeout: 20_000 }, async () => {
     const TOTAL = 10 * 1024 * 1024;
@@ -513,10 +502,7 @@ describe('streaming: neither body is held whole', () => {
 
 describe('upstream failures and bad input: a clear answer, never a 500 or a hang', () => {
   let w: World;
-  before(async () => {
-    w = await startWorld();
-  });
-  after(() => closeWorld(w));
+  useForSuite(startWorld, closeWorld, (world) => (w = world));
 
   it('an upstream that is down: 502 Bad Gateway', async () => {
     const res = await send(w.port, `/down/x?access_token=${w.pk}`);
@@ -609,15 +595,7 @@ describe('upstream failures and bad input: a clear answer, never a 500 or a hang
 
   it('an absolute-form request target is not forwarded anywhere', async () => {
     const before = w.up.seen.length;
-    const raw = await new Promise<string>((resolve, reject) => {
-      const socket = connect(w.port, '127.0.0.1', () =>
-        socket.end(`GET http://evil.example/tiles/1?access_token=${w.pk} HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n`),
-      );
-      let out = '';
-      socket.on('data', (c: Buffer) => (out += c.toString('latin1')));
-      socket.on('close', () => resolve(out));
-      socket.on('error', reject);
-    });
+    const raw = await rawExchange(w.port, `GET http://evil.example/tiles/1?access_token=${w.pk} HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n`);
     assert.match(raw, /^HTTP\/1\.1 (400|404) /);
     assert.equal(w.up.seen.length, before);
   });
@@ -627,10 +605,7 @@ describe('upstream failures and bad input: a clear answer, never a 500 or a hang
 
 describe('logs: no line per proxied request at the default level, never a token', () => {
   let w: World;
-  before(async () => {
-    w = await startWorld();
-  });
-  after(() => closeWorld(w));
+  useForSuite(startWorld, closeWorld, (world) => (w = world));
 
   it('successes and refusals write nothing; an upstream failure writes one warn line without the token', async () => {
     const lines: string[] = [];

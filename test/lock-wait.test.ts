@@ -21,11 +21,9 @@ import Database from 'better-sqlite3';
 import type { FastifyInstance } from 'fastify';
 import { AppError } from '../src/domain/errors.js';
 import { hashToken } from '../src/domain/token-format.js';
-import { buildServer } from '../src/http/server.js';
-import { openTokenbox, type Tokenbox } from '../src/main.js';
 import { isLockError } from '../src/store/sqlite/retry-while-locked.js';
 import { openSqliteStore, type SqliteStore } from '../src/store/sqlite/sqlite-store.js';
-import { startTestApp, testClock, testConfig } from './helpers/app.js';
+import { startTestApp, testClock, type TestApp } from './helpers/app.js';
 import { makeDefaultToken, makeToken } from './store-contract.js';
 
 const T0 = 1_700_000_000_000;
@@ -174,30 +172,9 @@ async function holdWriteLock(file: string, maxMs: number): Promise<LockHolder> {
   };
 }
 
-interface Served {
-  readonly app: Tokenbox;
-  readonly server: FastifyInstance;
-  readonly dataDir: string;
-  close(): Promise<void>;
-}
-
 /** A tokenbox on a fresh data directory whose store gives up on a lock after `lockWaitMs`. */
-async function serveWithLockWait(lockWaitMs: number): Promise<Served> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'tokenbox-lock-'));
-  const store = openSqliteStore(dataDir, { lockWaitMs });
-  const app = await openTokenbox(testConfig(dataDir), { clock: testClock(), store });
-  const server = buildServer(app, { logger: false });
-  await server.ready();
-  return {
-    app,
-    server,
-    dataDir,
-    async close() {
-      await server.close();
-      await app.close();
-      rmSync(dataDir, { recursive: true, force: true });
-    },
-  };
+function serveWithLockWait(lockWaitMs: number): Promise<TestApp> {
+  return startTestApp({}, testClock(), { store: (dataDir) => openSqliteStore(dataDir, { lockWaitMs }) });
 }
 
 function forwardAuthCheck(server: FastifyInstance, pk: string) {

@@ -10,13 +10,13 @@
  * check that redaction stays linear.
  */
 import assert from 'node:assert/strict';
-import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import type { FastifyInstance, InjectOptions } from 'fastify';
 import { redactUrl } from '../src/http/redact.js';
 import { buildServer } from '../src/http/server.js';
 import { PUBLIC_SCOPE, verdictWorld, type VerdictWorld } from './helpers/verdict-world.js';
+import { rawExchange } from './helpers/raw-http.js';
 
 const SEED = 20261128;
 const TOKEN_SHAPE = /[pst]k\.[A-Za-z0-9+/=_-]+\.[A-Za-z0-9_-]{16}/i;
@@ -38,16 +38,6 @@ function decodeRounds(text: string): string[] {
     out.push(current);
   }
   return out;
-}
-
-function rawExchange(port: number, bytes: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1', () => socket.end(Buffer.from(bytes, 'latin1')));
-    let out = '';
-    socket.on('data', (chunk: Buffer) => (out += chunk.toString('latin1')));
-    socket.on('close', () => resolve(out));
-    socket.on('error', reject);
-  });
 }
 
 describe('logs never hold a token: the production logger under attack', () => {

@@ -5,18 +5,11 @@
  * flushed first (the log line that says it is shutting down is there).
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, it } from 'node:test';
-import { children, cli, ensureBuilt, startServer, stopServer } from './helpers/cli.js';
+import { it } from 'node:test';
+import { cli, e2eDataDir, ensureBuilt, startServer, stopServer } from './helpers/cli.js';
 
-const dataDir = mkdtempSync(join(tmpdir(), 'tokenbox-shutdown-'));
-after(() => {
-  for (const child of children) child.kill('SIGKILL');
-  rmSync(dataDir, { recursive: true, force: true });
-});
+const dataDir = e2eDataDir('tokenbox-shutdown-');
 
 it('SIGTERM with a stalled request in flight: exits within 10 s, after the deadline, not before the stall ends', { timeout: 30_000 }, async () => {
   ensureBuilt();

@@ -8,18 +8,17 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import type { FastifyInstance } from 'fastify';
 import { loadConfig } from '../src/config/config.js';
-import { buildServer } from '../src/http/server.js';
-import { openTokenbox, type Tokenbox } from '../src/main.js';
+import { openTokenbox } from '../src/main.js';
 import type { UsageReport } from '../src/services/analytics-service.js';
 import { DAY_MS, utcDay, type Store, type UsageIncrement } from '../src/store/port.js';
 import { openSqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import { UsageCounter } from '../src/verification/usage-counter.js';
 import { UsageFlusher } from '../src/verification/usage-flusher.js';
-import { children, cliJson, ensureBuilt, startServer, stopServer } from './helpers/cli.js';
+import { cliJson, e2eDataDir, ensureBuilt, startServer, stopServer } from './helpers/cli.js';
 import { startTestApp, testClock, testConfig, type TestApp, type TestClock } from './helpers/app.js';
 
 const SCOPE = 'styles:tiles';
@@ -73,24 +72,16 @@ function recordingStore(inner: Store): { store: Store; calls: UsageIncrement[][]
   return { store, calls, failing };
 }
 
-async function openRecorded(
-  clock: TestClock,
-): Promise<{ app: Tokenbox; server: FastifyInstance; rec: ReturnType<typeof recordingStore>; close(): Promise<void> }> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'tokenbox-usage-'));
-  const rec = recordingStore(openSqliteStore(dataDir));
-  const app = await openTokenbox(testConfig(dataDir), { clock, store: rec.store });
-  const server = buildServer(app, { logger: false });
-  await server.ready();
-  return {
-    app,
-    server,
-    rec,
-    async close() {
-      await server.close();
-      await app.close();
-      rmSync(dataDir, { recursive: true, force: true });
+/** A test tokenbox whose SQLite store records every `addUsage` batch (and can be made to fail). */
+async function openRecorded(clock: TestClock): Promise<TestApp & { rec: ReturnType<typeof recordingStore> }> {
+  let rec: ReturnType<typeof recordingStore> | undefined;
+  const t = await startTestApp({}, clock, {
+    store: (dataDir) => {
+      rec = recordingStore(openSqliteStore(dataDir));
+      return rec.store;
     },
-  };
+  });
+  return Object.assign(t, { rec: rec! });
 }
 
 describe('counting verified requests', () => {
@@ -346,11 +337,7 @@ describe('the counter', () => {
 });
 
 describe('serve', () => {
-  const dataDir = mkdtempSync(join(tmpdir(), 'tokenbox-usage-serve-'));
-  after(() => {
-    for (const child of children) child.kill('SIGKILL');
-    rmSync(dataDir, { recursive: true, force: true });
-  });
+  const dataDir = e2eDataDir('tokenbox-usage-serve-');
 
   it('SIGTERM loses no counted request: the final flush writes them before the store closes', { timeout: 30_000 }, async () => {
     ensureBuilt();

@@ -3,6 +3,7 @@
  * clock the test moves. HTTP tests drive it with `server.inject`.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
+import { after, before } from 'node:test';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -10,6 +11,7 @@ import { loadConfig, type Config } from '../../src/config/config.js';
 import { buildServer } from '../../src/http/server.js';
 import { openTokenbox, type Tokenbox } from '../../src/main.js';
 import type { TokenObject } from '../../src/services/token-view.js';
+import type { Store } from '../../src/store/port.js';
 
 export interface TestClock {
   (): number;
@@ -49,9 +51,15 @@ export function testConfig(dataDir: string, overrides: Record<string, unknown> =
   return loaded.config;
 }
 
-export async function startTestApp(overrides: Record<string, unknown> = {}, clock: TestClock = testClock()): Promise<TestApp> {
+export interface TestAppOptions {
+  /** The store to open on the temp data directory instead of the configured one (a wrapped or tuned SQLite store). */
+  readonly store?: (dataDir: string) => Store;
+}
+
+export async function startTestApp(overrides: Record<string, unknown> = {}, clock: TestClock = testClock(), options: TestAppOptions = {}): Promise<TestApp> {
   const dataDir = mkdtempSync(join(tmpdir(), 'tokenbox-test-'));
-  const app = await openTokenbox(testConfig(dataDir, overrides), { clock });
+  const store = options.store?.(dataDir);
+  const app = await openTokenbox(testConfig(dataDir, overrides), { clock, ...(store !== undefined && { store }) });
   const server = buildServer(app, { logger: false });
   await server.ready();
   return {
@@ -83,4 +91,20 @@ export async function withOpened<W extends { readonly t: { close(): Promise<void
   } finally {
     await w.t.close();
   }
+}
+
+/**
+ * One fixture for the enclosing suite: `open` runs before its tests and hands the value to `set`,
+ * `close` runs after them (also when a test failed; not at all when `open` did).
+ */
+export function useForSuite<T>(open: () => Promise<T>, close: (value: T) => unknown, set: (value: T) => void): void {
+  let opened: { value: T } | undefined;
+  before(async () => {
+    const value = await open();
+    opened = { value };
+    set(value);
+  });
+  after(async () => {
+    if (opened !== undefined) await close(opened.value);
+  });
 }

@@ -4,10 +4,11 @@
  */
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -172,4 +173,17 @@ export async function stopServer(server: RunningServer, signals: NodeJS.Signals[
     assert.fail(`serve did not exit within ${limitMs} ms of ${signals.join('+')}:\n${server.output()}`);
   }
   return { ...exit, ms: Date.now() - started };
+}
+
+/**
+ * A temp data directory for an e2e file or suite: after its tests, every `serve` still running is
+ * killed and the directory removed (whatever the tests did).
+ */
+export function e2eDataDir(prefix: string): string {
+  const dataDir = mkdtempSync(join(tmpdir(), prefix));
+  after(() => {
+    for (const child of children) child.kill('SIGKILL');
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+  return dataDir;
 }

@@ -894,22 +894,22 @@ function assemble(focus: Focus, r: Parts): HostileRequest {
     else query.push(`access_token=${pathSafe(raw)}`);
   }
   const h = r.headers;
-  const set = (name: string, value: string | undefined) => {
-    if (value !== undefined && headers[name] === undefined) headers[name] = headerSafe(value);
-  };
-  set('content-type', h.contentType);
-  set('x-original-uri', h.originalUri);
-  set('x-original-method', h.originalMethod);
-  set('x-forwarded-uri', h.forwardedUri);
-  set('x-forwarded-method', h.forwardedMethod);
-  set('x-forwarded-host', h.forwardedHost);
-  set('x-forwarded-for', h.forwardedFor);
-  set('referer', h.referer);
-  set('origin', h.origin);
-  set('x-tokenbox-user', h.tokenboxUser);
-  set('x-tokenbox-usage', h.tokenboxUsage);
-  set('x-tokenbox-app-id', h.appId);
-  set('idempotency-key', h.idempotencyKey);
+  const named: ReadonlyArray<readonly [string, string | undefined]> = [
+    ['content-type', h.contentType],
+    ['x-original-uri', h.originalUri],
+    ['x-original-method', h.originalMethod],
+    ['x-forwarded-uri', h.forwardedUri],
+    ['x-forwarded-method', h.forwardedMethod],
+    ['x-forwarded-host', h.forwardedHost],
+    ['x-forwarded-for', h.forwardedFor],
+    ['referer', h.referer],
+    ['origin', h.origin],
+    ['x-tokenbox-user', h.tokenboxUser],
+    ['x-tokenbox-usage', h.tokenboxUsage],
+    ['x-tokenbox-app-id', h.appId],
+    ['idempotency-key', h.idempotencyKey],
+  ];
+  for (const [name, value] of named) if (value !== undefined && headers[name] === undefined) headers[name] = headerSafe(value);
 
   const bytes = renderBody(body, tokenAt);
   const url = `${path}${query.length ? `?${query.join('&')}` : ''}${fragment ?? ''}`;
