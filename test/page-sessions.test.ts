@@ -282,6 +282,32 @@ describe('page sessions', () => {
       }
     });
 
+    it('a burst of concurrent guesses gets 5 password checks, not as many as it sends', async () => {
+      const t2 = await startTestApp();
+      try {
+        await t2.app.accounts.create('erin', 'cli', PASSWORD);
+        const browser = new Browser(t2);
+        await browser.open();
+        const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => browser.signIn('erin', `guess ${i}`)));
+        const statuses = answers.map((res) => res.statusCode).sort();
+        assert.deepEqual(statuses, [...Array<number>(5).fill(401), ...Array<number>(15).fill(429)]);
+      } finally {
+        await t2.close();
+      }
+    });
+
+    it("an owner's own sign-ins never add up to a wait", async () => {
+      const t2 = await startTestApp();
+      try {
+        await t2.app.accounts.create('frank', 'cli', PASSWORD);
+        const browser = new Browser(t2);
+        await browser.open();
+        for (let i = 0; i < 12; i++) assert.equal((await browser.signIn('frank', PASSWORD)).statusCode, 200, `sign-in ${i + 1}`);
+      } finally {
+        await t2.close();
+      }
+    });
+
     it('one address failing against many usernames is throttled too', async () => {
       const t2 = await startTestApp();
       try {

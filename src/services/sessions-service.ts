@@ -42,17 +42,13 @@ export class SessionsService {
    * password, or the password is wrong.
    */
   async signIn(username: string, password: string, clientIp: string): Promise<SignInOutcome> {
-    const keys = [`user:${username}`, `ip:${clientIp}`];
-    const waitMs = this.throttle.waitMs(keys);
-    if (waitMs > 0) return { ok: false, reason: 'throttled', retryAfterS: Math.ceil(waitMs / 1000) };
+    const started = this.throttle.begin([`user:${username}`, `ip:${clientIp}`]);
+    if ('waitMs' in started) return { ok: false, reason: 'throttled', retryAfterS: Math.ceil(started.waitMs / 1000) };
     const stored = isUsername(username) ? await this.store.getPasswordHash(username) : null;
     const checkable = stored !== null && isPassword(password);
     const matches = await verifyPassword(checkable ? stored : await this.dummy(), checkable ? password : 'not the password');
-    if (!(checkable && matches)) {
-      this.throttle.recordFailure(keys);
-      return { ok: false, reason: 'invalid' };
-    }
-    this.throttle.clear(keys[0] as string);
+    if (!(checkable && matches)) return { ok: false, reason: 'invalid' };
+    this.throttle.succeeded(started.attempt);
     const sessionId = randomBytes(32).toString('base64url');
     const now = this.clock();
     const session: SessionRecord = { idHash: sessionIdHash(sessionId), username, created: now, expires: now + SESSION_TTL_MS };
