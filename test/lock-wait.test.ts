@@ -107,6 +107,12 @@ describe('sqlite store: another connection holds the write lock', () => {
       store.replaceDefaultToken('alice', alice.id, makeDefaultToken('alice'), T0 + 3),
       store.setDefaultTokenScopes(['fonts:read'], T0 + 4),
       store.addSigningKey({ id: 'k1', sealedKey: 's', created: T0 + 5, retired: null }),
+      // The page's writes (SPEC §9): the same wait, then the same refusal.
+      store.insertTokenOnce(makeToken('alice'), 10, { key: 'k', requestHash: 'h', sealedResponse: 's', created: T0 }),
+      store.setPasswordHash('alice', '$argon2id$x'),
+      store.createSession({ idHash: 'session', username: 'alice', created: T0, expires: T0 + 1_000 }),
+      store.deleteSession('session'),
+      store.pruneExpired(T0 + 10_000, T0 + 10_000),
     ]);
     assert.ok(performance.now() - started >= 140, 'it waited for the lock first');
     for (const [i, result] of refused.entries()) {
@@ -118,6 +124,8 @@ describe('sqlite store: another connection holds the write lock', () => {
     assert.equal(await store.getAccount('bob'), null);
     assert.deepEqual(await store.listSigningKeys(), []);
     assert.equal(await store.latestChangeSeq(), seq);
+    assert.equal(await store.getPasswordHash('alice'), null);
+    assert.equal(await store.findSession('session', T0), null);
   });
 
   it('errors other than a lock are not retried: they fail at once', async () => {
