@@ -89,7 +89,8 @@ function Plot({ usage }: { readonly usage: DailyUsage }) {
         legend: { show: false },
         cursor: { show: false },
         tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), 'Etc/UTC'),
-        scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, Math.max(1, max)] } },
+        // Half a day either side, so the first and last bars are whole.
+        scales: { x: { time: true, range: (_u, min, max) => [min - 43_200, max + 43_200] }, y: { range: (_u, _min, max) => [0, Math.max(1, max)] } },
         axes: [{}, { size: 60 }],
         series: [{}, { label: 'Requests', stroke: '#1d4ed8', fill: 'rgba(29, 78, 216, 0.35)', paths: uPlot.paths.bars?.({ size: [0.7, 40] }) }],
       },
