@@ -45,6 +45,7 @@ interface Token {
 async function screenshot(page: Page, name: string): Promise<void> {
   if (SCREENSHOTS === null) return;
   mkdirSync(SCREENSHOTS, { recursive: true });
+  await page.evaluate(() => window.scrollTo(0, 0));
   await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`) });
 }
 
