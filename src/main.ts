@@ -15,6 +15,7 @@ import { Keyring } from './services/keyring.js';
 import { MemoryRateLimiter } from './verification/rate-limiter.js';
 import { TemporaryTokensService } from './services/temporary-tokens-service.js';
 import { TokensService } from './services/tokens-service.js';
+import { SessionsService } from './services/sessions-service.js';
 import type { MigrationResult, Store } from './store/port.js';
 import { openSqliteStore } from './store/sqlite/sqlite-store.js';
 import { Authenticator } from './verification/authenticator.js';
@@ -32,9 +33,17 @@ export interface Tokenbox extends HttpDeps {
   readonly directory: TokenDirectory;
   /** Writes counted usage every `usageFlushMs`; `flush()` writes it now (tests, shutdown). */
   readonly usage: UsageFlusher;
+  /**
+   * Starts `serve`'s periodic housekeeping: every HOUSEKEEPING_MS, ended page sessions and
+   * day-old Idempotency-Keys are removed (through the store's async lock wait, so never holding
+   * the event loop). Only `serve` runs it: a command that only reads writes nothing.
+   */
+  startHousekeeping(report: (error: unknown) => void): void;
   /** Stops the timers, flushes counted usage (a failure keeps nothing back from closing), closes the store. */
   close(): Promise<void>;
 }
+
+export const HOUSEKEEPING_MS = 10 * 60_000;
 
 export interface OpenOptions {
   readonly clock?: Clock;
@@ -97,6 +106,8 @@ export async function openTokenbox(config: Config, options: OpenOptions = {}): P
     const counter = new UsageCounter();
     const usage = new UsageFlusher(counter, store);
     usage.start(config.usageFlushMs);
+    const sessions = new SessionsService(store, clock);
+    let housekeeping: NodeJS.Timeout | undefined;
     return {
       config,
       store,
@@ -111,12 +122,18 @@ export async function openTokenbox(config: Config, options: OpenOptions = {}): P
       access: new AccessService(store),
       analytics: new AnalyticsService(store, clock),
       temporary: new TemporaryTokensService(keyring, authenticator, catalog, clock),
+      sessions,
       limiter,
       verifier: new Verifier(authenticator, limiter, config.tokenRateLimit, clock, counter),
       directory,
       usage,
       changes: directory.follower,
+      startHousekeeping: (report) => {
+        clearInterval(housekeeping);
+        housekeeping = setInterval(() => void sessions.prune().catch(report), HOUSEKEEPING_MS).unref();
+      },
       close: async () => {
+        clearInterval(housekeeping);
         unwatch?.();
         directory.follower.stop();
         usage.stop();

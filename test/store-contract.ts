@@ -18,7 +18,7 @@ export interface OpenedStore {
  * The schema history every SQL backend applies, in order, under these names (`schema_migrations`
  * records them): a backend that skips or renames one fails the contract.
  */
-export const SQL_MIGRATIONS: readonly string[] = ['001_initial', '002_change_kind_key', '003_usage'];
+export const SQL_MIGRATIONS: readonly string[] = ['001_initial', '002_change_kind_key', '003_usage', '004_page'];
 
 const T0 = 1_700_000_000_000;
 const PUBLIC_SCOPES = ['styles:read', 'fonts:read'];
@@ -758,6 +758,94 @@ export function runStoreContract(name: string, open: () => Promise<OpenedStore>)
         await addAccount(store, 'alice');
         await store.addUsage([]);
         assert.equal(await store.latestChangeSeq(), 0);
+      });
+    });
+
+    describe('the page: passwords, sessions, idempotency keys', () => {
+      const session = (idHash: string, username = 'alice', expires = T0 + 1_000) => ({ idHash, username, created: T0, expires });
+      const once = (key: string, requestHash = 'hash-1') => ({ key, requestHash, sealedResponse: `sealed:${key}`, created: T0 });
+
+      it('an account has no password until one is set; createAccount may set it in the same step', async () => {
+        await addAccount(store, 'alice');
+        assert.equal(await store.getPasswordHash('alice'), null);
+        assert.equal(await store.createAccount({ username: 'bob', created: T0 }, makeDefaultToken('bob'), '$argon2id$bob'), true);
+        assert.equal(await store.getPasswordHash('bob'), '$argon2id$bob');
+        assert.equal(await store.getPasswordHash('nobody'), null);
+      });
+
+      it("setPasswordHash ends every session of that account, and only that account's", async () => {
+        await addAccount(store, 'alice');
+        await addAccount(store, 'bob');
+        assert.equal(await store.createSession(session('a1')), true);
+        assert.equal(await store.createSession(session('a2')), true);
+        assert.equal(await store.createSession(session('b1', 'bob')), true);
+        assert.equal(await store.setPasswordHash('alice', '$argon2id$new'), true);
+        assert.equal(await store.getPasswordHash('alice'), '$argon2id$new');
+        assert.equal(await store.findSession('a1', T0), null);
+        assert.equal(await store.findSession('a2', T0), null);
+        assert.deepEqual(await store.findSession('b1', T0), session('b1', 'bob'));
+        assert.equal(await store.setPasswordHash('nobody', '$argon2id$x'), false);
+      });
+
+      it('findSession answers a live session only: expires is exclusive', async () => {
+        await addAccount(store, 'alice');
+        await store.createSession(session('s1', 'alice', T0 + 100));
+        assert.deepEqual(await store.findSession('s1', T0 + 99), session('s1', 'alice', T0 + 100));
+        assert.equal(await store.findSession('s1', T0 + 100), null);
+        assert.equal(await store.findSession('unknown', T0), null);
+      });
+
+      it('createSession refuses a missing account; deleteSession ends one and tolerates a gone one', async () => {
+        assert.equal(await store.createSession(session('s1', 'nobody')), false);
+        await addAccount(store, 'alice');
+        await store.createSession(session('s1'));
+        await store.deleteSession('s1');
+        await store.deleteSession('s1');
+        assert.equal(await store.findSession('s1', T0), null);
+      });
+
+      it('insertTokenOnce inserts and records once; a repeat of the key replays the record and writes nothing', async () => {
+        await addAccount(store, 'alice');
+        const first = makeToken('alice');
+        assert.deepEqual(await store.insertTokenOnce(first, 10, once('k1')), { kind: 'inserted' });
+        const second = makeToken('alice');
+        const again = await store.insertTokenOnce(second, 10, once('k1', 'hash-2'));
+        assert.deepEqual(again, { kind: 'replay', record: once('k1') });
+        assert.equal(await store.findTokenById(second.id), null);
+        // The key is per account: bob may use it too.
+        await addAccount(store, 'bob');
+        assert.deepEqual(await store.insertTokenOnce(makeToken('bob'), 10, once('k1')), { kind: 'inserted' });
+      });
+
+      it('insertTokenOnce on a full account records nothing, so a retry after a delete inserts', async () => {
+        const alice = await addAccount(store, 'alice');
+        assert.deepEqual(await store.insertTokenOnce(makeToken('alice'), 1, once('k1')), { kind: 'full' });
+        await store.deleteToken('alice', alice.id, T0 + 1);
+        assert.deepEqual(await store.insertTokenOnce(makeToken('alice'), 1, once('k1')), { kind: 'inserted' });
+      });
+
+      it('concurrent insertTokenOnce calls with one key insert exactly one token', async () => {
+        await addAccount(store, 'alice');
+        const tokens = Array.from({ length: 8 }, () => makeToken('alice'));
+        const results = await Promise.all(tokens.map((t) => store.insertTokenOnce(t, 100, once('same'))));
+        assert.equal(results.filter((r) => r.kind === 'inserted').length, 1);
+        assert.equal(results.filter((r) => r.kind === 'replay').length, 7);
+        assert.equal((await store.listTokens('alice', everything())).length, 2);
+      });
+
+      it('pruneExpired removes ended sessions and old idempotency records, and nothing else', async () => {
+        await addAccount(store, 'alice');
+        await store.createSession(session('old', 'alice', T0 + 10));
+        await store.createSession(session('live', 'alice', T0 + 1_000));
+        await store.insertTokenOnce(makeToken('alice'), 10, { ...once('old'), created: T0 });
+        await store.insertTokenOnce(makeToken('alice'), 10, { ...once('new'), created: T0 + 500 });
+        assert.deepEqual(await store.pruneExpired(T0 + 10, T0 + 500), { sessions: 1, idempotencyKeys: 1 });
+        assert.equal(await store.findSession('old', T0), null);
+        assert.notEqual(await store.findSession('live', T0), null);
+        // 'old' is forgotten (a new insert), 'new' still replays.
+        assert.equal((await store.insertTokenOnce(makeToken('alice'), 10, once('old'))).kind, 'inserted');
+        assert.equal((await store.insertTokenOnce(makeToken('alice'), 10, once('new'))).kind, 'replay');
+        assert.deepEqual(await store.pruneExpired(T0 + 10, T0), { sessions: 0, idempotencyKeys: 0 });
       });
     });
 

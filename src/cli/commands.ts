@@ -7,7 +7,8 @@ import { isoDate } from '../domain/clock.js';
 import { createTokenBody, parseInput } from '../services/inputs.js';
 import type { Tokenbox } from '../main.js';
 import type { TokenObject } from '../services/token-view.js';
-import type { CliIo } from './io.js';
+import { UsageError, type CliIo } from './io.js';
+import { isPassword, PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from '../services/passwords.js';
 import { splitList, type ParsedCommand } from './args.js';
 
 export type CommandBody = (app: Tokenbox, cmd: ParsedCommand, io: CliIo) => Promise<void>;
@@ -16,9 +17,28 @@ function print(io: CliIo, cmd: ParsedCommand, json: unknown, human: () => string
   io.out(cmd.values.json ? JSON.stringify(json, null, 2) : human());
 }
 
+/**
+ * `--password-stdin`: one line of standard input (SPEC §8), 8–1,024 characters (SPEC §9).
+ * @throws UsageError when there is no line or it is no valid password (nothing is written).
+ */
+async function passwordFromStdin(io: CliIo): Promise<string> {
+  const line = io.readLine === undefined ? null : await io.readLine();
+  if (line === null) throw new UsageError('--password-stdin found no password on standard input');
+  if (!isPassword(line)) throw new UsageError(`the password must be ${PASSWORD_MIN_LENGTH} to ${PASSWORD_MAX_LENGTH} characters`);
+  return line;
+}
+
 export const accountsCreate: CommandBody = async (app, cmd, io) => {
-  const created = await app.accounts.create(cmd.positionals[0] as string);
+  const password = cmd.values['password-stdin'] === true ? await passwordFromStdin(io) : undefined;
+  const created = await app.accounts.create(cmd.positionals[0] as string, 'cli', password);
   print(io, cmd, created, () => `created account ${created.username}\ndefault public token: ${created.defaultPublicToken.token}`);
+};
+
+/** `accounts set-password <username> --password-stdin`: also signs every session of the account out. */
+export const accountsSetPassword: CommandBody = async (app, cmd, io) => {
+  if (cmd.values['password-stdin'] !== true) throw new UsageError('accounts set-password reads the password from standard input: add --password-stdin');
+  await app.sessions.setPassword(cmd.positionals[0] as string, await passwordFromStdin(io));
+  if (cmd.values.json) io.out(JSON.stringify({ username: cmd.positionals[0] }));
 };
 
 export const accountsList: CommandBody = async (app, cmd, io) => {

@@ -2,12 +2,28 @@
 export interface CliIo {
   out(text: string): void;
   err(text: string): void;
+  /** Standard input's first line without its line break (`--password-stdin`); null when there is none. */
+  readLine?(): Promise<string | null>;
 }
 
 export const processIo: CliIo = {
   out: (text) => process.stdout.write(`${text}\n`),
   err: (text) => process.stderr.write(`${text}\n`),
+  readLine: () => firstLine(process.stdin),
 };
+
+/** Reads until the first line break (or the end); a trailing `\r\n` or `\n` is not part of the line. */
+async function firstLine(input: NodeJS.ReadableStream): Promise<string | null> {
+  let text = '';
+  for await (const chunk of input) {
+    text += typeof chunk === 'string' ? chunk : chunk.toString('utf8');
+    if (text.includes('\n') || text.length > 64 * 1024) break;
+  }
+  if (text === '') return null;
+  const end = text.indexOf('\n');
+  const line = end === -1 ? text : text.slice(0, end);
+  return line.endsWith('\r') ? line.slice(0, -1) : line;
+}
 
 /** A usage error: exit code 2. */
 export class UsageError extends Error {}

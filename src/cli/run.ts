@@ -29,7 +29,20 @@ const COMMANDS: Record<string, CommandSpec> = {
     rederives: true,
     run: (app, _cmd, io) => serve(app, io),
   },
-  'accounts create': { usage: 'accounts create <username> [--json]', positionals: 1, username: true, run: commands.accountsCreate },
+  'accounts create': {
+    usage: 'accounts create <username> [--password-stdin] [--json]',
+    positionals: 1,
+    username: true,
+    flags: { 'password-stdin': { type: 'boolean' } },
+    run: commands.accountsCreate,
+  },
+  'accounts set-password': {
+    usage: 'accounts set-password <username> --password-stdin',
+    positionals: 1,
+    username: true,
+    flags: { 'password-stdin': { type: 'boolean' } },
+    run: commands.accountsSetPassword,
+  },
   'accounts list': { usage: 'accounts list [--json]', positionals: 0, run: commands.accountsList },
   'tokens create': {
     usage: 'tokens create <username> [--scopes a,b] [--note N] [--allowed-urls u1,u2] [--json]',

@@ -32,6 +32,7 @@ export async function serve(app: Tokenbox, io: CliIo): Promise<number> {
     (error) => server.log.error({ err: error }, 'usage counts cannot be written; they are kept in memory and retried'),
     () => server.log.info('usage counts are written again'),
   );
+  app.startHousekeeping((error) => server.log.warn({ err: error }, 'expired sessions could not be removed; the next run tries again'));
   try {
     await server.listen({ host: app.config.host, port: app.config.port });
   } catch (error) {

@@ -8,6 +8,8 @@ export const CATALOGUE = {
   /** Any other request the framework cannot read (a malformed request line, header or query). */
   bad_request: { status: 400, message: 'Bad Request' },
   unauthorized: { status: 401, message: 'Unauthorized' },
+  /** The page's sign-in (SPEC §9): one message for an unknown user and a wrong password alike. */
+  sign_in_failed: { status: 401, message: 'Invalid username or password' },
   not_found: { status: 404, message: 'Not found' },
   no_such_user: { status: 404, message: 'No such user' },
   body_too_large: { status: 413, message: 'Request body is too large' },
@@ -23,6 +25,8 @@ export const CATALOGUE = {
   },
   resources_invalid: { status: 422, message: 'resources are invalid' },
   too_many_tokens: { status: 422, message: 'too many tokens' },
+  /** [ext] A create's `Idempotency-Key` seen before on the account with a different body. */
+  idempotency_key_reused: { status: 422, message: 'Idempotency-Key was used with a different request' },
   access_token_required: { status: 422, message: 'access token is required' },
   account_exists: { status: 422, message: 'username is taken' },
   username_invalid: { status: 422, message: 'username is invalid' },

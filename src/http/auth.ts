@@ -10,6 +10,8 @@ import type { RateDecision } from '../verification/rate-limiter.js';
 import type { HttpDeps } from './context.js';
 import type { QueryValues } from './query.js';
 import { presentedToken, type PresentedToken } from './request-authorizer.js';
+import { passesCsrf, sessionCookie } from './page/session-cookies.js';
+import type { Grant } from '../services/access.js';
 
 /** The token the API request presents (Bearer header, else its one `access_token`). */
 export function requestToken(request: FastifyRequest): PresentedToken {
@@ -57,6 +59,12 @@ export function tokenKey(subject: string): string {
 export function requireScope(deps: HttpDeps, scope: string, options: { readonly permanentWrite?: boolean } = {}) {
   return async function authorize(request: FastifyRequest, reply: FastifyReply): Promise<void> {
     const presented = requestToken(request);
+    // A token in the request wins over the page's session cookie (SPEC §9).
+    const sessionId = presented.kind === 'none' ? sessionCookie(request, deps.config) : undefined;
+    if (sessionId !== undefined) {
+      request.grant = await authorizeSession(deps, request, reply, sessionId);
+      return;
+    }
     const outcome = presented.kind === 'token' ? await deps.authenticator.authenticate(presented.raw) : null;
     if (!outcome?.ok) {
       await limit(deps, reply, ipKey(request));
@@ -69,4 +77,21 @@ export function requireScope(deps: HttpDeps, scope: string, options: { readonly 
     if (options.permanentWrite === true) assertMayWritePermanent(grant);
     request.grant = grant;
   };
+}
+
+/**
+ * A page session on the APIs (SPEC §9): a cookie naming no live session is 401 (before CSRF, and
+ * counted against the client's address like a failed token); then the CSRF rule (403); then the
+ * session's own bucket, and the path's account as for a token. It holds every catalog scope.
+ */
+async function authorizeSession(deps: HttpDeps, request: FastifyRequest, reply: FastifyReply, sessionId: string): Promise<Grant> {
+  const session = await deps.sessions.resolve(sessionId);
+  if (session === null) {
+    await limit(deps, reply, ipKey(request));
+    throw new AppError('unauthorized');
+  }
+  if (!passesCsrf(request, deps.config)) throw new AppError('forbidden');
+  await limit(deps, reply, tokenKey(`session:${session.idHash}`));
+  const { username } = request.params as { username: string };
+  return deps.access.authorizeSession(session.username, username);
 }

@@ -7,6 +7,7 @@ import type { AccountsService } from '../services/accounts-service.js';
 import type { RateLimiter } from '../verification/rate-limiter.js';
 import type { TemporaryTokensService } from '../services/temporary-tokens-service.js';
 import type { TokensService } from '../services/tokens-service.js';
+import type { SessionsService } from '../services/sessions-service.js';
 import type { Store } from '../store/port.js';
 import type { Authenticator } from '../verification/authenticator.js';
 import type { FollowerStatus } from '../verification/change-follower.js';
@@ -21,6 +22,7 @@ export interface HttpDeps {
   readonly tokens: TokensService;
   readonly analytics: AnalyticsService;
   readonly temporary: TemporaryTokensService;
+  readonly sessions: SessionsService;
   readonly authenticator: Authenticator;
   readonly limiter: RateLimiter;
   readonly verifier: Verifier;

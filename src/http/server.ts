@@ -3,7 +3,7 @@
  * the routes, and logs that never hold a token.
  */
 import { METHODS } from 'node:http';
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify';
 import pino from 'pino';
 import { AppError, CATALOGUE } from '../domain/errors.js';
 import type { Config } from '../config/config.js';
@@ -20,6 +20,7 @@ import { createTokenRoute } from './routes/create-token.js';
 import { forwardAuthRoutes } from './routes/forward-auth.js';
 import { deleteTokenRoute } from './routes/delete-token.js';
 import { healthRoute } from './routes/health.js';
+import { pageSurface } from './page/page-surface.js';
 import { listScopesRoute } from './routes/list-scopes.js';
 import { listTokensRoute } from './routes/list-tokens.js';
 import { retrieveTokenRoute } from './routes/retrieve-token.js';
@@ -108,7 +109,9 @@ export function buildServer(deps: HttpDeps, options: ServerOptions = {}): Fastif
     // counted, not logged one by one); skipping Fastify's request lines there also skips
     // building their arguments. The API keeps its two lines per request.
     // The gateway (every path outside tokenbox's own, when it is on) likewise.
-    disableRequestLogging: (request: { url?: string }) => request.url?.startsWith(CHECK_PREFIX) === true || (gateway && !isReservedPath(request.url ?? '/')),
+    logController: new LogController({
+      disableRequestLogging: (request: { url?: string }) => request.url?.startsWith(CHECK_PREFIX) === true || (gateway && !isReservedPath(request.url ?? '/')),
+    }),
     // A path that cannot be decoded, or a segment no username or id could fill, matches no
     // route: it is an unknown route (404), answered with the same wire rules as any other.
     frameworkErrors: (_error, request, frameworkReply) => {
@@ -142,6 +145,8 @@ export function buildServer(deps: HttpDeps, options: ServerOptions = {}): Fastif
   // API's CORS and JSON-only rules never touch forward auth (or, later, the gateway's upstream
   // answers and the page).
   void app.register(async (api) => apiSurface(api, deps));
+  // The Access tokens page (SPEC §9): its own CSP, no CORS, its own 404s.
+  void app.register(async (page) => pageSurface(page, deps), { prefix: '/account' });
   void app.register(async (proxy) => {
     // The proxy may forward the client's body (Envoy can): it is never read, whatever its type.
     forwardAuthRoutes(proxy, deps);
@@ -180,7 +185,7 @@ function apiSurface(api: FastifyInstance, deps: HttpDeps): void {
   });
   // Preflights on tokenbox's own paths only: every other path may be the gateway's, whose
   // upstreams answer their own (SPEC §3's CORS is the API's, never a proxied answer's).
-  for (const url of ['/tokens/*', '/scopes/*', '/admin/*', '/analytics/*', '/account/*', '/health', '/openapi.json']) {
+  for (const url of ['/tokens/*', '/scopes/*', '/admin/*', '/analytics/*', '/health', '/openapi.json']) {
     api.route({
       method: 'OPTIONS',
       url,

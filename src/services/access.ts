@@ -10,7 +10,12 @@ import type { Store } from '../store/port.js';
 export type Actor =
   | { readonly kind: 'token'; readonly principal: Principal }
   /** The operator (CLI): skips the no-escalation check, keeps every other rule. */
-  | { readonly kind: 'operator'; readonly via: 'cli' | 'web' };
+  | { readonly kind: 'operator'; readonly via: 'cli' | 'web' }
+  /**
+   * A signed-in page session (SPEC §9): its own account only, with every catalog scope. Like a
+   * pk/sk it may grant any catalog scope it holds (all of them); it mints no tk (no root token).
+   */
+  | { readonly kind: 'session'; readonly username: string };
 
 export interface Grant {
   readonly username: string;
@@ -28,6 +33,16 @@ export class AccessService {
     if (!isUsername(username) || !(await this.store.getAccount(username))) throw new AppError('no_such_user');
     if (principal.username !== username || !principal.scopes.includes(scope)) throw new AppError('not_found');
     return { username, actor: { kind: 'token', principal } };
+  }
+
+  /**
+   * A page session acting on the path's account (SPEC §4.3 order, as for a token).
+   * @throws AppError `no_such_user`; `not_found` when the path names another account.
+   */
+  async authorizeSession(sessionUsername: string, username: string): Promise<Grant> {
+    if (!isUsername(username) || !(await this.store.getAccount(username))) throw new AppError('no_such_user');
+    if (sessionUsername !== username) throw new AppError('not_found');
+    return { username, actor: { kind: 'session', username } };
   }
 
   /** The operator's grant on an existing account. */
@@ -48,10 +63,14 @@ export function assertMayWritePermanent(grant: Grant): void {
 
 /** The id recorded as `createdBy` for tokens this actor makes. */
 export function creatorId(actor: Actor): string {
-  return actor.kind === 'operator' ? actor.via : actor.principal.rootId;
+  if (actor.kind === 'token') return actor.principal.rootId;
+  return actor.kind === 'operator' ? actor.via : 'web';
 }
 
-/** Scopes this actor may grant: a token only those it holds (no escalation); the operator any. */
+/**
+ * Scopes this actor may grant: a token only those it holds (no escalation); the operator and a
+ * page session (which holds every catalog scope) any.
+ */
 export function mayGrant(actor: Actor, scope: string): boolean {
-  return actor.kind === 'operator' || actor.principal.scopes.includes(scope);
+  return actor.kind !== 'token' || actor.principal.scopes.includes(scope);
 }

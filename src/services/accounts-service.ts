@@ -1,12 +1,13 @@
 /** Accounts (SPEC §1): created by the operator, each with exactly one default public token. */
 import type { Clock } from '../domain/clock.js';
 import { isoDate } from '../domain/clock.js';
-import { AppError } from '../domain/errors.js';
+import { AppError, invalidField } from '../domain/errors.js';
 import type { Sealer } from '../domain/sealer.js';
 import type { ScopeCatalog, ScopeDefinition } from '../domain/scopes.js';
 import { isUsername } from '../domain/token-format.js';
 import type { Store } from '../store/port.js';
 import type { Grant } from './access.js';
+import { hashPassword, isPassword } from './passwords.js';
 import { toTokenObject, type TokenObject } from './token-view.js';
 import { DEFAULT_TOKEN_NOTE, type TokensService } from './tokens-service.js';
 
@@ -29,12 +30,18 @@ export class AccountsService {
     private readonly clock: Clock,
   ) {}
 
-  /** @throws AppError `username_invalid` or `account_exists`. */
-  async create(username: string, via: 'cli' | 'web' = 'cli'): Promise<CreatedAccount> {
+  /**
+   * Creates the account with its default public token and, when given, its page password
+   * (SPEC §9), in one step.
+   * @throws AppError `username_invalid`, `password is invalid` or `account_exists`.
+   */
+  async create(username: string, via: 'cli' | 'web' = 'cli', password?: string): Promise<CreatedAccount> {
     if (!isUsername(username)) throw new AppError('username_invalid');
+    if (password !== undefined && !isPassword(password)) throw invalidField('password');
+    const passwordHash = password === undefined ? null : await hashPassword(password);
     const now = this.clock();
     const token = this.tokens.newDefaultRecord(username, DEFAULT_TOKEN_NOTE, via, now);
-    if (!(await this.store.createAccount({ username, created: now }, token))) throw new AppError('account_exists');
+    if (!(await this.store.createAccount({ username, created: now }, token, passwordHash))) throw new AppError('account_exists');
     return { username, defaultPublicToken: toTokenObject(token, this.sealer) };
   }
 

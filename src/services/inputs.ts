@@ -78,3 +78,16 @@ export function parseInput<T extends z.ZodType>(schema: T, value: unknown, onUnk
   const field = String(issues[0]?.path[0] ?? 'body');
   throw SPECIAL[field]?.() ?? invalidField(field);
 }
+
+const IDEMPOTENCY_KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
+
+/**
+ * A create's `Idempotency-Key` header (SPEC §9 [ext]): absent, or 1–255 visible ASCII characters
+ * (a UUID, say). A repeated header is refused, not merged.
+ * @throws AppError 422 `Idempotency-Key is invalid`.
+ */
+export function parseIdempotencyKey(header: string | string[] | undefined): string | undefined {
+  if (header === undefined) return undefined;
+  if (typeof header !== 'string' || !IDEMPOTENCY_KEY_PATTERN.test(header)) throw invalidField('Idempotency-Key');
+  return header;
+}

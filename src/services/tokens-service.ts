@@ -3,6 +3,7 @@
  * default token). Inputs arrive shape-checked (request schemas); this layer enforces the rules
  * that need the caller, the catalog or the stored token.
  */
+import { createHash } from 'node:crypto';
 import type { Clock } from '../domain/clock.js';
 import { AppError, invalidField } from '../domain/errors.js';
 import type { Sealer } from '../domain/sealer.js';
@@ -95,7 +96,13 @@ export class TokensService {
     return { tokens: page.map((r) => toTokenObject(r, sealer)), next };
   }
 
-  async create(grant: Grant, input: CreateTokenInput): Promise<TokenObject> {
+  /**
+   * Creates a pk/sk. With an `idempotencyKey` (SPEC §9 [ext]) the create is recorded under it for
+   * 24 h in the same transaction: a repeat with the same input answers the first response (the
+   * same token, never a second one), a repeat with another input is refused.
+   * @throws AppError `idempotency_key_reused` for a key seen with another input.
+   */
+  async create(grant: Grant, input: CreateTokenInput, idempotencyKey?: string): Promise<TokenObject> {
     assertMayWritePermanent(grant);
     const { store, sealer, catalog, clock } = this.options;
     const scopes = [...new Set(input.scopes ?? [])];
@@ -120,8 +127,22 @@ export class TokensService {
       createdBy: creatorId(grant.actor),
       lastUsed: null,
     };
-    if (!(await store.insertToken(record, this.options.maxTokensPerAccount))) throw new AppError('too_many_tokens');
-    return toTokenObject(record, sealer, token);
+    const response = toTokenObject(record, sealer, token);
+    if (idempotencyKey === undefined) {
+      if (!(await store.insertToken(record, this.options.maxTokensPerAccount))) throw new AppError('too_many_tokens');
+      return response;
+    }
+    // Sealed, like a stored pk: the response holds the token string (an sk's too).
+    const slot = `idempotency:${grant.username}:${idempotencyKey}`;
+    const requestHash = createHash('sha256').update(JSON.stringify(input)).digest('base64url');
+    const once = { key: idempotencyKey, requestHash, sealedResponse: sealer.seal(JSON.stringify(response), slot), created: now };
+    const result = await store.insertTokenOnce(record, this.options.maxTokensPerAccount, once);
+    if (result.kind === 'full') throw new AppError('too_many_tokens');
+    if (result.kind === 'inserted') return response;
+    if (result.record.requestHash !== requestHash) throw new AppError('idempotency_key_reused');
+    const replayed = sealer.open(result.record.sealedResponse, slot);
+    if (replayed === null) throw new Error(`the response recorded under an Idempotency-Key of ${grant.username} does not open with this secret`);
+    return JSON.parse(replayed.toString('utf8')) as TokenObject;
   }
 
   async update(grant: Grant, id: string, input: UpdateTokenInput): Promise<TokenObject> {

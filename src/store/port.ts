@@ -153,6 +153,47 @@ export interface DailyUsage {
   readonly count: number;
 }
 
+/**
+ * A signed-in session of the Access tokens page (SPEC §9). The id the browser holds is never
+ * stored: only its SHA-256, so a copy of the database signs nobody in.
+ */
+export interface SessionRecord {
+  /** SHA-256 (base64url) of the session id in the cookie. */
+  readonly idHash: string;
+  readonly username: string;
+  readonly created: number;
+  /** When the session ends, whatever happens before (Unix ms). */
+  readonly expires: number;
+}
+
+/**
+ * A create made with an `Idempotency-Key` (SPEC §9 [ext]): what a repeat of the same key on the
+ * same account answers for 24 h instead of creating a second token.
+ */
+export interface IdempotencyRecord {
+  /** The client's `Idempotency-Key`, unique per account. */
+  readonly key: string;
+  /** SHA-256 of the request's canonical input: a repeat with another body is refused. */
+  readonly requestHash: string;
+  /** The create's response, sealed (it holds the token string, an sk's included). */
+  readonly sealedResponse: string;
+  readonly created: number;
+}
+
+/** What `insertTokenOnce` did. */
+export type InsertOnceResult =
+  | { readonly kind: 'inserted' }
+  /** The account holds `maxTokens` already; nothing was written. */
+  | { readonly kind: 'full' }
+  /** The key was used before on this account: nothing was written; this is what it recorded. */
+  | { readonly kind: 'replay'; readonly record: IdempotencyRecord };
+
+/** What one `pruneExpired` removed. */
+export interface PruneResult {
+  readonly sessions: number;
+  readonly idempotencyKeys: number;
+}
+
 export interface MigrationResult {
   /** Names of the migrations this call applied, in order; empty when already current. */
   readonly applied: readonly string[];
@@ -172,10 +213,10 @@ export interface Store {
   close(): Promise<void>;
 
   /**
-   * Creates an account together with its default public token, atomically: both or neither.
-   * Returns false (and writes nothing) when the username exists.
+   * Creates an account together with its default public token (and, for the page, its password
+   * hash), atomically: all or nothing. Returns false (and writes nothing) when the username exists.
    */
-  createAccount(account: AccountRecord, defaultToken: TokenRecord): Promise<boolean>;
+  createAccount(account: AccountRecord, defaultToken: TokenRecord, passwordHash?: string | null): Promise<boolean>;
   getAccount(username: string): Promise<AccountRecord | null>;
   /** All accounts, oldest first (ties by username). */
   listAccounts(): Promise<AccountRecord[]>;
@@ -216,6 +257,33 @@ export interface Store {
   replaceDefaultToken(username: string, oldId: string, replacement: TokenRecord, at: number): Promise<boolean>;
   /** Rewrites the scopes of every default token (start-up re-derivation); no change-log entry unless changed. */
   setDefaultTokenScopes(scopes: readonly string[], at: number): Promise<number>;
+
+  /**
+   * Like `insertToken`, and records `once` under (`token.username`, `once.key`) in the same
+   * transaction. When that key is already recorded for the account, writes nothing and returns
+   * the recorded entry (checked before the token limit), so of two concurrent creates with one
+   * key exactly one inserts and the other replays it.
+   */
+  insertTokenOnce(token: TokenRecord, maxTokens: number, once: IdempotencyRecord): Promise<InsertOnceResult>;
+
+  /** The account's argon2id password hash (SPEC §9), or null: no such account, or no password set. */
+  getPasswordHash(username: string): Promise<string | null>;
+  /**
+   * Sets the account's password hash and ends every session of the account, in one transaction
+   * (SPEC §9: a password change signs everyone out). False when there is no such account.
+   */
+  setPasswordHash(username: string, passwordHash: string): Promise<boolean>;
+  /** Stores a new session. False (nothing written) when its account does not exist. */
+  createSession(session: SessionRecord): Promise<boolean>;
+  /** The session with this id hash if it exists and `expires > now`, else null. One indexed read. */
+  findSession(idHash: string, now: number): Promise<SessionRecord | null>;
+  /** Ends a session (sign-out). Ending one that is gone is no error. */
+  deleteSession(idHash: string): Promise<void>;
+  /**
+   * Removes sessions with `expires <= now` and idempotency records created before
+   * `idempotencyBefore`, each in one statement; returns how many of each went.
+   */
+  pruneExpired(now: number, idempotencyBefore: number): Promise<PruneResult>;
 
   /** Changes with `seq > afterSeq`, oldest first, at most `limit`. */
   changesSince(afterSeq: number, limit: number): Promise<TokenChange[]>;

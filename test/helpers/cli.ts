@@ -47,12 +47,14 @@ export interface CliResult {
   readonly stderr: string;
 }
 
-export function cli(args: readonly string[], env: Record<string, string> = {}): Promise<CliResult> {
+/** Runs the built CLI; `stdin` is written to its standard input, which is then closed. */
+export function cli(args: readonly string[], env: Record<string, string> = {}, stdin = ''): Promise<CliResult> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { env: childEnv(env), cwd: tmpdir(), timeout: 30_000 }, (error, stdout, stderr) => {
+    const child = execFile(process.execPath, [BIN, ...args], { env: childEnv(env), cwd: tmpdir(), timeout: 30_000 }, (error, stdout, stderr) => {
       const code = error ? (typeof error.code === 'number' ? error.code : null) : 0;
       resolve({ code, stdout, stderr });
     });
+    child.stdin?.end(stdin);
   });
 }
 

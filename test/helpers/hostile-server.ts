@@ -20,7 +20,16 @@ import { OPERATOR_SCOPE, ROUTES, type HostileWorld, type SeededToken, type Store
 import type { Reply } from './hostile-oracle.js';
 
 const SECRET = 'hostile-suite-secret-that-is-long-enough-0123456789';
-const TABLES = ['accounts', 'tokens', 'token_changes', 'signing_keys'] as const;
+const TABLES = ['accounts', 'tokens', 'token_changes', 'signing_keys', 'sessions', 'idempotency_keys'] as const;
+/** How each table is read in a stable order (the page's tables have no rowid). */
+const ORDER: Record<(typeof TABLES)[number], string> = {
+  accounts: 'rowid',
+  tokens: 'rowid',
+  token_changes: 'rowid',
+  signing_keys: 'rowid',
+  sessions: 'id_hash',
+  idempotency_keys: 'username, key',
+};
 
 export type Snapshot = Record<(typeof TABLES)[number], Record<string, unknown>[]>;
 
@@ -199,7 +208,7 @@ export async function startHostileServer(): Promise<HostileServer> {
     cleanup();
     throw error;
   }
-  const reads = TABLES.map((table) => [table, db.prepare(`SELECT * FROM ${table} ORDER BY rowid`)] as const);
+  const reads = TABLES.map((table) => [table, db.prepare(`SELECT * FROM ${table} ORDER BY ${ORDER[table]}`)] as const);
 
   // The log since the last `logThrough`, kept apart from the whole log so each wait scans only
   // what is new (the whole log grows to megabytes over a run).

@@ -4,7 +4,7 @@ import { AppError } from '../../domain/errors.js';
 import { assertMayWritePermanent } from '../../services/access.js';
 import { requireScope } from '../auth.js';
 import type { HttpDeps } from '../context.js';
-import { createTemporaryTokenBody, createTokenBody, parseInput } from '../../services/inputs.js';
+import { createTemporaryTokenBody, createTokenBody, parseIdempotencyKey, parseInput } from '../../services/inputs.js';
 
 export function createTokenRoute(app: FastifyInstance, deps: HttpDeps): void {
   app.post('/tokens/v2/:username', { onRequest: requireScope(deps, 'tokens:write') }, async (request, reply) => {
@@ -18,6 +18,7 @@ export function createTokenRoute(app: FastifyInstance, deps: HttpDeps): void {
     // A tk may mint tks but never a pk or sk: 404, checked before the body (SPEC §4.3 order).
     assertMayWritePermanent(request.grant!);
     const input = parseInput(createTokenBody, body);
-    return deps.tokens.create(request.grant!, input);
+    // A tk stores nothing, so only pk/sk creates are made once per key (a second tk is harmless).
+    return deps.tokens.create(request.grant!, input, parseIdempotencyKey(request.headers['idempotency-key']));
   });
 }

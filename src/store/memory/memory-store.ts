@@ -11,9 +11,13 @@
 import type {
   AccountRecord,
   DailyUsage,
+  IdempotencyRecord,
+  InsertOnceResult,
   ListCursor,
   ListQuery,
   MigrationResult,
+  PruneResult,
+  SessionRecord,
   SigningKeyRecord,
   SortBy,
   Store,
@@ -34,6 +38,12 @@ export class MemoryStore implements Store {
   private signingKeys: SigningKeyRecord[] = [];
   /** token id → UTC day start → requests; removed with the token. */
   private readonly usage = new Map<string, Map<number, number>>();
+  /** username → argon2id hash; absent: no password. */
+  private readonly passwords = new Map<string, string>();
+  /** id hash → session. */
+  private readonly sessions = new Map<string, SessionRecord>();
+  /** username + '\n' + key → record (a newline is in no username). */
+  private readonly idempotency = new Map<string, IdempotencyRecord>();
   private lastSeq = 0;
   private closed = false;
 
@@ -51,7 +61,7 @@ export class MemoryStore implements Store {
     this.closed = true;
   }
 
-  async createAccount(account: AccountRecord, defaultToken: TokenRecord): Promise<boolean> {
+  async createAccount(account: AccountRecord, defaultToken: TokenRecord, passwordHash: string | null = null): Promise<boolean> {
     this.assertOpen();
     if (defaultToken.username !== account.username || !defaultToken.isDefault) {
       throw new TypeError('createAccount needs a default token of the same account');
@@ -59,6 +69,7 @@ export class MemoryStore implements Store {
     if (this.accounts.has(account.username)) return false;
     this.assertInsertable(defaultToken, null);
     this.accounts.set(account.username, Object.freeze({ username: account.username, created: account.created }));
+    if (passwordHash !== null) this.passwords.set(account.username, passwordHash);
     this.store(defaultToken);
     return true;
   }
@@ -75,12 +86,59 @@ export class MemoryStore implements Store {
 
   async insertToken(token: TokenRecord, maxTokens: number): Promise<boolean> {
     this.assertOpen();
-    // The same order as the SQL: count first, then the constraints of the insert.
-    if (this.tokensOf(token.username).length >= maxTokens) return false;
-    if (!this.accounts.has(token.username)) throw new Error(`no account ${token.username}`);
-    this.assertInsertable(token, null);
-    this.store(token);
+    return this.insertNow(token, maxTokens);
+  }
+
+  async insertTokenOnce(token: TokenRecord, maxTokens: number, once: IdempotencyRecord): Promise<InsertOnceResult> {
+    this.assertOpen();
+    const slot = `${token.username}\n${once.key}`;
+    const recorded = this.idempotency.get(slot);
+    if (recorded !== undefined) return { kind: 'replay', record: recorded };
+    // No await between the look-up and the insert: concurrent calls cannot both miss the key.
+    if (!this.insertNow(token, maxTokens)) return { kind: 'full' };
+    this.idempotency.set(slot, Object.freeze({ ...once }));
+    return { kind: 'inserted' };
+  }
+
+  async getPasswordHash(username: string): Promise<string | null> {
+    this.assertOpen();
+    return this.passwords.get(username) ?? null;
+  }
+
+  async setPasswordHash(username: string, passwordHash: string): Promise<boolean> {
+    this.assertOpen();
+    if (!this.accounts.has(username)) return false;
+    this.passwords.set(username, passwordHash);
+    for (const [idHash, session] of this.sessions) if (session.username === username) this.sessions.delete(idHash);
     return true;
+  }
+
+  async createSession(session: SessionRecord): Promise<boolean> {
+    this.assertOpen();
+    if (!this.accounts.has(session.username)) return false;
+    if (this.sessions.has(session.idHash)) throw new Error('duplicate session id');
+    this.sessions.set(session.idHash, Object.freeze({ ...session }));
+    return true;
+  }
+
+  async findSession(idHash: string, now: number): Promise<SessionRecord | null> {
+    this.assertOpen();
+    const session = this.sessions.get(idHash);
+    return session !== undefined && session.expires > now ? session : null;
+  }
+
+  async deleteSession(idHash: string): Promise<void> {
+    this.assertOpen();
+    this.sessions.delete(idHash);
+  }
+
+  async pruneExpired(now: number, idempotencyBefore: number): Promise<PruneResult> {
+    this.assertOpen();
+    let sessions = 0;
+    let idempotencyKeys = 0;
+    for (const [idHash, session] of this.sessions) if (session.expires <= now && this.sessions.delete(idHash)) sessions += 1;
+    for (const [slot, record] of this.idempotency) if (record.created < idempotencyBefore && this.idempotency.delete(slot)) idempotencyKeys += 1;
+    return { sessions, idempotencyKeys };
   }
 
   async findTokenByHash(tokenHash: string): Promise<TokenRecord | null> {
@@ -212,6 +270,15 @@ export class MemoryStore implements Store {
       .filter(([day]) => day >= fromDay && day <= toDay)
       .sort((a, b) => a[0] - b[0])
       .map(([day, count]) => Object.freeze({ day, count }));
+  }
+
+  private insertNow(token: TokenRecord, maxTokens: number): boolean {
+    // The same order as the SQL: count first, then the constraints of the insert.
+    if (this.tokensOf(token.username).length >= maxTokens) return false;
+    if (!this.accounts.has(token.username)) throw new Error(`no account ${token.username}`);
+    this.assertInsertable(token, null);
+    this.store(token);
+    return true;
   }
 
   private assertOpen(): void {

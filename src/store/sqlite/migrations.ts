@@ -128,4 +128,34 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
       ) WITHOUT ROWID;
     `,
   },
+  {
+    // The Access tokens page (SPEC §9): a password per account (argon2id; NULL: the account
+    // cannot sign in), its sessions (only the SHA-256 of the id the browser holds), and the
+    // Idempotency-Key records of creates (24 h; the response sealed, as it holds the token).
+    // Sessions and idempotency records go with their account.
+    name: '004_page',
+    sql: `
+      ALTER TABLE accounts ADD COLUMN password_hash TEXT;
+
+      CREATE TABLE sessions (
+        id_hash TEXT PRIMARY KEY,
+        username TEXT NOT NULL REFERENCES accounts (username) ON DELETE CASCADE,
+        created INTEGER NOT NULL,
+        expires INTEGER NOT NULL
+      ) WITHOUT ROWID;
+      -- Sign-out everywhere (a password change) and the prune job.
+      CREATE INDEX sessions_by_username ON sessions (username);
+      CREATE INDEX sessions_by_expires ON sessions (expires);
+
+      CREATE TABLE idempotency_keys (
+        username TEXT NOT NULL REFERENCES accounts (username) ON DELETE CASCADE,
+        key TEXT NOT NULL,
+        request_hash TEXT NOT NULL,
+        sealed_response TEXT NOT NULL,
+        created INTEGER NOT NULL,
+        PRIMARY KEY (username, key)
+      ) WITHOUT ROWID;
+      CREATE INDEX idempotency_keys_by_created ON idempotency_keys (created);
+    `,
+  },
 ]);

@@ -16,8 +16,12 @@ import type {
   AccountRecord,
   ChangeKind,
   DailyUsage,
+  IdempotencyRecord,
+  InsertOnceResult,
   ListQuery,
   MigrationResult,
+  PruneResult,
+  SessionRecord,
   SigningKeyRecord,
   Store,
   TokenChange,
@@ -57,6 +61,20 @@ interface ChangeRow {
   at: number;
 }
 
+interface SessionRow {
+  id_hash: string;
+  username: string;
+  created: number;
+  expires: number;
+}
+
+interface IdempotencyRow {
+  key: string;
+  request_hash: string;
+  sealed_response: string;
+  created: number;
+}
+
 interface KeyRow {
   id: string;
   sealed_key: string;
@@ -70,8 +88,10 @@ export class SqliteStore implements Store {
   /** Statements are prepared on first use (the tables may not exist before `migrate`), then reused. */
   private readonly statements = new Map<string, Database.Statement>();
   private readonly migrateTx: () => string[];
-  private readonly createAccountTx: (account: AccountRecord, token: TokenRecord) => boolean;
+  private readonly createAccountTx: (account: AccountRecord, token: TokenRecord, passwordHash: string | null) => boolean;
   private readonly insertTokenTx: (token: TokenRecord, maxTokens: number) => boolean;
+  private readonly insertOnceTx: (token: TokenRecord, maxTokens: number, once: IdempotencyRecord) => InsertOnceResult;
+  private readonly setPasswordTx: (username: string, passwordHash: string) => boolean;
   private readonly updateTokenTx: (username: string, id: string, patch: TokenPatch, modified: number) => TokenRecord | null;
   private readonly deleteTokenTx: (username: string, id: string, at: number) => boolean;
   private readonly replaceDefaultTx: (username: string, oldId: string, replacement: TokenRecord, at: number) => boolean;
@@ -97,9 +117,9 @@ export class SqliteStore implements Store {
       return (...args: A) => tx.immediate(...args);
     };
     this.migrateTx = immediate(() => this.applyPendingMigrations());
-    this.createAccountTx = immediate((account: AccountRecord, token: TokenRecord) => {
+    this.createAccountTx = immediate((account: AccountRecord, token: TokenRecord, passwordHash: string | null) => {
       if (this.stmt(SQL.getAccount).get(account.username) !== undefined) return false;
-      this.stmt(SQL.insertAccount).run(account.username, account.created);
+      this.stmt(SQL.insertAccount).run(account.username, account.created, passwordHash);
       this.stmt(SQL.insertToken).run(toTokenRow(token));
       return true;
     });
@@ -108,6 +128,18 @@ export class SqliteStore implements Store {
       // Not claimed: the account is full, or missing (then the insert below fails on its key).
       if (!claimed && this.stmt(SQL.getAccount).get(token.username) !== undefined) return false;
       this.stmt(SQL.insertToken).run(toTokenRow(token));
+      return true;
+    });
+    this.insertOnceTx = immediate((token: TokenRecord, maxTokens: number, once: IdempotencyRecord): InsertOnceResult => {
+      const recorded = this.stmt(SQL.findIdempotencyKey).get(token.username, once.key) as IdempotencyRow | undefined;
+      if (recorded !== undefined) return { kind: 'replay', record: fromIdempotencyRow(recorded) };
+      if (!this.insertTokenTx(token, maxTokens)) return { kind: 'full' };
+      this.stmt(SQL.insertIdempotencyKey).run({ username: token.username, ...once });
+      return { kind: 'inserted' };
+    });
+    this.setPasswordTx = immediate((username: string, passwordHash: string) => {
+      if (this.stmt(SQL.setPasswordHash).run(passwordHash, username).changes === 0) return false;
+      this.stmt(SQL.deleteSessionsOf).run(username);
       return true;
     });
     this.updateTokenTx = immediate((username: string, id: string, patch: TokenPatch, modified: number) => {
@@ -185,11 +217,11 @@ export class SqliteStore implements Store {
     this.statements.clear();
   }
 
-  async createAccount(account: AccountRecord, defaultToken: TokenRecord): Promise<boolean> {
+  async createAccount(account: AccountRecord, defaultToken: TokenRecord, passwordHash: string | null = null): Promise<boolean> {
     if (defaultToken.username !== account.username || !defaultToken.isDefault) {
       throw new TypeError('createAccount needs a default token of the same account');
     }
-    return this.run(() => this.createAccountTx(account, defaultToken));
+    return this.run(() => this.createAccountTx(account, defaultToken, passwordHash));
   }
 
   async getAccount(username: string): Promise<AccountRecord | null> {
@@ -204,6 +236,44 @@ export class SqliteStore implements Store {
 
   async insertToken(token: TokenRecord, maxTokens: number): Promise<boolean> {
     return this.run(() => this.insertTokenTx(token, maxTokens));
+  }
+
+  /** One IMMEDIATE transaction (the nested insertToken one joins it): look up, claim, insert, record. */
+  async insertTokenOnce(token: TokenRecord, maxTokens: number, once: IdempotencyRecord): Promise<InsertOnceResult> {
+    return this.run(() => this.insertOnceTx(token, maxTokens, once));
+  }
+
+  async getPasswordHash(username: string): Promise<string | null> {
+    const row = await this.run(() => this.stmt(SQL.getPasswordHash).get(username) as { password_hash: string | null } | undefined);
+    return row?.password_hash ?? null;
+  }
+
+  async setPasswordHash(username: string, passwordHash: string): Promise<boolean> {
+    return this.run(() => this.setPasswordTx(username, passwordHash));
+  }
+
+  async createSession(session: SessionRecord): Promise<boolean> {
+    return this.run(() => {
+      // The foreign key refuses a session of a missing account; say so as a value.
+      if (this.stmt(SQL.getAccount).get(session.username) === undefined) return false;
+      this.stmt(SQL.insertSession).run({ ...session });
+      return true;
+    });
+  }
+
+  async findSession(idHash: string, now: number): Promise<SessionRecord | null> {
+    const row = await this.run(() => this.stmt(SQL.findSession).get(idHash, now) as SessionRow | undefined);
+    return row === undefined ? null : Object.freeze({ idHash: row.id_hash, username: row.username, created: row.created, expires: row.expires });
+  }
+
+  async deleteSession(idHash: string): Promise<void> {
+    await this.run(() => this.stmt(SQL.deleteSession).run(idHash));
+  }
+
+  async pruneExpired(now: number, idempotencyBefore: number): Promise<PruneResult> {
+    const sessions = (await this.run(() => this.stmt(SQL.pruneSessions).run(now))).changes;
+    const idempotencyKeys = (await this.run(() => this.stmt(SQL.pruneIdempotencyKeys).run(idempotencyBefore))).changes;
+    return { sessions, idempotencyKeys };
   }
 
   async findTokenByHash(tokenHash: string): Promise<TokenRecord | null> {
@@ -344,6 +414,10 @@ export class SqliteStore implements Store {
  */
 export function openSqliteStore(dataDir: string, options: SqliteOpenOptions = {}): SqliteStore {
   return SqliteStore.open(preparePrivateFiles(dataDir), options);
+}
+
+function fromIdempotencyRow(row: IdempotencyRow): IdempotencyRecord {
+  return Object.freeze({ key: row.key, requestHash: row.request_hash, sealedResponse: row.sealed_response, created: row.created });
 }
 
 function toChange(row: ChangeRow): TokenChange {

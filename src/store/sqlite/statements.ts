@@ -12,7 +12,7 @@ export const SQL = {
   ping: 'SELECT 1',
   appliedMigrations: 'SELECT name FROM schema_migrations',
   recordMigration: 'INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)',
-  insertAccount: 'INSERT INTO accounts (username, created, token_count) VALUES (?, ?, 1)',
+  insertAccount: 'INSERT INTO accounts (username, created, token_count, password_hash) VALUES (?, ?, 1, ?)',
   getAccount: 'SELECT username, created FROM accounts WHERE username = ?',
   listAccounts: 'SELECT username, created FROM accounts ORDER BY created, username',
   insertToken: `INSERT INTO tokens (${TOKEN_COLUMNS}) VALUES (@id, @username, @usage, @note,
@@ -46,6 +46,17 @@ export const SQL = {
     ON CONFLICT (token_id, day) DO UPDATE SET count = count + excluded.count`,
   raiseLastUsed: 'UPDATE tokens SET last_used = @lastUsed WHERE id = @tokenId AND (last_used IS NULL OR last_used < @lastUsed)',
   usageByDay: 'SELECT day, count FROM token_usage WHERE token_id = ? AND day >= ? AND day <= ? ORDER BY day',
+  getPasswordHash: 'SELECT password_hash FROM accounts WHERE username = ?',
+  setPasswordHash: 'UPDATE accounts SET password_hash = ? WHERE username = ?',
+  deleteSessionsOf: 'DELETE FROM sessions WHERE username = ?',
+  insertSession: 'INSERT INTO sessions (id_hash, username, created, expires) VALUES (@idHash, @username, @created, @expires)',
+  findSession: 'SELECT id_hash, username, created, expires FROM sessions WHERE id_hash = ? AND expires > ?',
+  deleteSession: 'DELETE FROM sessions WHERE id_hash = ?',
+  pruneSessions: 'DELETE FROM sessions WHERE expires <= ?',
+  findIdempotencyKey: 'SELECT key, request_hash, sealed_response, created FROM idempotency_keys WHERE username = ? AND key = ?',
+  insertIdempotencyKey: `INSERT INTO idempotency_keys (username, key, request_hash, sealed_response, created)
+    VALUES (@username, @key, @requestHash, @sealedResponse, @created)`,
+  pruneIdempotencyKeys: 'DELETE FROM idempotency_keys WHERE created < ?',
 } as const;
 
 /**
