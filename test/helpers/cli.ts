@@ -7,17 +7,21 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, sep } from 'node:path';
 import { after } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const BIN = join(ROOT, 'dist', 'cli', 'bin.js');
 
-/** True when every src/*.ts has a compiled dist/*.js at least as new. */
+/**
+ * True when every src/*.ts has a compiled dist/*.js at least as new, and the page is built
+ * (src/web is Vite's, bundled into dist/web, not compiled file by file).
+ */
 function isBuildFresh(): boolean {
+  if (!existsSync(join(ROOT, 'dist', 'web', 'index.html'))) return false;
   for (const rel of readdirSync(join(ROOT, 'src'), { recursive: true }) as string[]) {
-    if (!rel.endsWith('.ts') || rel.endsWith('.test.ts') || rel.endsWith('.d.ts')) continue;
+    if (rel.startsWith(`web${sep}`) || !rel.endsWith('.ts') || rel.endsWith('.test.ts') || rel.endsWith('.d.ts')) continue;
     const out = join(ROOT, 'dist', rel.replace(/\.ts$/, '.js'));
     if (!existsSync(out) || statSync(out).mtimeMs < statSync(join(ROOT, 'src', rel)).mtimeMs) return false;
   }
