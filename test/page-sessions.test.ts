@@ -399,6 +399,22 @@ describe('page sessions', () => {
       assert.equal(missing.headers['access-control-allow-origin'], undefined);
     });
 
+    it("the page's assets come from /account/assets with year-long immutable caching; the shell has nothing inline", async () => {
+      const browser = new Browser(t);
+      const shell = await browser.request({ method: 'GET', url: '/account/sign-in', csrf: false, origin: null });
+      assert.doesNotMatch(shell.body, /<script(?![^>]*\bsrc=)[^>]*>|<style|\sstyle=|\son[a-z]+=/i, 'no inline script, style or handler');
+      const assets = [...shell.body.matchAll(/(?:src|href)="(\/account\/assets\/[^"]+)"/g)].map((m) => m[1] as string);
+      assert.ok(assets.some((a) => a.endsWith('.js')) && assets.some((a) => a.endsWith('.css')), assets.join(', '));
+      for (const url of assets) {
+        const res = await browser.request({ method: 'GET', url, csrf: false, origin: null });
+        assert.equal(res.statusCode, 200, url);
+        assert.match(res.headers['cache-control'] as string, /max-age=31536000/);
+        assert.match(res.headers['cache-control'] as string, /immutable/);
+        assert.match(res.headers['content-type'] as string, url.endsWith('.js') ? /javascript/ : /text\/css/);
+      }
+      assert.equal((await browser.request({ method: 'GET', url: '/account/assets/nothing.js', csrf: false, origin: null })).statusCode, 404);
+    });
+
     it('over TLS (behind a trusted proxy) the cookies are __Host- prefixed and Secure', async () => {
       const t2 = await startTestApp({ trustProxy: true });
       try {
