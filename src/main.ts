@@ -16,8 +16,9 @@ import { MemoryRateLimiter } from './verification/rate-limiter.js';
 import { TemporaryTokensService } from './services/temporary-tokens-service.js';
 import { TokensService } from './services/tokens-service.js';
 import { SessionsService } from './services/sessions-service.js';
-import type { MigrationResult, Store } from './store/port.js';
+import type { MigrationResult, Store, StoreObserver } from './store/port.js';
 import { openSqliteStore } from './store/sqlite/sqlite-store.js';
+import { timedStore } from './store/timed-store.js';
 import { Authenticator } from './verification/authenticator.js';
 import { CHANGE_POLL_MS } from './verification/change-follower.js';
 import { TokenDirectory } from './verification/token-directory.js';
@@ -31,6 +32,8 @@ export interface Tokenbox extends HttpDeps {
   readonly catalog: ScopeCatalog;
   readonly migration: MigrationResult;
   readonly directory: TokenDirectory;
+  /** Told the duration of every store call; a no-op until `serve` turns metrics on. */
+  readonly storeObserver: StoreObserver;
   /** Writes counted usage every `usageFlushMs`; `flush()` writes it now (tests, shutdown). */
   readonly usage: UsageFlusher;
   /**
@@ -74,7 +77,9 @@ function openConfiguredStore(config: Config): Store {
 /** Opens the store (migrating it), loads the signing keys, and builds every service. */
 export async function openTokenbox(config: Config, options: OpenOptions = {}): Promise<Tokenbox> {
   const clock = options.clock ?? systemClock;
-  const store = options.store ?? openConfiguredStore(config);
+  // Every store call is timed for the metrics (two clock reads; a cached verification makes none).
+  const storeObserver: StoreObserver = { observe: () => undefined };
+  const store = timedStore(options.store ?? openConfiguredStore(config), storeObserver);
   try {
     const migration = await store.migrate();
     const sealer = new Sealer(loadSecret(config));
@@ -128,6 +133,7 @@ export async function openTokenbox(config: Config, options: OpenOptions = {}): P
       directory,
       usage,
       changes: directory.follower,
+      storeObserver,
       startHousekeeping: (report) => {
         clearInterval(housekeeping);
         housekeeping = setInterval(() => void sessions.prune().catch(report), HOUSEKEEPING_MS).unref();

@@ -64,7 +64,6 @@ describe('invalid config', () => {
     const cases: ReadonlyArray<[Parameters<typeof loadConfig>[0], RegExp]> = [
       [{ env: { DATABASE_URL: 'postgres://x/y' } }, /^databaseUrl: PostgreSQL is not supported/],
       [{ env: { REDIS_URL: 'redis://127.0.0.1' } }, /^redisUrl: Redis-backed rate limits are not in this version/],
-      [{ env: { TOKENBOX_METRICS_PORT: '9100' } }, /^metricsPort: metrics are not in this version/],
       [{ env: {}, configPath: file({ auditRetentionDays: 30 }) }, /^auditRetentionDays: the audit log is not in this version/],
     ];
     for (const [sources, expected] of cases) {
@@ -72,6 +71,13 @@ describe('invalid config', () => {
       assert.ok(!result.ok, JSON.stringify(sources));
       assert.match(result.errors.join('\n'), expected);
     }
+  });
+
+  it('metricsPort is a port number', () => {
+    const ok = loadConfig({ env: { TOKENBOX_METRICS_PORT: '9100' } });
+    assert.ok(ok.ok);
+    assert.equal(ok.config.metricsPort, 9100);
+    for (const bad of ['-1', '70000', 'ninety']) assert.ok(!loadConfig({ env: { TOKENBOX_METRICS_PORT: bad } }).ok, bad);
   });
 
   it('names every bad key', () => {

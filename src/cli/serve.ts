@@ -4,7 +4,7 @@
  * guarantees the exit within 10 s. On the way out, `app.close()` writes the usage counted since
  * the last flush, after the server has stopped taking requests and before the store closes.
  */
-import { buildServer, stdoutDestination } from '../http/server.js';
+import { buildMetricsServer, buildServer, createMetrics, stdoutDestination } from '../http/server.js';
 import type { Tokenbox } from '../main.js';
 import type { CliIo } from './io.js';
 
@@ -20,7 +20,10 @@ export async function serve(app: Tokenbox, io: CliIo): Promise<number> {
     }
   };
   process.once('exit', flushLogs);
-  const server = buildServer(app, { logDestination: logs });
+  // Metrics (SPEC §10) only with `metricsPort`, on that port only.
+  const metrics = app.config.metricsPort === undefined ? undefined : createMetrics(app);
+  const server = buildServer(app, { logDestination: logs, ...(metrics && { counters: metrics.counters }) });
+  const metricsServer = metrics && buildMetricsServer(metrics);
   // A follower that cannot read the change log leaves this node's caches stale: say so once,
   // and once more when it recovers (/health shows it meanwhile).
   app.directory.follower.onHealthChange(
@@ -33,12 +36,21 @@ export async function serve(app: Tokenbox, io: CliIo): Promise<number> {
     () => server.log.info('usage counts are written again'),
   );
   app.startHousekeeping((error) => server.log.warn({ err: error }, 'expired sessions could not be removed; the next run tries again'));
-  try {
-    await server.listen({ host: app.config.host, port: app.config.port });
-  } catch (error) {
-    await app.close();
-    io.err(`cannot listen on ${app.config.host}:${app.config.port}: ${(error as NodeJS.ErrnoException).code ?? 'error'}.`);
-    return 1;
+  const listening: { close(): Promise<unknown> }[] = [];
+  for (const [what, instance, port] of [
+    ['', server, app.config.port],
+    [' for metrics', metricsServer, app.config.metricsPort],
+  ] as const) {
+    if (instance === undefined || port === undefined) continue;
+    try {
+      await instance.listen({ host: app.config.host, port });
+      listening.push(instance);
+    } catch (error) {
+      for (const other of listening) await other.close();
+      await app.close();
+      io.err(`cannot listen${what} on ${app.config.host}:${port}: ${(error as NodeJS.ErrnoException).code ?? 'error'}.`);
+      return 1;
+    }
   }
   return new Promise((resolve) => {
     let stopping = false;
@@ -47,8 +59,7 @@ export async function serve(app: Tokenbox, io: CliIo): Promise<number> {
       stopping = true;
       server.log.info({ signal }, 'shutting down');
       setTimeout(() => resolve(1), SHUTDOWN_DEADLINE_MS).unref();
-      server
-        .close()
+      Promise.all([server.close(), metricsServer?.close()])
         .then(() => app.close())
         .then(
           () => resolve(0),

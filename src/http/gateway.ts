@@ -17,6 +17,7 @@ import type { Config } from '../config/config.js';
 import { AppError, CATALOGUE, type ErrorCode } from '../domain/errors.js';
 import { isReservedPath, RouteTable, type CompiledRoute } from '../domain/route-rules.js';
 import type { Refusal } from '../verification/verifier.js';
+import type { RequestCounters } from './metrics.js';
 import type { HttpDeps } from './context.js';
 import { toHttpError } from './error-mapper.js';
 import { readRequestTarget, type OriginalRequest } from './original-request.js';
@@ -42,7 +43,7 @@ const HOP_BY_HOP_REQUEST = ['keep-alive', 'proxy-connection', 'te', 'trailer', '
 const HOP_BY_HOP_RESPONSE = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade', 'transfer-encoding']);
 const BEARER = /^bearer /i;
 
-export async function gatewayRoutes(app: FastifyInstance, deps: HttpDeps): Promise<void> {
+export async function gatewayRoutes(app: FastifyInstance, deps: HttpDeps, counters?: RequestCounters): Promise<void> {
   const routes = new RouteTable(deps.config.routes);
   const judge: ResourceJudge = { verifier: deps.verifier, limiter: deps.limiter, clock: deps.clock, tokenRateLimit: deps.config.tokenRateLimit };
   const timeout = deps.config.upstreamTimeoutMs;
@@ -81,7 +82,10 @@ export async function gatewayRoutes(app: FastifyInstance, deps: HttpDeps): Promi
     if (route === null || upstream === undefined) return notFound(reply);
     if (hasBody(request) && (request.method === 'GET' || request.method === 'HEAD')) return send(reply, 'bad_request');
     const verdict = authorizeResource(judge, { headers: request.headers, query: target.query, scope: route.rule.scope, route });
-    const next = (v: ResourceVerdict): FastifyReply => (v.ok ? forward(request, reply, upstream, v) : refuse(reply, v));
+    const next = (v: ResourceVerdict): FastifyReply => {
+      if (counters !== undefined) counters.verdict('gateway', v.ok ? 'valid' : v.code, v.ok ? 200 : v.status);
+      return v.ok ? forward(request, reply, upstream, v) : refuse(reply, v);
+    };
     return verdict instanceof Promise ? verdict.then(next) : next(verdict);
   };
 

@@ -21,6 +21,10 @@ import { forwardAuthRoutes } from './routes/forward-auth.js';
 import { deleteTokenRoute } from './routes/delete-token.js';
 import { healthRoute } from './routes/health.js';
 import { pageSurface } from './page/page-surface.js';
+import type { RequestCounters } from './metrics.js';
+
+// The metrics port's server is started by `serve` beside this one (the CLI's one way into http).
+export { buildMetricsServer, createMetrics } from './metrics.js';
 import { listScopesRoute } from './routes/list-scopes.js';
 import { listTokensRoute } from './routes/list-tokens.js';
 import { retrieveTokenRoute } from './routes/retrieve-token.js';
@@ -46,6 +50,8 @@ export interface ServerOptions {
   readonly logger?: false;
   /** Where the production logger writes; stdout by default. Tests pass a stream they read. */
   readonly logDestination?: LogDestination;
+  /** With `metricsPort`: the counters the routes increment for `/metrics` (src/http/metrics.ts). */
+  readonly counters?: RequestCounters;
 }
 
 /**
@@ -144,16 +150,37 @@ export function buildServer(deps: HttpDeps, options: ServerOptions = {}): Fastif
   // Each surface is its own encapsulated scope, so no hook or parser of one reaches another: the
   // API's CORS and JSON-only rules never touch forward auth (or, later, the gateway's upstream
   // answers and the page).
-  void app.register(async (api) => apiSurface(api, deps));
+  const { counters } = options;
+  void app.register(async (api) => {
+    if (counters) countRequests(api, counters);
+    apiSurface(api, deps);
+  });
   // The Access tokens page (SPEC §9): its own CSP, no CORS, its own 404s.
-  void app.register(async (page) => pageSurface(page, deps), { prefix: '/account' });
+  void app.register(
+    async (page) => {
+      if (counters) countRequests(page, counters);
+      pageSurface(page, deps);
+    },
+    { prefix: '/account' },
+  );
   void app.register(async (proxy) => {
     // The proxy may forward the client's body (Envoy can): it is never read, whatever its type.
-    forwardAuthRoutes(proxy, deps);
+    forwardAuthRoutes(proxy, deps, counters);
   });
   // The gateway last, on a catch-all: tokenbox's own routes are more specific and win.
-  if (gateway) void app.register(async (proxied) => gatewayRoutes(proxied, deps));
+  if (gateway) void app.register(async (proxied) => gatewayRoutes(proxied, deps, counters));
   return app;
+}
+
+/**
+ * Counts every answer of this scope by route pattern and status (metrics on only). Forward auth
+ * and the gateway count their verdicts instead, with no hook on their hot path.
+ */
+function countRequests(scope: FastifyInstance, counters: RequestCounters): void {
+  scope.addHook('onResponse', (request, reply, done) => {
+    counters.request(request.routeOptions.url ?? 'unmatched', reply.statusCode);
+    done();
+  });
 }
 
 /** SPEC §3's CORS headers on an API answer (every one, errors included). */

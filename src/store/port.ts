@@ -199,6 +199,12 @@ export interface MigrationResult {
   readonly applied: readonly string[];
 }
 
+/** Told how long each store call took (the metrics' store latency); see `store/timed-store.ts`. */
+export interface StoreObserver {
+  /** Called once per settled call: the port method's name, its duration in seconds, and whether it failed. */
+  observe: (method: string, seconds: number, failed: boolean) => void;
+}
+
 export interface Store {
   /** Applies pending numbered migrations, recorded in a table; safe to call from every process. */
   migrate(): Promise<MigrationResult>;

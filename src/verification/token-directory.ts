@@ -30,6 +30,8 @@ export interface CachedToken {
 export interface DirectoryStats {
   /** Store reads made to fill the cache (misses). */
   reads: number;
+  /** Look-ups answered from the cache, a known-absent hash included (hits). */
+  hits: number;
 }
 
 export class TokenDirectory implements ChangeListener {
@@ -40,7 +42,7 @@ export class TokenDirectory implements ChangeListener {
   private readonly changedAt = new Map<string, { seq: number; at: number }>();
   private lastPrune = 0;
   readonly follower: ChangeFollower;
-  readonly stats: DirectoryStats = { reads: 0 };
+  readonly stats: DirectoryStats = { reads: 0, hits: 0 };
   /**
    * Bumped by every change applied (and tombstones loaded): whatever was derived from the cache at
    * one epoch still holds while the epoch is unchanged (the authenticator's tk joins).
@@ -58,14 +60,21 @@ export class TokenDirectory implements ChangeListener {
   /** The cached record for a hash: the entry, null when known to be absent, undefined on a miss. */
   cached(hash: string): CachedToken | null | undefined {
     const hit = this.known.get(hash);
-    if (hit !== undefined) return hit;
-    return this.unknown.has(hash) ? null : undefined;
+    if (hit !== undefined) {
+      this.stats.hits++;
+      return hit;
+    }
+    if (!this.unknown.has(hash)) return undefined;
+    this.stats.hits++;
+    return null;
   }
 
   /** The cached record of a pk/sk by id (a tk's parent), or undefined on a miss. */
   cachedById(id: string): CachedToken | undefined {
     const hash = this.hashById.get(id);
-    return hash === undefined ? undefined : this.known.get(hash);
+    const hit = hash === undefined ? undefined : this.known.get(hash);
+    if (hit !== undefined) this.stats.hits++;
+    return hit;
   }
 
   /** One indexed read; the result is cached unless the id changed while the read was in flight. */

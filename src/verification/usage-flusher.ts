@@ -26,7 +26,18 @@ export interface FlushHealth {
   onRecovery(): void;
 }
 
+/** What the flusher has done since start (for metrics). */
+export interface FlushStats {
+  /** Store writes (one transaction each) that succeeded. */
+  writes: number;
+  /** Rows (token × day) those writes added. */
+  rows: number;
+  /** Writes that failed (their rows were kept for the next flush). */
+  failures: number;
+}
+
 export class UsageFlusher {
+  readonly stats: FlushStats = { writes: 0, rows: 0, failures: 0 };
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<boolean> | null = null;
   private failing = false;
@@ -73,7 +84,10 @@ export class UsageFlusher {
       const chunk = rows.slice(start, start + USAGE_CHUNK_ROWS);
       try {
         await this.store.addUsage(chunk);
+        this.stats.writes++;
+        this.stats.rows += chunk.length;
       } catch (error) {
+        this.stats.failures++;
         // This chunk wrote nothing (one transaction); it and the rest wait for the next flush.
         this.counter.giveBack(rows.slice(start));
         if (!this.failing) {

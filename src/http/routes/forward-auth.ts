@@ -20,8 +20,9 @@ import { toHttpError } from '../error-mapper.js';
 import { CHECK_PREFIX, originalRequest, type OriginalRequest } from '../original-request.js';
 import { authorizeResource, setRefusalRateHeaders, type ResourceJudge, type ResourceVerdict } from '../request-authorizer.js';
 import type { QueryValues } from '../query.js';
+import type { RequestCounters } from '../metrics.js';
 
-export function forwardAuthRoutes(app: FastifyInstance, deps: HttpDeps): void {
+export function forwardAuthRoutes(app: FastifyInstance, deps: HttpDeps, counters?: RequestCounters): void {
   const routes = new RouteTable(deps.config.routes);
   const judge: ResourceJudge = { verifier: deps.verifier, limiter: deps.limiter, clock: deps.clock, tokenRateLimit: deps.config.tokenRateLimit };
   const handler = (request: FastifyRequest, reply: FastifyReply): FastifyReply | Promise<FastifyReply> => {
@@ -41,12 +42,19 @@ export function forwardAuthRoutes(app: FastifyInstance, deps: HttpDeps): void {
         route = routes.hasRateLimits ? routes.match(original.method, original.path) : null;
       }
     } catch (error) {
-      if (error instanceof AppError) return refuse(reply, { ok: false, code: 'invalid_token', status: error.status, message: error.message });
+      if (error instanceof AppError) {
+        counters?.verdict('forward-auth', error.code, error.status);
+        return refuse(reply, { ok: false, code: 'invalid_token', status: error.status, message: error.message });
+      }
       throw error;
     }
     const verdict = authorizeResource(judge, { headers: request.headers, query: original.query, scope, route });
     // Synchronous for a cached token: no promise on the hot path.
-    return verdict instanceof Promise ? verdict.then((v) => answer(reply, v)) : answer(reply, verdict);
+    return verdict instanceof Promise ? verdict.then((v) => counted(reply, v)) : counted(reply, verdict);
+  };
+  const counted = (reply: FastifyReply, verdict: ResourceVerdict): FastifyReply => {
+    if (counters !== undefined) counters.verdict('forward-auth', verdict.ok ? 'valid' : verdict.code, verdict.ok ? 200 : verdict.status);
+    return answer(reply, verdict);
   };
   // Every method Node parses (SPEC §5); src/http/server.ts teaches Fastify the ones it lacks.
   // Successful checks write no log line at the default level: the hot path does no I/O. Nor does
