@@ -47,7 +47,7 @@ function processCpuUs(pid: number): number {
   return (ticks / ticksPerSecond) * 1e6;
 }
 
-function freePort(): Promise<number> {
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const probe = createServer();
     probe.once('error', reject);
@@ -97,12 +97,12 @@ function stop(child: ChildProcess): Promise<void> {
 }
 
 /** `tokenbox serve --data <dataDir>` from the compiled CLI, default logger, raised limits. */
-export async function startShippedServe(dataDir: string, secret: string, configPath?: string): Promise<ChildServer> {
+export async function startShippedServe(dataDir: string, secret: string, configPath?: string, env: Record<string, string> = {}): Promise<ChildServer> {
   const port = await freePort();
   const config = configPath === undefined ? [] : ['--config', configPath];
   const child = spawn(process.execPath, [BIN, 'serve', '--data', dataDir, '--host', '127.0.0.1', '--port', String(port), ...config], {
     cwd: ROOT,
-    env: cleanEnv({ TOKENBOX_SECRET: secret, ...SERVE_LIMITS }),
+    env: cleanEnv({ TOKENBOX_SECRET: secret, ...SERVE_LIMITS, ...env }),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   // pino's line for Fastify's listen: {"level":30,…,"msg":"Server listening at http://127.0.0.1:…"}.

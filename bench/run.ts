@@ -13,6 +13,7 @@ import { measureRetrieve } from './retrieve.js';
 import { startBenchApp } from './setup.js';
 import { measureVerification, printVerification } from './verification.js';
 import { measureGateway, printGateway } from './gateway.js';
+import { measureMetricsCost, printMetricsCost } from './metrics.js';
 
 const progress = (text: string): void => {
   process.stderr.write(`.. ${text}\n`);
@@ -48,6 +49,9 @@ async function main(): Promise<void> {
     progress(`gateway vs a plain proxy of the same upstream (${options.retrieveRounds} round(s))`);
     const gateway = await measureGateway(bench, options);
 
+    progress(`metrics on vs off on /auth/v1/check (${options.retrieveRounds} round(s))`);
+    const metrics = await measureMetricsCost(bench, options);
+
     // Last: it adds tokens to the accounts it probes.
     progress('create cost vs account size');
     await bench.app.accounts.create('probe');
@@ -62,6 +66,8 @@ async function main(): Promise<void> {
     printVerification(verification);
     process.stdout.write('\n');
     printGateway(gateway);
+    process.stdout.write('\n');
+    printMetricsCost(metrics);
     process.stdout.write(`${loadLine('at end')}\n`);
   } finally {
     await bench.close();

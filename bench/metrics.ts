@@ -1,0 +1,59 @@
+/**
+ * What metrics cost the hot path (issue 10): `/auth/v1/check` on `tokenbox serve` with
+ * `metricsPort` set against the same `serve` without it, each in its own process on the same data
+ * directory, rounds alternating. Goal: at least 0.97× the throughput with metrics off.
+ */
+import { measureMixed } from './http-load.js';
+import type { MixedResult } from './load-jobs.js';
+import type { BenchOptions } from './options.js';
+import { freePort, startShippedServe } from './processes.js';
+import type { BenchApp } from './setup.js';
+import { median } from './stats.js';
+
+export const METRICS_GOAL = 0.97;
+
+export interface MetricsFigures {
+  readonly off: Array<MixedResult & { serverCpuUsPerRequest: number }>;
+  readonly on: Array<MixedResult & { serverCpuUsPerRequest: number }>;
+}
+
+export async function measureMetricsCost(bench: BenchApp, options: BenchOptions): Promise<MetricsFigures> {
+  const off = await startShippedServe(bench.dataDir, bench.secret);
+  const on = await startShippedServe(bench.dataDir, bench.secret, undefined, { TOKENBOX_METRICS_PORT: String(await freePort()) });
+  const created = await bench.app.accounts.create('metrics');
+  const pk = created.defaultPublicToken.token as string;
+  const requests = [{ method: 'GET', path: '/auth/v1/check?scope=styles:tiles', headers: { 'x-original-uri': `/tiles/1/2/3.pbf?access_token=${pk}` } }];
+  const load = { connections: options.connections, durationS: options.retrieveDurationS, warmupS: options.retrieveWarmupS };
+  const runs: MetricsFigures = { off: [], on: [] };
+  try {
+    for (let round = 0; round < options.retrieveRounds; round++) {
+      const sides = round % 2 === 0 ? (['off', 'on'] as const) : (['on', 'off'] as const);
+      for (const side of sides) {
+        const server = side === 'off' ? off : on;
+        const result = await measureMixed(server, { origin: server.origin, requests, ...load });
+        if (Object.keys(result.statusCounts).some((s) => s !== '200')) throw new Error(`metrics ${side}: statuses ${JSON.stringify(result.statusCounts)}`);
+        runs[side].push(result);
+      }
+    }
+  } finally {
+    await on.close();
+    await off.close();
+  }
+  return runs;
+}
+
+const line = (text = ''): void => {
+  process.stdout.write(`${text}\n`);
+};
+const f0 = (n: number): string => Math.round(n).toLocaleString('en-US');
+const f2 = (n: number): string => n.toFixed(2);
+
+export function printMetricsCost(m: MetricsFigures): boolean {
+  const ratios = m.on.map((r, i) => r.rps / (m.off[i]?.rps ?? Number.NaN));
+  const ratio = median(ratios);
+  line('8. /auth/v1/check on tokenbox serve with metricsPort set vs without (same data, each its own process)');
+  line(`  off: ${f0(median(m.off.map((r) => r.rps)))} req/s, server CPU ${f0(median(m.off.map((r) => r.serverCpuUsPerRequest)))} µs/request`);
+  line(`  on:  ${f0(median(m.on.map((r) => r.rps)))} req/s, server CPU ${f0(median(m.on.map((r) => r.serverCpuUsPerRequest)))} µs/request`);
+  line(`  metrics on >= ${METRICS_GOAL}x off: ${f2(ratio)}x (per round ${ratios.map(f2).join(', ')})  ${ratio >= METRICS_GOAL ? 'MET' : 'MISSED'}`);
+  return ratio >= METRICS_GOAL;
+}
