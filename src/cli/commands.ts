@@ -30,8 +30,8 @@ async function passwordFromStdin(io: CliIo): Promise<string> {
 
 export const accountsCreate: CommandBody = async (app, cmd, io) => {
   const password = cmd.values['password-stdin'] === true ? await passwordFromStdin(io) : undefined;
-  const created = await app.accounts.create(cmd.positionals[0] as string, 'cli', password);
-  print(io, cmd, created, () => `created account ${created.username}\ndefault public token: ${created.defaultPublicToken.token}`);
+  const { username, defaultPublicToken } = await app.accounts.create(cmd.positionals[0] as string, 'cli', password);
+  print(io, cmd, { username, defaultPublicToken }, () => `created account ${username}\ndefault public token: ${defaultPublicToken.token}`);
 };
 
 /** `accounts set-password <username> --password-stdin`: also signs every session of the account out. */
