@@ -53,7 +53,8 @@ export class AdminAccountsService {
    *   409 `username_taken`.
    */
   async create(keyId: string, body: unknown): Promise<CreatedAccountView> {
-    const input = parseInput(adminCreateAccountBody, body);
+    // No body at all reads as `{}`, as on the Tokens API: the missing field is named.
+    const input = parseInput(adminCreateAccountBody, body ?? {});
     try {
       const created = await this.accounts.create(input.username, adminCreatorId(keyId), input.password);
       return { username: created.username, created: created.created, disabled: false, defaultPublicToken: created.defaultPublicToken };
@@ -92,7 +93,7 @@ export class AdminAccountsService {
    */
   async setPassword(username: string, body: unknown): Promise<void> {
     if (!isUsername(username) || (await this.store.getAccount(username)) === null) throw new AppError('no_such_user');
-    const { password } = parseInput(adminSetPasswordBody, body);
+    const { password } = parseInput(adminSetPasswordBody, body ?? {});
     await this.sessions.setPassword(username, password);
   }
 }
