@@ -57,7 +57,7 @@ export interface TokenRecord {
   readonly sealedToken: string | null;
   readonly created: number;
   readonly modified: number;
-  /** Id of the token that created this one, or `cli` / `web`. */
+  /** Id of the token that created this one, or `cli` / `web`, or `admin:<key id>` (SPEC §10). */
   readonly createdBy: string;
   readonly lastUsed: number | null;
 }
