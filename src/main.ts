@@ -10,6 +10,8 @@ import { ScopeCatalog } from './domain/scopes.js';
 import type { HttpDeps } from './http/context.js';
 import { AccessService } from './services/access.js';
 import { AccountsService } from './services/accounts-service.js';
+import { AdminAccountsService } from './services/admin-accounts-service.js';
+import { AdminKeysService } from './services/admin-keys-service.js';
 import { AnalyticsService } from './services/analytics-service.js';
 import { Keyring } from './services/keyring.js';
 import { MemoryRateLimiter } from './verification/rate-limiter.js';
@@ -128,6 +130,8 @@ export async function openTokenbox(config: Config, options: OpenOptions = {}): P
       analytics: new AnalyticsService(store, clock),
       temporary: new TemporaryTokensService(keyring, authenticator, catalog, clock),
       sessions,
+      adminKeys: new AdminKeysService(store, clock),
+      adminAccounts: new AdminAccountsService(store, accounts, sessions),
       limiter,
       verifier: new Verifier(authenticator, limiter, config.tokenRateLimit, clock, counter),
       directory,

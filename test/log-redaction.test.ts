@@ -190,6 +190,46 @@ describe('logs never hold a token: the production logger under attack', () => {
   });
 });
 
+describe('logs never hold an admin key (SPEC §10)', () => {
+  const KEY = `tba_${'Zq9'.repeat(14)}`;
+  const SECRET = KEY.slice(4);
+  const PLACEMENTS: ReadonlyArray<[string, string]> = [
+    ['in ?access_token= (refused there)', `/admin/v1/accounts?access_token=${KEY}`],
+    ['in another parameter', `/admin/v1/accounts?key=${KEY}&x=1`],
+    ['as a path segment', `/admin/v1/accounts/${KEY}`],
+    ['glued to other text', `/x/abc${KEY}def`],
+    ['with an upper-case prefix', `/x/${KEY.replace('tba_', 'TBA_')}`],
+    ['with an encoded underscore', `/x/${KEY.replace('_', '%5F')}`],
+    ['with every byte encoded', `/x/${escapeAll(KEY)}`],
+    ['encoded twice', `/x/${escapeAll(escapeAll(KEY), false)}`],
+    ['in the fragment', `/x#${KEY}`],
+  ];
+  for (const [name, url] of PLACEMENTS) {
+    it(`an admin key ${name} is redacted`, () => {
+      for (const view of decodeRounds(redactUrl(url))) assert.ok(!view.includes(SECRET), `${name}: ${redactUrl(url)}`);
+    });
+  }
+
+  it('a short tba_ word is left alone (no key is under 32 characters)', () => {
+    assert.equal(redactUrl('/docs/tba_notes'), '/docs/tba_notes');
+  });
+
+  it('a key in a URL the server logs is redacted in the line (the production logger)', async () => {
+    const lines: string[] = [];
+    const w = await verdictWorld({ routes: [{ path: '/public/*', scope: PUBLIC_SCOPE }] });
+    const server = buildServer(w.t.app, { logDestination: { write: (line: string) => lines.push(line) } });
+    try {
+      const { key } = await w.t.app.adminKeys.create('logged?');
+      for (const [, url] of PLACEMENTS) await server.inject({ method: 'GET', url: url.replaceAll(KEY, key) });
+      assert.ok(lines.length > 0);
+      for (const line of lines) for (const view of decodeRounds(line)) assert.ok(!view.includes(key.slice(4)), `an admin key is logged:\n${line}`);
+    } finally {
+      await server.close();
+      await w.t.close();
+    }
+  });
+});
+
 describe('redaction stays linear on hostile 100 KB URLs', () => {
   const HOSTILE: ReadonlyArray<[string, string]> = [
     ['repeated prefixes', `/x/${'pk.'.repeat(34_000)}`],

@@ -18,7 +18,7 @@ export interface OpenedStore {
  * The schema history every SQL backend applies, in order, under these names (`schema_migrations`
  * records them): a backend that skips or renames one fails the contract.
  */
-export const SQL_MIGRATIONS: readonly string[] = ['001_initial', '002_change_kind_key', '003_usage', '004_page'];
+export const SQL_MIGRATIONS: readonly string[] = ['001_initial', '002_change_kind_key', '003_usage', '004_page', '005_admin_keys'];
 
 const T0 = 1_700_000_000_000;
 const PUBLIC_SCOPES = ['styles:read', 'fonts:read'];
@@ -168,6 +168,95 @@ export function runStoreContract(name: string, open: () => Promise<OpenedStore>)
         await addAccount(store, 'alice', T0);
         const names = (await store.listAccounts()).map((a) => a.username);
         assert.deepEqual(names, ['dave', 'alice', 'bob', 'carol']);
+      });
+    });
+
+    describe('account overviews', () => {
+      it('getAccountOverview counts the tokens the account holds now; null for an unknown account', async () => {
+        const alice = await addAccount(store, 'alice', T0 + 5);
+        assert.deepEqual(await store.getAccountOverview('alice'), { username: 'alice', created: T0 + 5, tokenCount: 1 });
+        const sk = makeToken('alice', { usage: 'sk' });
+        assert.equal(await store.insertToken(sk, 10), true);
+        assert.equal(await store.insertToken(makeToken('alice'), 10), true);
+        assert.equal((await store.getAccountOverview('alice'))?.tokenCount, 3);
+        await store.deleteToken('alice', sk.id, T0 + 6);
+        await store.replaceDefaultToken('alice', alice.id, makeDefaultToken('alice'), T0 + 7);
+        assert.equal((await store.getAccountOverview('alice'))?.tokenCount, 2);
+        assert.equal(await store.getAccountOverview('nobody'), null);
+      });
+
+      it('listAccountOverviews pages oldest first, ties by username, strictly after the cursor', async () => {
+        await addAccount(store, 'carol', T0 + 10);
+        await addAccount(store, 'bob', T0);
+        await addAccount(store, 'dave', T0 - 10);
+        await addAccount(store, 'alice', T0);
+        await store.insertToken(makeToken('bob'), 10);
+        const all = await store.listAccountOverviews(null, 100);
+        assert.deepEqual(all, [
+          { username: 'dave', created: T0 - 10, tokenCount: 1 },
+          { username: 'alice', created: T0, tokenCount: 1 },
+          { username: 'bob', created: T0, tokenCount: 2 },
+          { username: 'carol', created: T0 + 10, tokenCount: 1 },
+        ]);
+        const names: string[] = [];
+        let after: { created: number; username: string } | null = null;
+        for (;;) {
+          const page = await store.listAccountOverviews(after, 3);
+          if (page.length === 0) break;
+          names.push(...page.map((a) => a.username));
+          const last = page.at(-1)!;
+          after = { created: last.created, username: last.username };
+        }
+        assert.deepEqual(names, ['dave', 'alice', 'bob', 'carol']);
+        // A cursor at a position no account holds (a deleted one) still continues after it.
+        assert.deepEqual(
+          (await store.listAccountOverviews({ created: T0, username: 'alicf' }, 10)).map((a) => a.username),
+          ['bob', 'carol'],
+        );
+        assert.deepEqual(await store.listAccountOverviews(null, 0), []);
+        assert.deepEqual(await store.listAccountOverviews({ created: T0 + 10, username: 'carol' }, 10), []);
+      });
+    });
+
+    describe('admin keys', () => {
+      const key = (id: string, created = T0, keyHash = `hash-${id}`) => ({ id, note: `note ${id}`, keyHash, created });
+
+      it('insertAdminKey stores a key found by its hash; listAdminKeys is oldest first, ties by id', async () => {
+        assert.deepEqual(await store.listAdminKeys(), []);
+        await store.insertAdminKey(key('k2', T0 + 1));
+        await store.insertAdminKey(key('k3', T0));
+        await store.insertAdminKey(key('k1', T0));
+        assert.deepEqual(await store.findAdminKeyByHash('hash-k2'), key('k2', T0 + 1));
+        assert.equal(await store.findAdminKeyByHash('hash-unknown'), null);
+        assert.deepEqual(
+          (await store.listAdminKeys()).map((k) => k.id),
+          ['k1', 'k3', 'k2'],
+        );
+      });
+
+      it('insertAdminKey rejects a duplicate id or hash and writes nothing; no change-log entry', async () => {
+        await store.insertAdminKey(key('k1'));
+        await assert.rejects(store.insertAdminKey(key('k1', T0, 'hash-other')));
+        await assert.rejects(store.insertAdminKey(key('k2', T0, 'hash-k1')));
+        assert.deepEqual(await store.listAdminKeys(), [key('k1')]);
+        assert.equal(await store.findAdminKeyByHash('hash-other'), null);
+        assert.equal(await store.latestChangeSeq(), 0);
+      });
+
+      it('deleteAdminKey removes the key at once; a second or unknown delete is false', async () => {
+        await store.insertAdminKey(key('k1'));
+        await store.insertAdminKey(key('k2'));
+        assert.equal(await store.deleteAdminKey('k1'), true);
+        assert.equal(await store.findAdminKeyByHash('hash-k1'), null);
+        assert.equal(await store.deleteAdminKey('k1'), false);
+        assert.equal(await store.deleteAdminKey('nope'), false);
+        assert.deepEqual(await store.listAdminKeys(), [key('k2')]);
+      });
+
+      it('of concurrent deletes of one key exactly one is true', async () => {
+        await store.insertAdminKey(key('k1'));
+        const results = await Promise.all(Array.from({ length: 4 }, () => store.deleteAdminKey('k1')));
+        assert.equal(results.filter(Boolean).length, 1);
       });
     });
 

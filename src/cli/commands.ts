@@ -4,7 +4,7 @@
  */
 import { AppError } from '../domain/errors.js';
 import { isoDate } from '../domain/clock.js';
-import { createTokenBody, parseInput } from '../services/inputs.js';
+import { createAdminKeyInput, createTokenBody, parseInput } from '../services/inputs.js';
 import type { Tokenbox } from '../main.js';
 import type { TokenObject } from '../services/token-view.js';
 import { UsageError, type CliIo } from './io.js';
@@ -30,8 +30,8 @@ async function passwordFromStdin(io: CliIo): Promise<string> {
 
 export const accountsCreate: CommandBody = async (app, cmd, io) => {
   const password = cmd.values['password-stdin'] === true ? await passwordFromStdin(io) : undefined;
-  const created = await app.accounts.create(cmd.positionals[0] as string, 'cli', password);
-  print(io, cmd, created, () => `created account ${created.username}\ndefault public token: ${created.defaultPublicToken.token}`);
+  const { username, defaultPublicToken } = await app.accounts.create(cmd.positionals[0] as string, 'cli', password);
+  print(io, cmd, { username, defaultPublicToken }, () => `created account ${username}\ndefault public token: ${defaultPublicToken.token}`);
 };
 
 /** `accounts set-password <username> --password-stdin`: also signs every session of the account out. */
@@ -101,6 +101,23 @@ export const keysList: CommandBody = async (app, cmd, io) => {
 export const migrate: CommandBody = async (app, cmd, io) => {
   const applied = [...app.migration.applied];
   print(io, cmd, { applied }, () => (applied.length ? `applied ${applied.join(', ')}` : 'the store is up to date'));
+};
+
+/** `admin-keys create`: the key is printed here once, and is never shown again (SPEC §10). */
+export const adminKeysCreate: CommandBody = async (app, cmd, io) => {
+  const { note } = parseInput(createAdminKeyInput, cmd.values.note === undefined ? {} : { note: cmd.values.note });
+  const created = await app.adminKeys.create(note);
+  print(io, cmd, created, () => `admin key ${created.id}\n${created.key}\n(this admin key is shown only once)`);
+};
+
+export const adminKeysList: CommandBody = async (app, cmd, io) => {
+  const keys = await app.adminKeys.list();
+  print(io, cmd, keys, () => keys.map((k) => `${k.id}\t${k.created}\t${JSON.stringify(k.note)}`).join('\n') || '(no admin keys)');
+};
+
+/** `admin-keys delete <id>`: refused from the next request on, by every process (no cache). */
+export const adminKeysDelete: CommandBody = async (app, cmd) => {
+  await app.adminKeys.delete(cmd.positionals[0] as string);
 };
 
 /** Re-exported so the runner can tell an operation's refusal from a crash. */

@@ -56,6 +56,9 @@ const COMMANDS: Record<string, CommandSpec> = {
   'keys rotate': { usage: 'keys rotate [--json]', positionals: 0, run: commands.keysRotate },
   'keys list': { usage: 'keys list [--json]', positionals: 0, run: commands.keysList },
   migrate: { usage: 'migrate [--json]', positionals: 0, rederives: true, run: commands.migrate },
+  'admin-keys create': { usage: 'admin-keys create [--note N] [--json]', positionals: 0, flags: { note: { type: 'string' } }, run: commands.adminKeysCreate },
+  'admin-keys list': { usage: 'admin-keys list [--json]', positionals: 0, run: commands.adminKeysList },
+  'admin-keys delete': { usage: 'admin-keys delete <id>', positionals: 1, run: commands.adminKeysDelete },
 };
 
 function usageText(): string {

@@ -12,6 +12,10 @@ export const CATALOGUE = {
   sign_in_failed: { status: 401, message: 'Invalid username or password' },
   not_found: { status: 404, message: 'Not found' },
   no_such_user: { status: 404, message: 'No such user' },
+  /** `admin-keys delete` with an id no admin key has (CLI). */
+  no_such_admin_key: { status: 404, message: 'No such admin key' },
+  /** [ext] The operators' API (SPEC §10): `POST /admin/v1/accounts` with a username that exists. */
+  username_taken: { status: 409, message: 'Username is taken' },
   body_too_large: { status: 413, message: 'Request body is too large' },
   unsupported_media_type: { status: 415, message: 'Content-Type must be application/json' },
   scopes_invalid: { status: 422, message: 'scopes are invalid' },

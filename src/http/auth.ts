@@ -4,6 +4,7 @@
  * caller always sees 401 first, whatever it sent.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { isAdminKeyAttempt } from '../domain/admin-key-format.js';
 import { AppError } from '../domain/errors.js';
 import { assertMayWritePermanent } from '../services/access.js';
 import type { RateDecision } from '../verification/rate-limiter.js';
@@ -16,6 +17,47 @@ import type { Grant } from '../services/access.js';
 /** The token the API request presents (Bearer header, else its one `access_token`). */
 export function requestToken(request: FastifyRequest): PresentedToken {
   return presentedToken(request.headers.authorization, request.query as QueryValues);
+}
+
+const NO_QUERY: QueryValues = new Map();
+
+/**
+ * The admin key a request presents: only ever the `Authorization: Bearer` value (SPEC §10), so a
+ * `tba_` string in `?access_token=` is never taken for one (it is refused as a forged token).
+ */
+function bearerAdminKey(request: FastifyRequest): string | undefined {
+  const presented = presentedToken(request.headers.authorization, NO_QUERY);
+  return presented.kind === 'token' && isAdminKeyAttempt(presented.raw) ? presented.raw : undefined;
+}
+
+/** An admin key's own bucket (SPEC §3's `accountRateLimit`), on every API it may call. */
+function adminBucket(keyId: string): string {
+  return tokenKey(`admin:${keyId}`);
+}
+
+/**
+ * Accepts the request's admin key (401 → 429, SPEC §4.3's order) and returns its id. A key that is
+ * missing, malformed, unknown or deleted is 401, counted against the client's address like a
+ * failed token. No cache: one indexed store read, so a delete holds on every process at once.
+ */
+async function acceptAdminKey(deps: HttpDeps, request: FastifyRequest, reply: FastifyReply, key: string | undefined): Promise<string> {
+  const identity = key === undefined ? null : await deps.adminKeys.resolve(key);
+  if (identity === null) {
+    await limit(deps, reply, ipKey(request));
+    throw new AppError('unauthorized');
+  }
+  await limit(deps, reply, adminBucket(identity.keyId));
+  return identity.keyId;
+}
+
+/**
+ * The `onRequest` hook of the operators' API (`/admin/v1/*`): an admin key as a Bearer header, and
+ * nothing else. An account token, even one holding every scope, and a session cookie are 401.
+ */
+export function requireAdmin(deps: HttpDeps) {
+  return async function authorizeAdmin(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    request.adminKeyId = await acceptAdminKey(deps, request, reply, bearerAdminKey(request));
+  };
 }
 
 function setRateHeaders(reply: FastifyReply, decision: RateDecision, nowS: number): void {
@@ -58,6 +100,14 @@ export function tokenKey(subject: string): string {
  */
 export function requireScope(deps: HttpDeps, scope: string, options: { readonly permanentWrite?: boolean } = {}) {
   return async function authorize(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    // An admin key acts on any account with every catalog scope (SPEC §10).
+    const adminKey = bearerAdminKey(request);
+    if (adminKey !== undefined) {
+      const keyId = await acceptAdminKey(deps, request, reply, adminKey);
+      const { username } = request.params as { username: string };
+      request.grant = await deps.access.authorizeAdmin(keyId, username);
+      return;
+    }
     const presented = requestToken(request);
     // A token in the request wins over the page's session cookie (SPEC §9).
     const sessionId = presented.kind === 'none' ? sessionCookie(request, deps.config) : undefined;

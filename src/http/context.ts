@@ -2,6 +2,8 @@
 import type { Config } from '../config/config.js';
 import type { Clock } from '../domain/clock.js';
 import type { AccessService, Grant } from '../services/access.js';
+import type { AdminAccountsService } from '../services/admin-accounts-service.js';
+import type { AdminKeysService } from '../services/admin-keys-service.js';
 import type { AnalyticsService } from '../services/analytics-service.js';
 import type { AccountsService } from '../services/accounts-service.js';
 import type { RateLimiter } from '../verification/rate-limiter.js';
@@ -23,6 +25,8 @@ export interface HttpDeps {
   readonly analytics: AnalyticsService;
   readonly temporary: TemporaryTokensService;
   readonly sessions: SessionsService;
+  readonly adminKeys: AdminKeysService;
+  readonly adminAccounts: AdminAccountsService;
   readonly authenticator: Authenticator;
   readonly limiter: RateLimiter;
   readonly verifier: Verifier;
@@ -35,6 +39,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** Set by the auth hook on protected routes: the proof that the caller may act here. */
     grant: Grant | null;
+    /** Set by the operators' API auth hook: the id of the admin key that was accepted. */
+    adminKeyId: string | null;
   }
 }
 

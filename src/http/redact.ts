@@ -7,7 +7,10 @@
  *    it (`?`, `&`, `;`, or those characters percent-encoded: `%3F`, `%26`, `%3B`);
  * 2. anything shaped like a token — `pk.`/`sk.`/`tk.` (any case), a payload, `.`, and at least
  *    16 secret characters — is replaced from its prefix to the end of its run of token
- *    characters, wherever it is (a path segment, a fragment, a header value inside a message).
+ *    characters, wherever it is (a path segment, a fragment, a header value inside a message);
+ * 3. anything shaped like an admin key — `tba_` (any case) and at least 16 of `[A-Za-z0-9]` — is
+ *    replaced from its prefix to the end of that run, wherever it is (SPEC §10: an admin key is
+ *    never logged, even one a client put in a URL, where it is refused).
  *
  * Both rules look at the text as written and after each of up to {@link MAX_DECODES} rounds of
  * percent-decoding (`pk%2EeyJ…`, `%2570k.…`), and map what they find back onto the original
@@ -213,18 +216,50 @@ function parameterRanges(text: string, out: Array<[number, number]>): void {
   }
 }
 
+/** `tba_` (any case) at `i`. */
+function isAdminPrefixAt(text: string, i: number): boolean {
+  return (
+    (text.charCodeAt(i) | 0x20) === 116 && (text.charCodeAt(i + 1) | 0x20) === 98 && (text.charCodeAt(i + 2) | 0x20) === 97 && text.charCodeAt(i + 3) === 95
+  );
+}
+
+function isAlphanumeric(code: number): boolean {
+  return (code >= 48 && code <= 57) || ((code | 0x20) >= 97 && (code | 0x20) <= 122);
+}
+
+/** Admin key shapes in one view, as ranges of view indices; one pass (each run is read once). */
+function adminKeyRanges(text: string, out: Array<[number, number]>): void {
+  const n = text.length;
+  let i = 0;
+  while (i + 4 <= n) {
+    if (!isAdminPrefixAt(text, i)) {
+      i++;
+      continue;
+    }
+    let end = i + 4;
+    while (end < n && isAlphanumeric(text.charCodeAt(end))) end++;
+    if (end - (i + 4) >= MIN_SECRET) out.push([i, end]);
+    i = end;
+  }
+}
+
+/** Every range one view holds: token shapes, admin key shapes, `access_token` values. */
+function scan(text: string, out: Array<[number, number]>): void {
+  tokenRanges(text, out);
+  adminKeyRanges(text, out);
+  parameterRanges(text, out);
+}
+
 /** Ranges of `text` to redact, merged and sorted. */
 function rangesToRedact(text: string): Array<[number, number]> {
   const ranges: Array<[number, number]> = [];
-  tokenRanges(text, ranges);
-  parameterRanges(text, ranges);
+  scan(text, ranges);
   let view: View | null = text.indexOf('%') === -1 ? null : identityView(text);
   for (let round = 0; view !== null && round < MAX_DECODES; round++) {
     view = decodeOnce(view);
     if (view === null) break;
     const found: Array<[number, number]> = [];
-    tokenRanges(view.text, found);
-    parameterRanges(view.text, found);
+    scan(view.text, found);
     for (const [from, to] of found) ranges.push([view.start[from] as number, view.end[to - 1] as number]);
   }
   ranges.sort((a, b) => a[0] - b[0]);
@@ -239,16 +274,16 @@ function rangesToRedact(text: string): Array<[number, number]> {
 
 /**
  * Quick test for text that can hold no match, so most log lines skip the scan: a match needs a
- * `%` (something encoded), the parameter's name, or a dot followed by 16 secret characters (every
- * token shape, prefixed or not, ends so). A `responseTime` of `0.56` or an address does not.
+ * `%` (something encoded), the parameter's name, a dot followed by 16 secret characters (every
+ * token shape, prefixed or not, ends so), or `tba_`. A `responseTime` of `0.56` or an address does not.
  */
-const MAY_HOLD_SECRETS = /%|access_token|\.[A-Za-z0-9_-]{16}/i;
+const MAY_HOLD_SECRETS = /%|access_token|\.[A-Za-z0-9_-]{16}|tba_/i;
 
 function mayHoldSecrets(text: string): boolean {
   return MAY_HOLD_SECRETS.test(text);
 }
 
-/** `text` with every access_token value and every token shape replaced by `[redacted]`. */
+/** `text` with every access_token value, token shape and admin key shape replaced by `[redacted]`. */
 export function redactText(text: string): string {
   if (!mayHoldSecrets(text)) return text;
   const ranges = rangesToRedact(text);

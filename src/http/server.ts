@@ -5,8 +5,10 @@
 import { METHODS } from 'node:http';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify';
 import pino from 'pino';
-import { AppError, CATALOGUE } from '../domain/errors.js';
+import { CATALOGUE } from '../domain/errors.js';
 import type { Config } from '../config/config.js';
+import { adminSurface } from './admin/admin-surface.js';
+import { applyApiWireRules, EXPOSED_HEADERS, preflightRoute } from './api-wire.js';
 import type { HttpDeps } from './context.js';
 import { toHttpError } from './error-mapper.js';
 import { buildOpenApi } from './openapi.js';
@@ -133,6 +135,7 @@ export function buildServer(deps: HttpDeps, options: ServerOptions = {}): Fastif
   });
 
   app.decorateRequest('grant', null);
+  app.decorateRequest('adminKeyId', null);
   supportEveryNodeMethod(app);
   // Outside the API no body is read (an unknown route is 404 whatever its body); each surface
   // below declares what it parses.
@@ -154,6 +157,11 @@ export function buildServer(deps: HttpDeps, options: ServerOptions = {}): Fastif
   void app.register(async (api) => {
     if (counters) countRequests(api, counters);
     apiSurface(api, deps);
+  });
+  // The operators' API (SPEC §10): the same wire rules, its own auth (admin keys only).
+  void app.register(async (admin) => {
+    if (counters) countRequests(admin, counters);
+    adminSurface(admin, deps);
   });
   // The Access tokens page (SPEC §9): its own CSP, no CORS, its own 404s.
   void app.register(
@@ -185,10 +193,7 @@ function countRequests(scope: FastifyInstance, counters: RequestCounters): void 
 
 /** SPEC §3's CORS headers on an API answer (every one, errors included). */
 function withApiHeaders(reply: FastifyReply): FastifyReply {
-  return reply
-    .header('Access-Control-Allow-Origin', '*')
-    .header('Access-Control-Expose-Headers', 'Link, X-Rate-Limit-Interval, X-Rate-Limit-Limit, X-Rate-Limit-Reset, Retry-After')
-    .header('Cache-Control', 'no-store');
+  return reply.header('Access-Control-Allow-Origin', '*').header('Access-Control-Expose-Headers', EXPOSED_HEADERS).header('Cache-Control', 'no-store');
 }
 
 /**
@@ -196,35 +201,11 @@ function withApiHeaders(reply: FastifyReply): FastifyReply {
  * only, CORS `*` without credentials, a preflight for any path answered 204 without auth.
  */
 function apiSurface(api: FastifyInstance, deps: HttpDeps): void {
-  api.removeAllContentTypeParsers();
-  api.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
-    try {
-      done(null, JSON.parse(body as string));
-    } catch {
-      done(new AppError('body_not_json'));
-    }
-  });
-  // A callback hook, not an async one: it runs on every API request.
-  api.addHook('onRequest', (_request, reply, done) => {
-    reply.header('Access-Control-Allow-Origin', '*');
-    reply.header('Access-Control-Expose-Headers', 'Link, X-Rate-Limit-Interval, X-Rate-Limit-Limit, X-Rate-Limit-Reset, Retry-After');
-    done();
-  });
+  applyApiWireRules(api);
   // Preflights on tokenbox's own paths only: every other path may be the gateway's, whose
-  // upstreams answer their own (SPEC §3's CORS is the API's, never a proxied answer's).
-  for (const url of ['/tokens/*', '/scopes/*', '/admin/*', '/analytics/*', '/health', '/openapi.json']) {
-    api.route({
-      method: 'OPTIONS',
-      url,
-      handler: (_request, reply) =>
-        reply
-          .code(204)
-          .header('Access-Control-Allow-Methods', 'GET, POST, PATCH, DELETE')
-          .header('Access-Control-Allow-Headers', 'Authorization, Content-Type')
-          .header('Access-Control-Max-Age', '600')
-          .send(),
-    });
-  }
+  // upstreams answer their own (SPEC §3's CORS is the API's, never a proxied answer's). The
+  // operators' API answers its own, in its scope.
+  for (const url of ['/tokens/*', '/scopes/*', '/analytics/*', '/health', '/openapi.json']) preflightRoute(api, url);
   healthRoute(api, deps);
   api.get('/openapi.json', async () => buildOpenApi());
   retrieveTokenRoute(api, deps);

@@ -15,7 +15,13 @@ export type Actor =
    * A signed-in page session (SPEC §9): its own account only, with every catalog scope. Like a
    * pk/sk it may grant any catalog scope it holds (all of them); it mints no tk (no root token).
    */
-  | { readonly kind: 'session'; readonly username: string };
+  | { readonly kind: 'session'; readonly username: string }
+  /**
+   * An operator's admin key (SPEC §10): any account, with every catalog scope. Like a session it
+   * may grant any catalog scope and mints no tk (no root token); what it creates records
+   * `createdBy: admin:<key id>`.
+   */
+  | { readonly kind: 'admin'; readonly keyId: string };
 
 export interface Grant {
   readonly username: string;
@@ -45,6 +51,15 @@ export class AccessService {
     return { username, actor: { kind: 'session', username } };
   }
 
+  /**
+   * An admin key acting on the path's account: any existing account.
+   * @throws AppError `no_such_user`.
+   */
+  async authorizeAdmin(keyId: string, username: string): Promise<Grant> {
+    if (!isUsername(username) || !(await this.store.getAccount(username))) throw new AppError('no_such_user');
+    return { username, actor: { kind: 'admin', keyId } };
+  }
+
   /** The operator's grant on an existing account. */
   async operator(username: string, via: 'cli' | 'web' = 'cli'): Promise<Grant> {
     if (!isUsername(username) || !(await this.store.getAccount(username))) throw new AppError('no_such_user');
@@ -63,13 +78,26 @@ export function assertMayWritePermanent(grant: Grant): void {
 
 /** The id recorded as `createdBy` for tokens this actor makes. */
 export function creatorId(actor: Actor): string {
-  if (actor.kind === 'token') return actor.principal.rootId;
-  return actor.kind === 'operator' ? actor.via : 'web';
+  switch (actor.kind) {
+    case 'token':
+      return actor.principal.rootId;
+    case 'operator':
+      return actor.via;
+    case 'session':
+      return 'web';
+    case 'admin':
+      return adminCreatorId(actor.keyId);
+  }
+}
+
+/** `createdBy` of what an admin key creates (SPEC §10). */
+export function adminCreatorId(keyId: string): `admin:${string}` {
+  return `admin:${keyId}`;
 }
 
 /**
- * Scopes this actor may grant: a token only those it holds (no escalation); the operator and a
- * page session (which holds every catalog scope) any.
+ * Scopes this actor may grant: a token only those it holds (no escalation); the operator, a page
+ * session and an admin key (which hold every catalog scope) any.
  */
 export function mayGrant(actor: Actor, scope: string): boolean {
   return actor.kind !== 'token' || actor.principal.scopes.includes(scope);

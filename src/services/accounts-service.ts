@@ -13,8 +13,13 @@ import { DEFAULT_TOKEN_NOTE, type TokensService } from './tokens-service.js';
 
 export interface CreatedAccount {
   username: string;
+  /** ISO date; the CLI's `accounts create` does not print it (SPEC §8), the admin API does. */
+  created: string;
   defaultPublicToken: TokenObject;
 }
+
+/** Who creates an account: the CLI, the page, or an admin key (`admin:<key id>`, SPEC §10). */
+export type AccountCreator = 'cli' | 'web' | `admin:${string}`;
 
 export interface AccountSummary {
   username: string;
@@ -32,17 +37,17 @@ export class AccountsService {
 
   /**
    * Creates the account with its default public token and, when given, its page password
-   * (SPEC §9), in one step.
+   * (SPEC §9), in one step. The default token records `via` as its `createdBy`.
    * @throws AppError `username_invalid`, `password is invalid` or `account_exists`.
    */
-  async create(username: string, via: 'cli' | 'web' = 'cli', password?: string): Promise<CreatedAccount> {
+  async create(username: string, via: AccountCreator = 'cli', password?: string): Promise<CreatedAccount> {
     if (!isUsername(username)) throw new AppError('username_invalid');
     if (password !== undefined && !isPassword(password)) throw invalidField('password');
     const passwordHash = password === undefined ? null : await hashPassword(password);
     const now = this.clock();
     const token = this.tokens.newDefaultRecord(username, DEFAULT_TOKEN_NOTE, via, now);
     if (!(await this.store.createAccount({ username, created: now }, token, passwordHash))) throw new AppError('account_exists');
-    return { username, defaultPublicToken: toTokenObject(token, this.sealer) };
+    return { username, created: isoDate(now), defaultPublicToken: toTokenObject(token, this.sealer) };
   }
 
   async list(): Promise<AccountSummary[]> {

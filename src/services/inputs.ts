@@ -55,9 +55,30 @@ export const listTokensQuery = z.object({
   usage: z.enum(['pk', 'sk']).optional(),
 });
 
+/** `admin-keys create --note` (SPEC §10): the same note rule as a token's. */
+export const createAdminKeyInput = z.strictObject({ note: note.optional() });
+
+/** `POST /admin/v1/accounts` (SPEC §10, §9): the password is checked for length by the service. */
+export const adminCreateAccountBody = z.strictObject({
+  username: z.string().meta({ description: '`^[a-z0-9][a-z0-9_-]{0,31}$`' }),
+  password: z.string().optional().meta({ description: 'For the Access tokens page: 8–1,024 characters' }),
+});
+
+/** `PUT /admin/v1/accounts/{username}/password`. */
+export const adminSetPasswordBody = z.strictObject({
+  password: z.string().meta({ description: '8–1,024 characters' }),
+});
+
+/** `GET /admin/v1/accounts`. */
+export const listAccountsQuery = z.object({
+  limit: listTokensQuery.shape.limit,
+  start: z.string().max(64).optional().meta({ description: 'The cursor from a `Link` header' }),
+});
+
 /** Fields whose failure has its own catalogue message rather than `<field> is invalid`. */
 const SPECIAL: Record<string, () => AppError> = {
   usage: () => new AppError('usage_invalid'),
+  username: () => new AppError('username_invalid'),
 };
 
 /**

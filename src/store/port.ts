@@ -16,6 +16,32 @@ export interface AccountRecord {
 
 export type { AllowedApplication };
 
+/** An account as the operators' API lists it (SPEC §10): with the number of tokens it holds. */
+export interface AccountOverview {
+  readonly username: string;
+  readonly created: number;
+  /** pk/sk tokens the account holds now, its default token included. */
+  readonly tokenCount: number;
+}
+
+/** A position in the account list: accounts up to and including (created, username) are skipped. */
+export interface AccountCursor {
+  readonly created: number;
+  readonly username: string;
+}
+
+/**
+ * An operator's admin key (SPEC §10). The key string is never stored: only its SHA-256, so a
+ * copy of the database authenticates nobody.
+ */
+export interface AdminKeyRecord {
+  readonly id: string;
+  readonly note: string;
+  /** SHA-256 (base64url) of the whole `tba_…` string; unique. */
+  readonly keyHash: string;
+  readonly created: number;
+}
+
 export interface TokenRecord {
   readonly id: string;
   readonly username: string;
@@ -31,7 +57,7 @@ export interface TokenRecord {
   readonly sealedToken: string | null;
   readonly created: number;
   readonly modified: number;
-  /** Id of the token that created this one, or `cli` / `web`. */
+  /** Id of the token that created this one, or `cli` / `web`, or `admin:<key id>` (SPEC §10). */
   readonly createdBy: string;
   readonly lastUsed: number | null;
 }
@@ -226,6 +252,15 @@ export interface Store {
   getAccount(username: string): Promise<AccountRecord | null>;
   /** All accounts, oldest first (ties by username). */
   listAccounts(): Promise<AccountRecord[]>;
+  /** The account with its token count, or null; one indexed read (a consistent snapshot). */
+  getAccountOverview(username: string): Promise<AccountOverview | null>;
+  /**
+   * One page of accounts with their token counts, oldest first, ties by username: at most
+   * `limit` (none when `limit < 1`), strictly after `after`. A keyset read: the cost does not
+   * grow with the cursor's depth, and an account created or deleted between pages neither
+   * shifts nor repeats the others. Each page is one read; pages are not one snapshot.
+   */
+  listAccountOverviews(after: AccountCursor | null, limit: number): Promise<AccountOverview[]>;
 
   /**
    * Inserts a token unless the account already holds `maxTokens` (counted in the same
@@ -290,6 +325,21 @@ export interface Store {
    * `idempotencyBefore`, each in one statement; returns how many of each went.
    */
   pruneExpired(now: number, idempotencyBefore: number): Promise<PruneResult>;
+
+  /**
+   * Stores a new admin key. Atomic; a duplicate id or hash rejects and writes nothing. No
+   * change-log entry: nothing caches admin keys (every admin request reads the store).
+   */
+  insertAdminKey(key: AdminKeyRecord): Promise<void>;
+  /** The admin key with this hash, or null; one indexed read. Sees a delete committed before it. */
+  findAdminKeyByHash(keyHash: string): Promise<AdminKeyRecord | null>;
+  /** Every admin key, oldest first, ties by id. */
+  listAdminKeys(): Promise<AdminKeyRecord[]>;
+  /**
+   * Deletes the admin key; from the moment it returns, `findAdminKeyByHash` finds it in no
+   * process. False (nothing written) when there was none; of two concurrent deletes one is true.
+   */
+  deleteAdminKey(id: string): Promise<boolean>;
 
   /** Changes with `seq > afterSeq`, oldest first, at most `limit`. */
   changesSince(afterSeq: number, limit: number): Promise<TokenChange[]>;

@@ -9,7 +9,10 @@
  * who read one can change what is stored.
  */
 import type {
+  AccountCursor,
+  AccountOverview,
   AccountRecord,
+  AdminKeyRecord,
   DailyUsage,
   IdempotencyRecord,
   InsertOnceResult,
@@ -44,6 +47,8 @@ export class MemoryStore implements Store {
   private readonly sessions = new Map<string, SessionRecord>();
   /** username + '\n' + key → record (a newline is in no username). */
   private readonly idempotency = new Map<string, IdempotencyRecord>();
+  /** id → admin key. */
+  private readonly adminKeys = new Map<string, AdminKeyRecord>();
   private lastSeq = 0;
   private closed = false;
 
@@ -82,6 +87,46 @@ export class MemoryStore implements Store {
   async listAccounts(): Promise<AccountRecord[]> {
     this.assertOpen();
     return [...this.accounts.values()].sort((a, b) => a.created - b.created || compareText(a.username, b.username));
+  }
+
+  async getAccountOverview(username: string): Promise<AccountOverview | null> {
+    this.assertOpen();
+    const account = this.accounts.get(username);
+    return account === undefined ? null : this.overview(account);
+  }
+
+  /** Sorts every account on every call: fine for tests, not for a million accounts. */
+  async listAccountOverviews(after: AccountCursor | null, limit: number): Promise<AccountOverview[]> {
+    this.assertOpen();
+    if (!(limit >= 1)) return [];
+    const accounts = await this.listAccounts();
+    return accounts
+      .filter((a) => after === null || a.created > after.created || (a.created === after.created && a.username > after.username))
+      .slice(0, Math.floor(limit))
+      .map((a) => this.overview(a));
+  }
+
+  async insertAdminKey(key: AdminKeyRecord): Promise<void> {
+    this.assertOpen();
+    if (this.adminKeys.has(key.id)) throw new Error(`duplicate admin key id ${key.id}`);
+    if ([...this.adminKeys.values()].some((k) => k.keyHash === key.keyHash)) throw new Error('duplicate admin key hash');
+    this.adminKeys.set(key.id, Object.freeze({ id: key.id, note: key.note, keyHash: key.keyHash, created: key.created }));
+  }
+
+  async findAdminKeyByHash(keyHash: string): Promise<AdminKeyRecord | null> {
+    this.assertOpen();
+    for (const key of this.adminKeys.values()) if (key.keyHash === keyHash) return key;
+    return null;
+  }
+
+  async listAdminKeys(): Promise<AdminKeyRecord[]> {
+    this.assertOpen();
+    return [...this.adminKeys.values()].sort((a, b) => a.created - b.created || compareText(a.id, b.id));
+  }
+
+  async deleteAdminKey(id: string): Promise<boolean> {
+    this.assertOpen();
+    return this.adminKeys.delete(id);
   }
 
   async insertToken(token: TokenRecord, maxTokens: number): Promise<boolean> {
@@ -279,6 +324,10 @@ export class MemoryStore implements Store {
     this.assertInsertable(token, null);
     this.store(token);
     return true;
+  }
+
+  private overview(account: AccountRecord): AccountOverview {
+    return Object.freeze({ username: account.username, created: account.created, tokenCount: this.tokensOf(account.username).length });
   }
 
   private assertOpen(): void {

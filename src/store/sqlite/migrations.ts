@@ -158,4 +158,20 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
       CREATE INDEX idempotency_keys_by_created ON idempotency_keys (created);
     `,
   },
+  {
+    // Operators' admin keys (SPEC §10): only the SHA-256 of the `tba_` string is kept. Every
+    // admin request reads this table by hash (no cache, so no change-log kind is needed: a
+    // delete holds at once on every process).
+    name: '005_admin_keys',
+    sql: `
+      CREATE TABLE admin_keys (
+        id TEXT PRIMARY KEY,
+        note TEXT NOT NULL,
+        key_hash TEXT NOT NULL,
+        created INTEGER NOT NULL
+      );
+      CREATE UNIQUE INDEX admin_keys_by_hash ON admin_keys (key_hash);
+      CREATE INDEX admin_keys_by_created ON admin_keys (created, id);
+    `,
+  },
 ]);

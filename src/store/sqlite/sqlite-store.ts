@@ -13,7 +13,10 @@
  */
 import type Database from 'better-sqlite3';
 import type {
+  AccountCursor,
+  AccountOverview,
   AccountRecord,
+  AdminKeyRecord,
   ChangeKind,
   DailyUsage,
   IdempotencyRecord,
@@ -72,6 +75,19 @@ interface IdempotencyRow {
   key: string;
   request_hash: string;
   sealed_response: string;
+  created: number;
+}
+
+interface OverviewRow {
+  username: string;
+  created: number;
+  token_count: number;
+}
+
+interface AdminKeyRow {
+  id: string;
+  note: string;
+  key_hash: string;
   created: number;
 }
 
@@ -232,6 +248,42 @@ export class SqliteStore implements Store {
   async listAccounts(): Promise<AccountRecord[]> {
     const rows = await this.run(() => this.stmt(SQL.listAccounts).all() as AccountRecord[]);
     return rows.map((row) => Object.freeze({ username: row.username, created: row.created }));
+  }
+
+  async getAccountOverview(username: string): Promise<AccountOverview | null> {
+    const row = await this.run(() => this.stmt(SQL.accountOverview).get(username) as OverviewRow | undefined);
+    return row === undefined ? null : toOverview(row);
+  }
+
+  async listAccountOverviews(after: AccountCursor | null, limit: number): Promise<AccountOverview[]> {
+    // SQLite reads LIMIT -1 as "no limit"; the port's limit is a page size, so < 1 is empty.
+    if (!(limit >= 1)) return [];
+    const size = Math.floor(limit);
+    const rows = await this.run(
+      () =>
+        (after === null
+          ? this.stmt(SQL.accountOverviewsFirst).all(size)
+          : this.stmt(SQL.accountOverviewsAfter).all({ created: after.created, username: after.username, limit: size })) as OverviewRow[],
+    );
+    return rows.map(toOverview);
+  }
+
+  async insertAdminKey(key: AdminKeyRecord): Promise<void> {
+    await this.run(() => this.stmt(SQL.insertAdminKey).run({ id: key.id, note: key.note, keyHash: key.keyHash, created: key.created }));
+  }
+
+  async findAdminKeyByHash(keyHash: string): Promise<AdminKeyRecord | null> {
+    const row = await this.run(() => this.stmt(SQL.adminKeyByHash).get(keyHash) as AdminKeyRow | undefined);
+    return row === undefined ? null : toAdminKey(row);
+  }
+
+  async listAdminKeys(): Promise<AdminKeyRecord[]> {
+    const rows = await this.run(() => this.stmt(SQL.listAdminKeys).all() as AdminKeyRow[]);
+    return rows.map(toAdminKey);
+  }
+
+  async deleteAdminKey(id: string): Promise<boolean> {
+    return (await this.run(() => this.stmt(SQL.deleteAdminKey).run(id))).changes === 1;
   }
 
   async insertToken(token: TokenRecord, maxTokens: number): Promise<boolean> {
@@ -422,4 +474,12 @@ function fromIdempotencyRow(row: IdempotencyRow): IdempotencyRecord {
 
 function toChange(row: ChangeRow): TokenChange {
   return Object.freeze({ seq: row.seq, tokenId: row.token_id, kind: row.kind, at: row.at });
+}
+
+function toOverview(row: OverviewRow): AccountOverview {
+  return Object.freeze({ username: row.username, created: row.created, tokenCount: row.token_count });
+}
+
+function toAdminKey(row: AdminKeyRow): AdminKeyRecord {
+  return Object.freeze({ id: row.id, note: row.note, keyHash: row.key_hash, created: row.created });
 }

@@ -15,6 +15,16 @@ export const SQL = {
   insertAccount: 'INSERT INTO accounts (username, created, token_count, password_hash) VALUES (?, ?, 1, ?)',
   getAccount: 'SELECT username, created FROM accounts WHERE username = ?',
   listAccounts: 'SELECT username, created FROM accounts ORDER BY created, username',
+  accountOverview: 'SELECT username, created, token_count FROM accounts WHERE username = ?',
+  // Keyset pages on accounts_by_created (created, username): a range seek, never an offset.
+  accountOverviewsFirst: 'SELECT username, created, token_count FROM accounts ORDER BY created, username LIMIT ?',
+  accountOverviewsAfter: `SELECT username, created, token_count FROM accounts
+    WHERE (created, username) > (@created, @username)
+    ORDER BY created, username LIMIT @limit`,
+  insertAdminKey: 'INSERT INTO admin_keys (id, note, key_hash, created) VALUES (@id, @note, @keyHash, @created)',
+  adminKeyByHash: 'SELECT id, note, key_hash, created FROM admin_keys WHERE key_hash = ?',
+  listAdminKeys: 'SELECT id, note, key_hash, created FROM admin_keys ORDER BY created, id',
+  deleteAdminKey: 'DELETE FROM admin_keys WHERE id = ?',
   insertToken: `INSERT INTO tokens (${TOKEN_COLUMNS}) VALUES (@id, @username, @usage, @note,
     @scopes, @allowed_urls, @allowed_applications, @is_default, @token_hash, @sealed_token,
     @created, @modified, @created_by, @last_used)`,
