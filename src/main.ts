@@ -106,7 +106,7 @@ export async function openTokenbox(config: Config, options: OpenOptions = {}): P
       maxTokensPerAccount: config.maxTokensPerAccount,
       afterWrite: () => directory.follower.poll(),
     });
-    const accounts = new AccountsService(store, tokens, sealer, catalog, clock);
+    const accounts = new AccountsService(store, tokens, sealer, catalog, clock, () => directory.follower.poll());
     if (options.rederiveDefaultScopes === true) await accounts.rederiveDefaultScopes();
     const limiter = new MemoryRateLimiter(clock);
     // Usage (SPEC §5): counted in memory by the verifier, written in batches off the request path.

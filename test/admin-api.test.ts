@@ -51,6 +51,8 @@ const ENDPOINTS: ReadonlyArray<{ name: string; request: InjectOptions & { url: s
   { name: 'list accounts', request: { method: 'GET', url: '/admin/v1/accounts' }, ok: 200 },
   { name: 'get account', request: { method: 'GET', url: '/admin/v1/accounts/alice' }, ok: 200 },
   { name: 'set password', request: { method: 'PUT', url: '/admin/v1/accounts/alice/password', payload: { password: 'a new password' } }, ok: 204 },
+  { name: 'disable account', request: { method: 'PATCH', url: '/admin/v1/accounts/alice', payload: { disabled: true } }, ok: 200 },
+  { name: 'delete account', request: { method: 'DELETE', url: '/admin/v1/accounts/bob' }, ok: 204 },
 ];
 
 describe('the operators\u2019 API', () => {

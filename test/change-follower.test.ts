@@ -124,7 +124,7 @@ describe('the cache-fill race (SPEC §7)', () => {
     await directory.follower.start(0);
 
     gate = new Promise((resolve) => (release = resolve));
-    const reading = directory.load(token.tokenHash);
+    const reading = directory.load(token.tokenHash, token.id);
     // While the read is in flight, the token is narrowed and the change applied here.
     await store.updateToken('alice', token.id, { scopes: ['styles:read'] }, clock());
     await directory.follower.poll();
@@ -132,7 +132,7 @@ describe('the cache-fill race (SPEC §7)', () => {
     const entry = await reading;
     assert.deepEqual(entry?.record.scopes, ['styles:read', 'map:read'], 'the read saw the old record');
     assert.equal(directory.cached(token.tokenHash), undefined, 'and it was not cached');
-    const fresh = await directory.load(token.tokenHash);
+    const fresh = await directory.load(token.tokenHash, token.id);
     assert.deepEqual(fresh?.record.scopes, ['styles:read']);
     assert.equal(directory.cached(token.tokenHash), fresh, 'a read after the change is cached');
   });

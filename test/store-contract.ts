@@ -18,7 +18,7 @@ export interface OpenedStore {
  * The schema history every SQL backend applies, in order, under these names (`schema_migrations`
  * records them): a backend that skips or renames one fails the contract.
  */
-export const SQL_MIGRATIONS: readonly string[] = ['001_initial', '002_change_kind_key', '003_usage', '004_page', '005_admin_keys'];
+export const SQL_MIGRATIONS: readonly string[] = ['001_initial', '002_change_kind_key', '003_usage', '004_page', '005_admin_keys', '006_account_disabled'];
 
 const T0 = 1_700_000_000_000;
 const PUBLIC_SCOPES = ['styles:read', 'fonts:read'];
@@ -935,6 +935,71 @@ export function runStoreContract(name: string, open: () => Promise<OpenedStore>)
         assert.equal((await store.insertTokenOnce(makeToken('alice'), 10, once('old'))).kind, 'inserted');
         assert.equal((await store.insertTokenOnce(makeToken('alice'), 10, once('new'))).kind, 'replay');
         assert.deepEqual(await store.pruneExpired(T0 + 10, T0), { sessions: 0, idempotencyKeys: 0 });
+      });
+    });
+
+    describe('account lifecycle: disable, enable, delete', () => {
+      it("disabling hides the account's tokens from the verification reads, its password and sessions; enabling restores them", async () => {
+        const alice = await addAccount(store, 'alice');
+        const sk = makeToken('alice', { usage: 'sk' });
+        await store.insertToken(sk, 10);
+        await store.setPasswordHash('alice', '$argon2id$a');
+        await store.createSession({ idHash: 's1', username: 'alice', created: T0, expires: T0 + 1_000 });
+        const bob = await addAccount(store, 'bob');
+        const seq = await store.latestChangeSeq();
+        assert.equal(await store.setAccountDisabled('alice', true, T0 + 5), true);
+        assert.equal(await store.findTokenByHash(alice.tokenHash), null);
+        assert.equal(await store.findTokenById(sk.id), null);
+        assert.equal(await store.getPasswordHash('alice'), null);
+        assert.equal(await store.findSession('s1', T0), null);
+        assert.equal((await store.getAccountOverview('alice'))?.disabled, true);
+        // An update change per token, so every follower drops them.
+        const changes = await store.changesSince(seq, 10);
+        assert.deepEqual(
+          changes.map((c) => [c.tokenId, c.kind, c.at]).sort(),
+          [alice.id, sk.id].sort().map((id) => [id, 'update', T0 + 5]),
+        );
+        // Nothing else of the account or others is touched.
+        assert.deepEqual(await store.getToken('alice', sk.id), sk);
+        assert.deepEqual(await store.findTokenByHash(bob.tokenHash), bob);
+        // The same state again writes nothing.
+        assert.equal(await store.setAccountDisabled('alice', true, T0 + 6), true);
+        assert.equal(await store.latestChangeSeq(), changes.at(-1)?.seq);
+        assert.equal(await store.setAccountDisabled('alice', false, T0 + 7), true);
+        assert.deepEqual(await store.findTokenByHash(alice.tokenHash), alice);
+        assert.deepEqual(await store.findTokenById(sk.id), sk);
+        assert.equal(await store.getPasswordHash('alice'), '$argon2id$a');
+        assert.notEqual(await store.findSession('s1', T0), null);
+        assert.equal((await store.getAccountOverview('alice'))?.disabled, false);
+        assert.equal((await store.changesSince(seq, 10)).length, 4);
+        assert.equal(await store.setAccountDisabled('nobody', true, T0), false);
+      });
+
+      it('deleteAccount removes the account and everything of it in one step, each token with its delete change', async () => {
+        const alice = await addAccount(store, 'alice');
+        const sk = makeToken('alice', { usage: 'sk' });
+        await store.insertToken(sk, 10);
+        await store.createSession({ idHash: 's1', username: 'alice', created: T0, expires: T0 + 1_000 });
+        await store.insertTokenOnce(makeToken('alice'), 10, { key: 'k', requestHash: 'h', sealedResponse: 's', created: T0 });
+        await store.addUsage([{ tokenId: sk.id, day: utcDay(T0), count: 3, lastUsed: T0 }]);
+        const bob = await addAccount(store, 'bob');
+        const seq = await store.latestChangeSeq();
+        assert.equal(await store.deleteAccount('alice', T0 + 9), true);
+        assert.equal(await store.getAccount('alice'), null);
+        assert.equal(await store.findTokenById(sk.id), null);
+        assert.equal(await store.findSession('s1', T0), null);
+        assert.deepEqual(await store.usageByDay(sk.id, 0, T0 + DAY_MS), []);
+        assert.equal(await store.deletedTokenHash(sk.id), sk.tokenHash);
+        assert.equal(await store.deletedTokenHash(alice.id), alice.tokenHash);
+        const deletes = (await store.changesSince(seq, 10)).filter((c) => c.kind === 'delete').map((c) => c.tokenId);
+        assert.equal(deletes.length, 3);
+        assert.ok(deletes.includes(sk.id) && deletes.includes(alice.id));
+        assert.deepEqual(await store.findTokenByHash(bob.tokenHash), bob);
+        // The username may be reused, with nothing of the old account (no session, no key).
+        const again = await addAccount(store, 'alice', T0 + 10);
+        assert.deepEqual(ids(await store.listTokens('alice', everything())), [again.id]);
+        assert.equal((await store.insertTokenOnce(makeToken('alice'), 10, { key: 'k', requestHash: 'h', sealedResponse: 's', created: T0 })).kind, 'inserted');
+        assert.equal(await store.deleteAccount('nobody', T0), false);
       });
     });
 

@@ -41,6 +41,20 @@ export const accountsSetPassword: CommandBody = async (app, cmd, io) => {
   if (cmd.values.json) io.out(JSON.stringify({ username: cmd.positionals[0] }));
 };
 
+/** `accounts disable|enable <username>` (SPEC §10): prints nothing on success. */
+export const accountsDisable: CommandBody = async (app, cmd) => {
+  await app.accounts.setDisabled(cmd.positionals[0] as string, true);
+};
+
+export const accountsEnable: CommandBody = async (app, cmd) => {
+  await app.accounts.setDisabled(cmd.positionals[0] as string, false);
+};
+
+/** `accounts delete <username>`: the account and every token of it, in one transaction. */
+export const accountsDelete: CommandBody = async (app, cmd) => {
+  await app.accounts.delete(cmd.positionals[0] as string);
+};
+
 export const accountsList: CommandBody = async (app, cmd, io) => {
   const accounts = await app.accounts.list();
   print(io, cmd, accounts, () => accounts.map((a) => `${a.username}\t${a.created}`).join('\n') || '(no accounts)');

@@ -43,6 +43,9 @@ const COMMANDS: Record<string, CommandSpec> = {
     flags: { 'password-stdin': { type: 'boolean' } },
     run: commands.accountsSetPassword,
   },
+  'accounts disable': { usage: 'accounts disable <username>', positionals: 1, username: true, run: commands.accountsDisable },
+  'accounts enable': { usage: 'accounts enable <username>', positionals: 1, username: true, run: commands.accountsEnable },
+  'accounts delete': { usage: 'accounts delete <username>', positionals: 1, username: true, run: commands.accountsDelete },
   'accounts list': { usage: 'accounts list [--json]', positionals: 0, run: commands.accountsList },
   'tokens create': {
     usage: 'tokens create <username> [--scopes a,b] [--note N] [--allowed-urls u1,u2] [--json]',

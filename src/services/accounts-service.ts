@@ -33,7 +33,29 @@ export class AccountsService {
     private readonly sealer: Sealer,
     private readonly catalog: ScopeCatalog,
     private readonly clock: Clock,
+    /** Runs after a change to an account's tokens, so this process sees it at once (a change-log poll). */
+    private readonly afterWrite: () => Promise<unknown> = async () => undefined,
   ) {}
+
+  /**
+   * Disables or enables the account (SPEC §10): every pk, sk and tk of it is refused (or works
+   * again) on every process within the change log's bound, its sessions and sign-in too.
+   * @throws AppError `no_such_user`.
+   */
+  async setDisabled(username: string, disabled: boolean): Promise<void> {
+    if (!isUsername(username) || !(await this.store.setAccountDisabled(username, disabled, this.clock()))) throw new AppError('no_such_user');
+    await this.afterWrite();
+  }
+
+  /**
+   * Deletes the account and all of it in one transaction (SPEC §10); the username may be reused,
+   * and a tk minted before stays refused (its root's delete is in the change log).
+   * @throws AppError `no_such_user`.
+   */
+  async delete(username: string): Promise<void> {
+    if (!isUsername(username) || !(await this.store.deleteAccount(username, this.clock()))) throw new AppError('no_such_user');
+    await this.afterWrite();
+  }
 
   /**
    * Creates the account with its default public token and, when given, its page password

@@ -3,8 +3,7 @@
  * page, a password), look up, list in keyset pages, and set the page password. The caller is an
  * admin key the HTTP adapter has already accepted; inputs are parsed here, so every adapter that
  * comes later (the CLI's `accounts disable`, say) refuses alike.
- *
- * `disabled` is always false: disabling accounts is not built yet.
+ * Disable, enable and delete go through AccountsService, as the CLI's do.
  */
 import { isoDate } from '../domain/clock.js';
 import { AppError, invalidField } from '../domain/errors.js';
@@ -12,7 +11,7 @@ import { isUsername } from '../domain/token-format.js';
 import type { AccountCursor, AccountOverview, Store } from '../store/port.js';
 import { adminCreatorId } from './access.js';
 import type { AccountsService } from './accounts-service.js';
-import { adminCreateAccountBody, adminSetPasswordBody, listAccountsQuery, parseInput } from './inputs.js';
+import { adminCreateAccountBody, adminPatchAccountBody, adminSetPasswordBody, listAccountsQuery, parseInput } from './inputs.js';
 import type { SessionsService } from './sessions-service.js';
 import type { TokenObject } from './token-view.js';
 
@@ -87,6 +86,22 @@ export class AdminAccountsService {
   }
 
   /**
+   * `{"disabled": true|false}`: disables or enables the account; answers the account as it is now.
+   * @throws AppError `no_such_user` (before the body, SPEC §4.3's order); 422 `disabled is invalid`.
+   */
+  async patch(username: string, body: unknown): Promise<AccountView> {
+    if (!isUsername(username) || (await this.store.getAccount(username)) === null) throw new AppError('no_such_user');
+    const { disabled } = parseInput(adminPatchAccountBody, body ?? {});
+    await this.accounts.setDisabled(username, disabled);
+    return this.get(username);
+  }
+
+  /** @throws AppError `no_such_user`. */
+  async delete(username: string): Promise<void> {
+    await this.accounts.delete(username);
+  }
+
+  /**
    * Sets the page password and ends the account's sessions. The path's account is checked
    * before the body (SPEC §4.3's order).
    * @throws AppError `no_such_user`; 422 `password is invalid`, `<key> is not allowed`.
@@ -105,5 +120,5 @@ function parseCursor(start: string): AccountCursor {
 }
 
 function toView(overview: AccountOverview): AccountView {
-  return { username: overview.username, created: isoDate(overview.created), disabled: false, tokens: overview.tokenCount };
+  return { username: overview.username, created: isoDate(overview.created), disabled: overview.disabled, tokens: overview.tokenCount };
 }

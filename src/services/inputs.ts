@@ -69,6 +69,11 @@ export const adminSetPasswordBody = z.strictObject({
   password: z.string().meta({ description: '8–1,024 characters' }),
 });
 
+/** `PATCH /admin/v1/accounts/{username}` (SPEC §10). */
+export const adminPatchAccountBody = z.strictObject({
+  disabled: z.boolean().meta({ description: 'true disables every token, session and sign-in of the account; false restores them' }),
+});
+
 /** `GET /admin/v1/accounts`. */
 export const listAccountsQuery = z.object({
   limit: listTokensQuery.shape.limit,

@@ -22,6 +22,8 @@ export interface AccountOverview {
   readonly created: number;
   /** pk/sk tokens the account holds now, its default token included. */
   readonly tokenCount: number;
+  /** Disabled (SPEC §10): its tokens, sessions and password are refused until it is enabled. */
+  readonly disabled: boolean;
 }
 
 /** A position in the account list: accounts up to and including (created, username) are skipped. */
@@ -263,15 +265,32 @@ export interface Store {
   listAccountOverviews(after: AccountCursor | null, limit: number): Promise<AccountOverview[]>;
 
   /**
+   * Disables or enables the account (SPEC §10), and appends an `update` change for each of its
+   * tokens, in one transaction, so every follower drops them from its cache and reads them again.
+   * While disabled, the verification reads (`findTokenByHash`, `findTokenById`) find none of its
+   * tokens, `getPasswordHash` answers null and `findSession` finds none of its sessions; nothing
+   * is deleted, so enabling it restores them all. Setting the state it already has writes
+   * nothing. False when there is no such account.
+   */
+  setAccountDisabled(username: string, disabled: boolean, at: number): Promise<boolean>;
+  /**
+   * Deletes the account and everything of it in one transaction: every token (each with its
+   * `delete` change and hash, as `deleteToken` writes, so tombstones keep its tks refused even
+   * after the username is reused), their usage, its sessions and Idempotency-Keys. False when
+   * there is no such account.
+   */
+  deleteAccount(username: string, at: number): Promise<boolean>;
+
+  /**
    * Inserts a token unless the account already holds `maxTokens` (counted in the same
    * transaction, so concurrent inserts cannot overshoot). Returns false when full.
    */
   insertToken(token: TokenRecord, maxTokens: number): Promise<boolean>;
-  /** The token with this hash, for verification; one indexed read. */
+  /** The token with this hash, for verification; one indexed read. None of a disabled account. */
   findTokenByHash(tokenHash: string): Promise<TokenRecord | null>;
   /** The token with this id if it belongs to `username`. */
   getToken(username: string, id: string): Promise<TokenRecord | null>;
-  /** The pk/sk with this id, in any account, or null: a tk's root `p`, read by id. */
+  /** The pk/sk with this id, in any account, or null: a tk's root `p`, read by id. None of a disabled account. */
   findTokenById(id: string): Promise<TokenRecord | null>;
   /**
    * The hash of the token with this id if the change log records its delete, else null: tells a

@@ -91,7 +91,8 @@ export class Authenticator {
       return this.current(seen, this.clock(), parent) ?? REVOKED;
     }
     // Only a well-formed pk/sk that is not cached gets here.
-    const entry = await this.directory.load(hashToken(raw));
+    const parsed = parseToken(raw);
+    const entry = await this.directory.load(hashToken(raw), parsed?.usage === 'tk' || !parsed ? '' : parsed.payload.a);
     return entry === null ? INVALID : stored(entry, raw.startsWith('pk.') ? 'pk' : 'sk');
   }
 

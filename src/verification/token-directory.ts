@@ -3,8 +3,9 @@
  *
  * - Positive cache: token hash → record (with its URL rules compiled), bounded, FIFO eviction.
  * - Negative cache: hashes the store does not hold, bounded, so a repeated unknown id costs one
- *   indexed read and then none. A new token always has a new random string, so a hash never
- *   turns from unknown to known.
+ *   indexed read and then none. A new token always has a new random string, so a hash turns
+ *   from unknown to known only when its account is enabled again (SPEC §10); that writes a
+ *   change for its id, and a change for an id forgets the unknown hashes that named it.
  * - Tombstones: ids deleted within the retention (1 h plus skew), so a tk whose `p` is gone is
  *   refused without a read.
  * - The fill race: a read that began before a change to its id and finished after the change was
@@ -37,7 +38,9 @@ export interface DirectoryStats {
 export class TokenDirectory implements ChangeListener {
   private readonly known = new Map<string, CachedToken>();
   private readonly hashById = new Map<string, string>();
-  private readonly unknown = new Set<string>();
+  /** Unknown hash → the id its string named; and id → those hashes, for `applyChange`. */
+  private readonly unknown = new Map<string, string>();
+  private readonly unknownById = new Map<string, Set<string>>();
   private readonly tombstones = new Map<string, number>();
   private readonly changedAt = new Map<string, { seq: number; at: number }>();
   private lastPrune = 0;
@@ -77,13 +80,16 @@ export class TokenDirectory implements ChangeListener {
     return hit;
   }
 
-  /** One indexed read; the result is cached unless the id changed while the read was in flight. */
-  async load(hash: string): Promise<CachedToken | null> {
+  /**
+   * One indexed read; the result is cached unless the id changed while the read was in flight.
+   * `id` is the one the token string names (its payload's `a`), kept with a negative result.
+   */
+  async load(hash: string, id: string): Promise<CachedToken | null> {
     const startSeq = this.follower.seenSeq;
     this.stats.reads++;
     const record = await this.store.findTokenByHash(hash);
     if (record === null) {
-      this.remember(this.unknown, hash);
+      this.rememberUnknown(hash, id);
       return null;
     }
     return this.fill(record, startSeq);
@@ -124,6 +130,11 @@ export class TokenDirectory implements ChangeListener {
       this.known.delete(hash);
       this.hashById.delete(change.tokenId);
     }
+    const unknownHashes = this.unknownById.get(change.tokenId);
+    if (unknownHashes !== undefined) {
+      for (const unknownHash of unknownHashes) this.unknown.delete(unknownHash);
+      this.unknownById.delete(change.tokenId);
+    }
     this.changedAt.set(change.tokenId, { seq: change.seq, at: this.clock() });
     if (change.kind === 'delete') this.tombstones.set(change.tokenId, change.at);
     this.prune();
@@ -142,12 +153,20 @@ export class TokenDirectory implements ChangeListener {
     for (const [id, c] of this.changedAt) if (c.at < now - RECENT_CHANGE_MS) this.changedAt.delete(id);
   }
 
-  private remember(set: Set<string>, hash: string): void {
-    if (set.size >= this.capacity) {
-      const oldest = set.values().next().value;
-      if (oldest !== undefined) set.delete(oldest);
+  private rememberUnknown(hash: string, id: string): void {
+    if (this.unknown.size >= this.capacity) {
+      const oldest = this.unknown.entries().next().value;
+      if (oldest !== undefined) {
+        this.unknown.delete(oldest[0]);
+        const siblings = this.unknownById.get(oldest[1]);
+        siblings?.delete(oldest[0]);
+        if (siblings?.size === 0) this.unknownById.delete(oldest[1]);
+      }
     }
-    set.add(hash);
+    this.unknown.set(hash, id);
+    const hashes = this.unknownById.get(id);
+    if (hashes === undefined) this.unknownById.set(id, new Set([hash]));
+    else hashes.add(hash);
   }
 
   private evictIfFull(map: Map<string, CachedToken>): void {

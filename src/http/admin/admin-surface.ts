@@ -11,6 +11,8 @@ import { createAccountRoute } from './create-account.js';
 import { getAccountRoute } from './get-account.js';
 import { listAccountsRoute } from './list-accounts.js';
 import { setPasswordRoute } from './set-password.js';
+import { patchAccountRoute } from './patch-account.js';
+import { deleteAccountRoute } from './delete-account.js';
 
 export function adminSurface(admin: FastifyInstance, deps: HttpDeps): void {
   applyApiWireRules(admin);
@@ -24,4 +26,6 @@ export function adminSurface(admin: FastifyInstance, deps: HttpDeps): void {
   listAccountsRoute(admin, deps);
   getAccountRoute(admin, deps);
   setPasswordRoute(admin, deps);
+  patchAccountRoute(admin, deps);
+  deleteAccountRoute(admin, deps);
 }

@@ -41,6 +41,8 @@ export class MemoryStore implements Store {
   private signingKeys: SigningKeyRecord[] = [];
   /** token id → UTC day start → requests; removed with the token. */
   private readonly usage = new Map<string, Map<number, number>>();
+  /** Usernames of disabled accounts. */
+  private readonly disabled = new Set<string>();
   /** username → argon2id hash; absent: no password. */
   private readonly passwords = new Map<string, string>();
   /** id hash → session. */
@@ -147,7 +149,7 @@ export class MemoryStore implements Store {
 
   async getPasswordHash(username: string): Promise<string | null> {
     this.assertOpen();
-    return this.passwords.get(username) ?? null;
+    return this.disabled.has(username) ? null : (this.passwords.get(username) ?? null);
   }
 
   async setPasswordHash(username: string, passwordHash: string): Promise<boolean> {
@@ -169,7 +171,7 @@ export class MemoryStore implements Store {
   async findSession(idHash: string, now: number): Promise<SessionRecord | null> {
     this.assertOpen();
     const session = this.sessions.get(idHash);
-    return session !== undefined && session.expires > now ? session : null;
+    return session !== undefined && session.expires > now && !this.disabled.has(session.username) ? session : null;
   }
 
   async deleteSession(idHash: string): Promise<void> {
@@ -189,7 +191,7 @@ export class MemoryStore implements Store {
   async findTokenByHash(tokenHash: string): Promise<TokenRecord | null> {
     this.assertOpen();
     const id = this.idsByHash.get(tokenHash);
-    return id === undefined ? null : (this.tokens.get(id) ?? null);
+    return id === undefined ? null : this.enabled(this.tokens.get(id));
   }
 
   async getToken(username: string, id: string): Promise<TokenRecord | null> {
@@ -200,7 +202,32 @@ export class MemoryStore implements Store {
 
   async findTokenById(id: string): Promise<TokenRecord | null> {
     this.assertOpen();
-    return this.tokens.get(id) ?? null;
+    return this.enabled(this.tokens.get(id));
+  }
+
+  async setAccountDisabled(username: string, disabled: boolean, at: number): Promise<boolean> {
+    this.assertOpen();
+    if (!this.accounts.has(username)) return false;
+    if (this.disabled.has(username) === disabled) return true;
+    if (disabled) this.disabled.add(username);
+    else this.disabled.delete(username);
+    for (const token of this.tokensOf(username).sort((a, b) => compareText(a.id, b.id))) this.appendChange(token.id, 'update', at);
+    return true;
+  }
+
+  async deleteAccount(username: string, at: number): Promise<boolean> {
+    this.assertOpen();
+    if (!this.accounts.has(username)) return false;
+    for (const token of this.tokensOf(username).sort((a, b) => compareText(a.id, b.id))) {
+      this.remove(token);
+      this.appendChange(token.id, 'delete', at);
+    }
+    for (const [idHash, session] of this.sessions) if (session.username === username) this.sessions.delete(idHash);
+    for (const slot of this.idempotency.keys()) if (slot.startsWith(`${username}\n`)) this.idempotency.delete(slot);
+    this.passwords.delete(username);
+    this.disabled.delete(username);
+    this.accounts.delete(username);
+    return true;
   }
 
   async deletedTokenHash(id: string): Promise<string | null> {
@@ -326,8 +353,18 @@ export class MemoryStore implements Store {
     return true;
   }
 
+  /** The token unless its account is disabled (the verification reads' rule). */
+  private enabled(token: TokenRecord | undefined): TokenRecord | null {
+    return token === undefined || this.disabled.has(token.username) ? null : token;
+  }
+
   private overview(account: AccountRecord): AccountOverview {
-    return Object.freeze({ username: account.username, created: account.created, tokenCount: this.tokensOf(account.username).length });
+    return Object.freeze({
+      username: account.username,
+      created: account.created,
+      tokenCount: this.tokensOf(account.username).length,
+      disabled: this.disabled.has(account.username),
+    });
   }
 
   private assertOpen(): void {

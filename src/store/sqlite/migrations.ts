@@ -174,4 +174,12 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
       CREATE INDEX admin_keys_by_created ON admin_keys (created, id);
     `,
   },
+  {
+    // Accounts can be disabled (SPEC §10): the verification reads skip their tokens, their
+    // sessions and password are refused; nothing else changes, so enabling restores them.
+    name: '006_account_disabled',
+    sql: `
+      ALTER TABLE accounts ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0 CHECK (disabled IN (0, 1));
+    `,
+  },
 ]);

@@ -82,6 +82,7 @@ interface OverviewRow {
   username: string;
   created: number;
   token_count: number;
+  disabled: number;
 }
 
 interface AdminKeyRow {
@@ -108,6 +109,8 @@ export class SqliteStore implements Store {
   private readonly insertTokenTx: (token: TokenRecord, maxTokens: number) => boolean;
   private readonly insertOnceTx: (token: TokenRecord, maxTokens: number, once: IdempotencyRecord) => InsertOnceResult;
   private readonly setPasswordTx: (username: string, passwordHash: string) => boolean;
+  private readonly setDisabledTx: (username: string, disabled: boolean, at: number) => boolean;
+  private readonly deleteAccountTx: (username: string, at: number) => boolean;
   private readonly updateTokenTx: (username: string, id: string, patch: TokenPatch, modified: number) => TokenRecord | null;
   private readonly deleteTokenTx: (username: string, id: string, at: number) => boolean;
   private readonly replaceDefaultTx: (username: string, oldId: string, replacement: TokenRecord, at: number) => boolean;
@@ -152,6 +155,21 @@ export class SqliteStore implements Store {
       if (!this.insertTokenTx(token, maxTokens)) return { kind: 'full' };
       this.stmt(SQL.insertIdempotencyKey).run({ username: token.username, ...once });
       return { kind: 'inserted' };
+    });
+    this.setDisabledTx = immediate((username: string, disabled: boolean, at: number) => {
+      if (this.stmt(SQL.getAccount).get(username) === undefined) return false;
+      if (this.stmt(SQL.setAccountDisabled).run({ username, disabled: Number(disabled) }).changes === 0) return true;
+      const rows = this.stmt(SQL.tokenIdsOf).all(username) as { id: string }[];
+      for (const { id } of rows) this.stmt(SQL.appendChange).run(id, 'update', at, null);
+      return true;
+    });
+    this.deleteAccountTx = immediate((username: string, at: number) => {
+      if (this.stmt(SQL.getAccount).get(username) === undefined) return false;
+      const rows = this.stmt(SQL.deleteTokensOf).all(username) as { id: string; token_hash: string }[];
+      for (const row of rows.sort((a, b) => (a.id < b.id ? -1 : 1))) this.stmt(SQL.appendChange).run(row.id, 'delete', at, row.token_hash);
+      // Sessions and Idempotency-Keys go with the account (ON DELETE CASCADE).
+      this.stmt(SQL.deleteAccount).run(username);
+      return true;
     });
     this.setPasswordTx = immediate((username: string, passwordHash: string) => {
       if (this.stmt(SQL.setPasswordHash).run(passwordHash, username).changes === 0) return false;
@@ -288,6 +306,14 @@ export class SqliteStore implements Store {
 
   async insertToken(token: TokenRecord, maxTokens: number): Promise<boolean> {
     return this.run(() => this.insertTokenTx(token, maxTokens));
+  }
+
+  async setAccountDisabled(username: string, disabled: boolean, at: number): Promise<boolean> {
+    return this.run(() => this.setDisabledTx(username, disabled, at));
+  }
+
+  async deleteAccount(username: string, at: number): Promise<boolean> {
+    return this.run(() => this.deleteAccountTx(username, at));
   }
 
   /** One IMMEDIATE transaction (the nested insertToken one joins it): look up, claim, insert, record. */
@@ -477,7 +503,7 @@ function toChange(row: ChangeRow): TokenChange {
 }
 
 function toOverview(row: OverviewRow): AccountOverview {
-  return Object.freeze({ username: row.username, created: row.created, tokenCount: row.token_count });
+  return Object.freeze({ username: row.username, created: row.created, tokenCount: row.token_count, disabled: row.disabled === 1 });
 }
 
 function toAdminKey(row: AdminKeyRow): AdminKeyRecord {

@@ -8,6 +8,9 @@ import type { SortBy } from '../port.js';
 const TOKEN_COLUMNS = `id, username, usage, note, scopes, allowed_urls, allowed_applications,
   is_default, token_hash, sealed_token, created, modified, created_by, last_used`;
 
+/** The row's account is not disabled (for statements on `tokens`). */
+const ENABLED = 'NOT EXISTS (SELECT 1 FROM accounts WHERE accounts.username = tokens.username AND accounts.disabled = 1)';
+
 export const SQL = {
   ping: 'SELECT 1',
   appliedMigrations: 'SELECT name FROM schema_migrations',
@@ -15,10 +18,10 @@ export const SQL = {
   insertAccount: 'INSERT INTO accounts (username, created, token_count, password_hash) VALUES (?, ?, 1, ?)',
   getAccount: 'SELECT username, created FROM accounts WHERE username = ?',
   listAccounts: 'SELECT username, created FROM accounts ORDER BY created, username',
-  accountOverview: 'SELECT username, created, token_count FROM accounts WHERE username = ?',
+  accountOverview: 'SELECT username, created, token_count, disabled FROM accounts WHERE username = ?',
   // Keyset pages on accounts_by_created (created, username): a range seek, never an offset.
-  accountOverviewsFirst: 'SELECT username, created, token_count FROM accounts ORDER BY created, username LIMIT ?',
-  accountOverviewsAfter: `SELECT username, created, token_count FROM accounts
+  accountOverviewsFirst: 'SELECT username, created, token_count, disabled FROM accounts ORDER BY created, username LIMIT ?',
+  accountOverviewsAfter: `SELECT username, created, token_count, disabled FROM accounts
     WHERE (created, username) > (@created, @username)
     ORDER BY created, username LIMIT @limit`,
   insertAdminKey: 'INSERT INTO admin_keys (id, note, key_hash, created) VALUES (@id, @note, @keyHash, @created)',
@@ -32,9 +35,10 @@ export const SQL = {
   // deletes: constant time, where COUNT(*) walks the account's whole index range on every create.
   claimTokenSlot: 'UPDATE accounts SET token_count = token_count + 1 WHERE username = ? AND token_count < ?',
   releaseTokenSlot: 'UPDATE accounts SET token_count = token_count - 1 WHERE username = ?',
-  tokenByHash: `SELECT ${TOKEN_COLUMNS} FROM tokens WHERE token_hash = ?`,
+  // Verification reads skip a disabled account's tokens (SPEC §10): one primary-key probe more.
+  tokenByHash: `SELECT ${TOKEN_COLUMNS} FROM tokens WHERE token_hash = ? AND ${ENABLED}`,
   tokenById: `SELECT ${TOKEN_COLUMNS} FROM tokens WHERE id = ? AND username = ?`,
-  tokenByIdAnyAccount: `SELECT ${TOKEN_COLUMNS} FROM tokens WHERE id = ?`,
+  tokenByIdAnyAccount: `SELECT ${TOKEN_COLUMNS} FROM tokens WHERE id = ? AND ${ENABLED}`,
   deletedHash: "SELECT token_hash FROM token_changes WHERE token_id = ? AND kind = 'delete' LIMIT 1",
   updateToken: `UPDATE tokens SET note = @note, scopes = @scopes, allowed_urls = @allowed_urls,
     allowed_applications = @allowed_applications, modified = @modified WHERE id = @id`,
@@ -56,11 +60,16 @@ export const SQL = {
     ON CONFLICT (token_id, day) DO UPDATE SET count = count + excluded.count`,
   raiseLastUsed: 'UPDATE tokens SET last_used = @lastUsed WHERE id = @tokenId AND (last_used IS NULL OR last_used < @lastUsed)',
   usageByDay: 'SELECT day, count FROM token_usage WHERE token_id = ? AND day >= ? AND day <= ? ORDER BY day',
-  getPasswordHash: 'SELECT password_hash FROM accounts WHERE username = ?',
+  getPasswordHash: 'SELECT password_hash FROM accounts WHERE username = ? AND disabled = 0',
   setPasswordHash: 'UPDATE accounts SET password_hash = ? WHERE username = ?',
   deleteSessionsOf: 'DELETE FROM sessions WHERE username = ?',
   insertSession: 'INSERT INTO sessions (id_hash, username, created, expires) VALUES (@idHash, @username, @created, @expires)',
-  findSession: 'SELECT id_hash, username, created, expires FROM sessions WHERE id_hash = ? AND expires > ?',
+  findSession: `SELECT id_hash, username, created, expires FROM sessions
+    WHERE id_hash = ? AND expires > ? AND ${ENABLED.replace('tokens.', 'sessions.')}`,
+  setAccountDisabled: 'UPDATE accounts SET disabled = @disabled WHERE username = @username AND disabled <> @disabled',
+  tokenIdsOf: 'SELECT id FROM tokens WHERE username = ? ORDER BY id',
+  deleteTokensOf: 'DELETE FROM tokens WHERE username = ? RETURNING id, token_hash',
+  deleteAccount: 'DELETE FROM accounts WHERE username = ?',
   deleteSession: 'DELETE FROM sessions WHERE id_hash = ?',
   pruneSessions: 'DELETE FROM sessions WHERE expires <= ?',
   findIdempotencyKey: 'SELECT key, request_hash, sealed_response, created FROM idempotency_keys WHERE username = ? AND key = ?',
