@@ -335,7 +335,7 @@ describe('the operators\u2019 API', () => {
 
     it('an unknown admin route is 404 Not found', async () => {
       expectError(await send({ method: 'GET', url: '/admin/v1/nothing' }), 404, 'Not found');
-      expectError(await send({ method: 'DELETE', url: '/admin/v1/accounts/alice' }), 404, 'Not found');
+      expectError(await send({ method: 'POST', url: '/admin/v1/accounts/alice' }), 404, 'Not found');
     });
   });
 });

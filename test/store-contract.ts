@@ -174,7 +174,7 @@ export function runStoreContract(name: string, open: () => Promise<OpenedStore>)
     describe('account overviews', () => {
       it('getAccountOverview counts the tokens the account holds now; null for an unknown account', async () => {
         const alice = await addAccount(store, 'alice', T0 + 5);
-        assert.deepEqual(await store.getAccountOverview('alice'), { username: 'alice', created: T0 + 5, tokenCount: 1 });
+        assert.deepEqual(await store.getAccountOverview('alice'), { username: 'alice', created: T0 + 5, tokenCount: 1, disabled: false });
         const sk = makeToken('alice', { usage: 'sk' });
         assert.equal(await store.insertToken(sk, 10), true);
         assert.equal(await store.insertToken(makeToken('alice'), 10), true);
@@ -193,10 +193,10 @@ export function runStoreContract(name: string, open: () => Promise<OpenedStore>)
         await store.insertToken(makeToken('bob'), 10);
         const all = await store.listAccountOverviews(null, 100);
         assert.deepEqual(all, [
-          { username: 'dave', created: T0 - 10, tokenCount: 1 },
-          { username: 'alice', created: T0, tokenCount: 1 },
-          { username: 'bob', created: T0, tokenCount: 2 },
-          { username: 'carol', created: T0 + 10, tokenCount: 1 },
+          { username: 'dave', created: T0 - 10, tokenCount: 1, disabled: false },
+          { username: 'alice', created: T0, tokenCount: 1, disabled: false },
+          { username: 'bob', created: T0, tokenCount: 2, disabled: false },
+          { username: 'carol', created: T0 + 10, tokenCount: 1, disabled: false },
         ]);
         const names: string[] = [];
         let after: { created: number; username: string } | null = null;
