@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import { SESSION_TTL_MS, sessionIdHash } from '../src/services/sessions-service.js';
-import { startTestApp, useForSuite, type TestApp } from './helpers/app.js';
+import { startTestApp, useForSuite, withOpened, type TestApp } from './helpers/app.js';
 
 const ORIGIN = 'http://localhost:80';
 const PASSWORD = 'correct horse battery staple';
@@ -48,6 +48,20 @@ class Browser {
   signIn(username: string, password: string, extra: { csrf?: boolean; origin?: string | null } = {}): Promise<LightMyRequestResponse> {
     return this.request({ method: 'POST', url: '/account/sign-in', payload: { username, password }, ...extra });
   }
+}
+
+/** A fresh app (its own throttle and clock) where `username` has PASSWORD, and a browser that opened its page. */
+function withFreshBrowser(username: string, fn: (browser: Browser, t: TestApp) => Promise<void>): Promise<void> {
+  return withOpened(
+    async () => {
+      const t = await startTestApp();
+      await t.app.accounts.create(username, 'cli', PASSWORD);
+      const browser = new Browser(t);
+      await browser.open();
+      return { t, browser };
+    },
+    ({ t, browser }) => fn(browser, t),
+  );
 }
 
 async function signedIn(t: TestApp, username = 'alice'): Promise<Browser> {
@@ -257,12 +271,8 @@ describe('page sessions', () => {
   });
 
   describe('throttling', () => {
-    it('5 failures in a row, then 429 with Retry-After and backoff; never a permanent lockout', async () => {
-      const t2 = await startTestApp();
-      try {
-        await t2.app.accounts.create('carol', 'cli', PASSWORD);
-        const browser = new Browser(t2);
-        await browser.open();
+    it('5 failures in a row, then 429 with Retry-After and backoff; never a permanent lockout', () =>
+      withFreshBrowser('carol', async (browser, t2) => {
         for (let i = 0; i < 5; i++) assert.equal((await browser.signIn('carol', `wrong ${i}`)).statusCode, 401);
         const limited = await browser.signIn('carol', PASSWORD);
         assert.deepEqual([limited.statusCode, limited.json(), limited.headers['retry-after']], [429, { message: 'Too Many Requests' }, '1']);
@@ -277,43 +287,22 @@ describe('page sessions', () => {
         }
         t2.clock.advance(15 * 60_000);
         assert.equal((await browser.signIn('carol', PASSWORD)).statusCode, 200, 'the owner gets in once the wait is over');
-      } finally {
-        await t2.close();
-      }
-    });
+      }));
 
-    it('a burst of concurrent guesses gets 5 password checks, not as many as it sends', async () => {
-      const t2 = await startTestApp();
-      try {
-        await t2.app.accounts.create('erin', 'cli', PASSWORD);
-        const browser = new Browser(t2);
-        await browser.open();
+    it('a burst of concurrent guesses gets 5 password checks, not as many as it sends', () =>
+      withFreshBrowser('erin', async (browser) => {
         const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => browser.signIn('erin', `guess ${i}`)));
         const statuses = answers.map((res) => res.statusCode).sort();
         assert.deepEqual(statuses, [...Array<number>(5).fill(401), ...Array<number>(15).fill(429)]);
-      } finally {
-        await t2.close();
-      }
-    });
+      }));
 
-    it("an owner's own sign-ins never add up to a wait", async () => {
-      const t2 = await startTestApp();
-      try {
-        await t2.app.accounts.create('frank', 'cli', PASSWORD);
-        const browser = new Browser(t2);
-        await browser.open();
+    it("an owner's own sign-ins never add up to a wait", () =>
+      withFreshBrowser('frank', async (browser) => {
         for (let i = 0; i < 12; i++) assert.equal((await browser.signIn('frank', PASSWORD)).statusCode, 200, `sign-in ${i + 1}`);
-      } finally {
-        await t2.close();
-      }
-    });
+      }));
 
-    it('one address failing against many usernames is throttled too', async () => {
-      const t2 = await startTestApp();
-      try {
-        await t2.app.accounts.create('dave', 'cli', PASSWORD);
-        const browser = new Browser(t2);
-        await browser.open();
+    it('one address failing against many usernames is throttled too', () =>
+      withFreshBrowser('dave', async (browser, t2) => {
         for (let i = 0; i < 5; i++) assert.equal((await browser.signIn(`user${i}`, 'wrong password')).statusCode, 401);
         assert.equal((await browser.signIn('dave', PASSWORD)).statusCode, 429);
         const elsewhere = await t2.server.inject({
@@ -324,10 +313,7 @@ describe('page sessions', () => {
           payload: { username: 'dave', password: PASSWORD },
         });
         assert.equal(elsewhere.statusCode, 200, 'the owner, from another address');
-      } finally {
-        await t2.close();
-      }
-    });
+      }));
   });
 
   describe('Idempotency-Key on create', () => {

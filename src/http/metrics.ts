@@ -103,30 +103,25 @@ export function createMetrics(sources: MetricsSources): Metrics {
     'Usage flush transactions that failed (their counts are kept and retried).',
     () => sources.usage.stats.failures,
   );
-  new Gauge({
-    name: 'tokenbox_change_log_seq',
-    help: 'The last change-log seq this process has applied.',
-    registers,
-    collect() {
-      this.set(sources.changes.status().seq);
-    },
-  });
-  new Gauge({
-    name: 'tokenbox_change_log_lag_seconds',
-    help: "How far this process is behind the store's change log: the age of the oldest change not yet applied (0 when current).",
-    registers,
-    collect() {
-      this.set(sources.changes.status().lagMs / 1000);
-    },
-  });
-  new Gauge({
-    name: 'tokenbox_change_log_failing',
-    help: '1 while the change log cannot be read (revocations from other processes are not seen), else 0.',
-    registers,
-    collect() {
-      this.set(sources.changes.status().failing ? 1 : 0);
-    },
-  });
+  const gaugeOf = (name: string, help: string, read: () => number): void => {
+    new Gauge({
+      name,
+      help,
+      registers,
+      collect() {
+        this.set(read());
+      },
+    });
+  };
+  gaugeOf('tokenbox_change_log_seq', 'The last change-log seq this process has applied.', () => sources.changes.status().seq);
+  gaugeOf(
+    'tokenbox_change_log_lag_seconds',
+    "How far this process is behind the store's change log: the age of the oldest change not yet applied (0 when current).",
+    () => sources.changes.status().lagMs / 1000,
+  );
+  gaugeOf('tokenbox_change_log_failing', '1 while the change log cannot be read (revocations from other processes are not seen), else 0.', () =>
+    sources.changes.status().failing ? 1 : 0,
+  );
   const storeCalls = new Histogram({
     name: 'tokenbox_store_call_duration_seconds',
     help: 'Store calls by port method and outcome, lock waits included.',
