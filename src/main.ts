@@ -13,6 +13,7 @@ import { AccountsService } from './services/accounts-service.js';
 import { AdminAccountsService } from './services/admin-accounts-service.js';
 import { AdminKeysService } from './services/admin-keys-service.js';
 import { AnalyticsService } from './services/analytics-service.js';
+import { AuditService } from './services/audit-service.js';
 import { Keyring } from './services/keyring.js';
 import { MemoryRateLimiter } from './verification/rate-limiter.js';
 import { TemporaryTokensService } from './services/temporary-tokens-service.js';
@@ -39,8 +40,8 @@ export interface Tokenbox extends HttpDeps {
   /** Writes counted usage every `usageFlushMs`; `flush()` writes it now (tests, shutdown). */
   readonly usage: UsageFlusher;
   /**
-   * Starts `serve`'s periodic housekeeping: every HOUSEKEEPING_MS, ended page sessions and
-   * day-old Idempotency-Keys are removed (through the store's async lock wait, so never holding
+   * Starts `serve`'s periodic housekeeping: every HOUSEKEEPING_MS, ended page sessions,
+   * day-old Idempotency-Keys and audit entries older than `auditRetentionDays` are removed (through the store's async lock wait, so never holding
    * the event loop). Only `serve` runs it: a command that only reads writes nothing.
    */
   startHousekeeping(report: (error: unknown) => void): void;
@@ -114,6 +115,7 @@ export async function openTokenbox(config: Config, options: OpenOptions = {}): P
     const usage = new UsageFlusher(counter, store);
     usage.start(config.usageFlushMs);
     const sessions = new SessionsService(store, clock);
+    const audit = new AuditService(store, clock, config.auditRetentionDays);
     let housekeeping: NodeJS.Timeout | undefined;
     return {
       config,
@@ -132,6 +134,7 @@ export async function openTokenbox(config: Config, options: OpenOptions = {}): P
       sessions,
       adminKeys: new AdminKeysService(store, clock),
       adminAccounts: new AdminAccountsService(store, accounts, sessions),
+      audit,
       limiter,
       verifier: new Verifier(authenticator, limiter, config.tokenRateLimit, clock, counter),
       directory,
@@ -140,7 +143,10 @@ export async function openTokenbox(config: Config, options: OpenOptions = {}): P
       storeObserver,
       startHousekeeping: (report) => {
         clearInterval(housekeeping);
-        housekeeping = setInterval(() => void sessions.prune().catch(report), HOUSEKEEPING_MS).unref();
+        housekeeping = setInterval(() => {
+          void sessions.prune().catch(report);
+          void audit.prune().catch(report);
+        }, HOUSEKEEPING_MS).unref();
       },
       close: async () => {
         clearInterval(housekeeping);

@@ -59,12 +59,33 @@ describe('config layers', () => {
   });
 });
 
+describe('auditRetentionDays', () => {
+  it('defaults to 400 days and takes a positive whole number of days from the file or the environment', () => {
+    const defaults = loadConfig({ env: {} });
+    assert.ok(defaults.ok);
+    assert.equal(defaults.config.auditRetentionDays, 400);
+    const fromFile = loadConfig({ env: {}, configPath: file({ auditRetentionDays: 30 }) });
+    assert.ok(fromFile.ok);
+    assert.equal(fromFile.config.auditRetentionDays, 30);
+    const fromEnv = loadConfig({ env: { TOKENBOX_AUDIT_RETENTION_DAYS: '7' } });
+    assert.ok(fromEnv.ok);
+    assert.equal(fromEnv.config.auditRetentionDays, 7);
+  });
+
+  it('refuses 0, a fraction, a word and more than 100 years, naming the key', () => {
+    for (const value of [0, 1.5, 'forever', 36_501]) {
+      const result = loadConfig({ env: {}, configPath: file({ auditRetentionDays: value }) });
+      assert.equal(result.ok, false, String(value));
+      if (!result.ok) assert.match(result.errors.join('\n'), /^auditRetentionDays: /);
+    }
+  });
+});
+
 describe('invalid config', () => {
   it('refuses keys whose feature this version lacks, naming each, rather than ignoring them', () => {
     const cases: ReadonlyArray<[Parameters<typeof loadConfig>[0], RegExp]> = [
       [{ env: { DATABASE_URL: 'postgres://x/y' } }, /^databaseUrl: PostgreSQL is not supported/],
       [{ env: { REDIS_URL: 'redis://127.0.0.1' } }, /^redisUrl: Redis-backed rate limits are not in this version/],
-      [{ env: {}, configPath: file({ auditRetentionDays: 30 }) }, /^auditRetentionDays: the audit log is not in this version/],
     ];
     for (const [sources, expected] of cases) {
       const result = loadConfig(sources);

@@ -5,7 +5,8 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { hashToken, newStoredToken, newTokenId } from '../src/domain/token-format.js';
-import { DAY_MS, storedSize, utcDay, type ListQuery, type SortBy, type Store, type TokenRecord } from '../src/store/port.js';
+import { DAY_MS, storedSize, utcDay, type AuditEntryInput, type ListQuery, type SortBy, type Store, type TokenRecord } from '../src/store/port.js';
+import type { AuditAction } from '../src/domain/audit.js';
 
 export interface OpenedStore {
   readonly store: Store;
@@ -18,7 +19,15 @@ export interface OpenedStore {
  * The schema history every SQL backend applies, in order, under these names (`schema_migrations`
  * records them): a backend that skips or renames one fails the contract.
  */
-export const SQL_MIGRATIONS: readonly string[] = ['001_initial', '002_change_kind_key', '003_usage', '004_page', '005_admin_keys', '006_account_disabled'];
+export const SQL_MIGRATIONS: readonly string[] = [
+  '001_initial',
+  '002_change_kind_key',
+  '003_usage',
+  '004_page',
+  '005_admin_keys',
+  '006_account_disabled',
+  '007_audit',
+];
 
 const T0 = 1_700_000_000_000;
 const PUBLIC_SCOPES = ['styles:read', 'fonts:read'];
@@ -1052,6 +1061,145 @@ export function runStoreContract(name: string, open: () => Promise<OpenedStore>)
         assert.deepEqual(await store.listSigningKeys(), [k1]);
         assert.equal(await store.latestChangeSeq(), seq);
         assert.deepEqual(await store.changesSince(seq, 10), []);
+      });
+    });
+
+    describe('audit log', () => {
+      const entry = (action: AuditAction, fields: Partial<AuditEntryInput> = {}): AuditEntryInput => ({
+        at: T0,
+        actor: { kind: 'cli', id: null },
+        account: 'alice',
+        action,
+        target: null,
+        ip: null,
+        ...fields,
+      });
+      const actions = async (): Promise<string[]> => (await store.listAudit({ limit: 100 })).map((e) => e.action).reverse();
+
+      it('each write method writes its entry with its change', async () => {
+        const alice = makeDefaultToken('alice');
+        assert.equal(
+          await store.createAccount({ username: 'alice', created: T0 }, alice, '$argon2id$h', [entry('account.create'), entry('account.password')]),
+          true,
+        );
+        const sk = makeToken('alice', { usage: 'sk', scopes: ['styles:read', 'tokens:read'] });
+        assert.equal(await store.insertToken(sk, 100, entry('token.create', { target: sk.id })), true);
+        const once = makeToken('alice');
+        const onceRecord = { key: 'k', requestHash: 'h', sealedResponse: 's', created: T0 };
+        assert.equal((await store.insertTokenOnce(once, 100, onceRecord, entry('token.create', { target: once.id }))).kind, 'inserted');
+        await store.updateToken('alice', sk.id, { scopes: ['styles:read'], note: 'n' }, T0 + 1, entry('token.update', { target: sk.id }));
+        assert.equal(await store.deleteToken('alice', once.id, T0 + 2, entry('token.delete', { target: once.id })), true);
+        assert.equal(await store.replaceDefaultToken('alice', alice.id, makeDefaultToken('alice'), T0 + 3, entry('token.refresh', { target: alice.id })), true);
+        assert.equal(await store.setAccountDisabled('alice', true, T0 + 4, entry('account.disable')), true);
+        assert.equal(await store.setAccountDisabled('alice', false, T0 + 5, entry('account.enable')), true);
+        assert.equal(await store.setPasswordHash('alice', '$argon2id$other', entry('account.password')), true);
+        assert.equal(await store.createSession({ idHash: 's1', username: 'alice', created: T0, expires: T0 + 10 }, entry('session.sign_in')), true);
+        await store.deleteSession('s1', entry('session.sign_out'));
+        await store.appendAudit(entry('session.sign_in_failed'));
+        await store.insertAdminKey({ id: 'a1', note: '', keyHash: 'h1', created: T0 }, entry('admin_key.create', { account: null, target: 'a1' }));
+        assert.equal(await store.deleteAdminKey('a1', entry('admin_key.delete', { account: null, target: 'a1' })), true);
+        await store.addSigningKey({ id: 'k1', sealedKey: 's', created: T0, retired: null }, entry('key.rotate', { account: null, target: 'k1' }));
+        assert.equal(await store.deleteAccount('alice', T0 + 6, entry('account.delete')), true);
+        assert.deepEqual(await actions(), [
+          'account.create',
+          'account.password',
+          'token.create',
+          'token.create',
+          'token.update',
+          'token.delete',
+          'token.refresh',
+          'account.disable',
+          'account.enable',
+          'account.password',
+          'session.sign_in',
+          'session.sign_out',
+          'session.sign_in_failed',
+          'admin_key.create',
+          'admin_key.delete',
+          'key.rotate',
+          'account.delete',
+        ]);
+        const [update] = await store.listAudit({ limit: 1, action: 'token.update' });
+        assert.deepEqual(update?.details, {
+          changes: { fields: ['note', 'scopes'], scopesBefore: ['styles:read', 'tokens:read'], scopesAfter: ['styles:read'] },
+        });
+        assert.deepEqual(update?.actor, { kind: 'cli', id: null });
+        assert.equal(update?.target, sk.id);
+      });
+
+      it('a refused or no-op call writes no entry', async () => {
+        const alice = await addAccount(store, 'alice');
+        assert.equal(await store.createAccount({ username: 'alice', created: T0 }, makeDefaultToken('alice'), null, [entry('account.create')]), false);
+        assert.equal(await store.insertToken(makeToken('alice'), 1, entry('token.create')), false);
+        const once = { key: 'k', requestHash: 'h', sealedResponse: 's', created: T0 };
+        assert.equal((await store.insertTokenOnce(makeToken('alice'), 1, once, entry('token.create'))).kind, 'full');
+        assert.equal(await store.updateToken('alice', newTokenId(), { note: 'x' }, T0, entry('token.update')), null);
+        assert.equal(await store.updateToken('bob', alice.id, { note: 'x' }, T0, entry('token.update')), null);
+        assert.equal(await store.deleteToken('alice', newTokenId(), T0, entry('token.delete')), false);
+        assert.equal(await store.replaceDefaultToken('alice', newTokenId(), makeDefaultToken('alice'), T0, entry('token.refresh')), false);
+        assert.equal(await store.setAccountDisabled('alice', false, T0, entry('account.enable')), true, 'already enabled: a no-op');
+        assert.equal(await store.setAccountDisabled('bob', true, T0, entry('account.disable')), false);
+        assert.equal(await store.deleteAccount('bob', T0, entry('account.delete')), false);
+        assert.equal(await store.setPasswordHash('bob', 'h', entry('account.password')), false);
+        assert.equal(await store.createSession({ idHash: 's', username: 'bob', created: T0, expires: T0 + 1 }, entry('session.sign_in')), false);
+        await store.deleteSession('gone', entry('session.sign_out'));
+        assert.equal(await store.deleteAdminKey('none', entry('admin_key.delete')), false);
+        await store.insertAdminKey({ id: 'a1', note: '', keyHash: 'h1', created: T0 });
+        await assert.rejects(store.insertAdminKey({ id: 'a1', note: '', keyHash: 'h2', created: T0 }, entry('admin_key.create')));
+        await store.addSigningKey({ id: 'k1', sealedKey: 's', created: T0, retired: null });
+        await assert.rejects(store.addSigningKey({ id: 'k1', sealedKey: 's', created: T0, retired: null }, entry('key.rotate')));
+        // A write that fails on a constraint (a duplicate token hash) takes its entry with it.
+        await assert.rejects(store.insertToken(makeToken('alice', { tokenHash: alice.tokenHash }), 100, entry('token.create')));
+        assert.deepEqual(await actions(), []);
+      });
+
+      it('listAudit pages newest first by a keyset cursor, filtered by account and action', async () => {
+        await addAccount(store, 'alice');
+        await addAccount(store, 'bob');
+        for (let i = 0; i < 5; i += 1) {
+          await store.appendAudit(entry('session.sign_in_failed', { account: i % 2 === 0 ? 'alice' : 'bob', at: T0 + i }));
+          await store.appendAudit(entry('account.password', { account: 'alice', at: T0 + i }));
+        }
+        const all = await store.listAudit({ limit: 100 });
+        assert.equal(all.length, 10);
+        assert.ok(
+          all.every((e, i) => i === 0 || e.id < all[i - 1]!.id),
+          'newest first',
+        );
+        const firstPage = await store.listAudit({ limit: 4 });
+        const secondPage = await store.listAudit({ limit: 4, before: firstPage.at(-1)!.id });
+        assert.deepEqual([...firstPage, ...secondPage], all.slice(0, 8));
+        const alices = await store.listAudit({ limit: 100, account: 'alice' });
+        assert.equal(alices.length, 8);
+        const failed = await store.listAudit({ limit: 100, account: 'alice', action: 'session.sign_in_failed' });
+        assert.deepEqual(
+          failed.map((e) => e.at),
+          [T0 + 4, T0 + 2, T0],
+        );
+        assert.deepEqual(await store.listAudit({ limit: 0 }), []);
+      });
+
+      it('pruneAudit removes entries older than the cut and keeps the rest', async () => {
+        for (let i = 0; i < 6; i += 1) await store.appendAudit(entry('session.sign_in_failed', { at: T0 + i }));
+        assert.equal(await store.pruneAudit(T0 + 4), 4);
+        assert.deepEqual(
+          (await store.listAudit({ limit: 10 })).map((e) => e.at),
+          [T0 + 5, T0 + 4],
+        );
+        assert.equal(await store.pruneAudit(T0 + 4), 0);
+      });
+
+      it('entries survive the account they name, and keep their fields', async () => {
+        await addAccount(store, 'alice');
+        await store.appendAudit(entry('session.sign_in_failed', { actor: { kind: 'web', id: null }, ip: '10.0.0.1', details: { note: 'x' } }));
+        await store.deleteAccount('alice', T0, entry('account.delete', { actor: { kind: 'admin', id: 'key1' }, ip: '::1' }));
+        const [deleted, failed] = await store.listAudit({ limit: 10, account: 'alice' });
+        assert.deepEqual(
+          { ...deleted, id: 0 },
+          { id: 0, at: T0, actor: { kind: 'admin', id: 'key1' }, account: 'alice', action: 'account.delete', target: null, ip: '::1', details: null },
+        );
+        assert.deepEqual(failed?.details, { note: 'x' });
+        assert.equal(failed?.ip, '10.0.0.1');
       });
     });
   });

@@ -10,6 +10,8 @@ import type { TokenObject } from '../services/token-view.js';
 import { UsageError, type CliIo } from './io.js';
 import { isPassword, PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from '../services/passwords.js';
 import { splitList, type ParsedCommand } from './args.js';
+import { isUsername } from '../domain/token-format.js';
+import type { AuditEntryView } from '../services/audit-service.js';
 
 export type CommandBody = (app: Tokenbox, cmd: ParsedCommand, io: CliIo) => Promise<void>;
 
@@ -133,6 +135,33 @@ export const adminKeysList: CommandBody = async (app, cmd, io) => {
 export const adminKeysDelete: CommandBody = async (app, cmd) => {
   await app.adminKeys.delete(cmd.positionals[0] as string);
 };
+
+/**
+ * `audit [--account U] [--limit N] [--json]` (SPEC §8): the newest N entries (default 100), newest
+ * first; one line each, or one JSON array of the entries as `GET /admin/v1/audit` shows them.
+ */
+export const audit: CommandBody = async (app, cmd, io) => {
+  if (typeof cmd.values.limit === 'string' && !/^[1-9][0-9]{0,6}$/.test(cmd.values.limit)) throw new UsageError('--limit must be a whole number from 1');
+  const limit = cmd.values.limit === undefined ? 100 : Number(cmd.values.limit);
+  const account = cmd.values.account;
+  if (typeof account === 'string' && !isUsername(account)) throw new UsageError(`${JSON.stringify(account)} is not a valid username`);
+  const entries: AuditEntryView[] = [];
+  let start: string | null = null;
+  do {
+    const query: Record<string, string> = { limit: String(Math.min(100, limit - entries.length)) };
+    if (typeof account === 'string') query.account = account;
+    if (start !== null) query.start = start;
+    const page = await app.audit.list(query);
+    entries.push(...page.entries);
+    start = page.next;
+  } while (start !== null && entries.length < limit);
+  print(io, cmd, entries, () => entries.map(auditLine).join('\n') || '(no audit entries)');
+};
+
+function auditLine(entry: AuditEntryView): string {
+  const actor = entry.actor.id === null ? entry.actor.kind : `${entry.actor.kind}:${entry.actor.id}`;
+  return [entry.at, entry.action, actor, entry.account ?? '-', entry.target ?? '-', entry.ip ?? '-'].join('\t');
+}
 
 /** Re-exported so the runner can tell an operation's refusal from a crash. */
 export { AppError };

@@ -62,6 +62,12 @@ const COMMANDS: Record<string, CommandSpec> = {
   'admin-keys create': { usage: 'admin-keys create [--note N] [--json]', positionals: 0, flags: { note: { type: 'string' } }, run: commands.adminKeysCreate },
   'admin-keys list': { usage: 'admin-keys list [--json]', positionals: 0, run: commands.adminKeysList },
   'admin-keys delete': { usage: 'admin-keys delete <id>', positionals: 1, run: commands.adminKeysDelete },
+  audit: {
+    usage: 'audit [--account U] [--limit N] [--json]',
+    positionals: 0,
+    flags: { account: { type: 'string' }, limit: { type: 'string' } },
+    run: commands.audit,
+  },
 };
 
 function usageText(): string {

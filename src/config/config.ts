@@ -127,7 +127,8 @@ const configSchema = z.strictObject({
   /** How often counted usage is written to the store, in ms (SPEC §5, §7). */
   usageFlushMs: positive.max(3_600_000).default(5_000),
   metricsPort: port.optional(),
-  auditRetentionDays: positive.optional(),
+  /** How long audit entries are kept, in days (SPEC §10); pruned by `serve`'s housekeeping. */
+  auditRetentionDays: positive.max(36_500).default(400),
   cacheSize: positive.default(100_000),
   /**
    * [ext] The gateway's upstream timeout (ms): how long it waits for an upstream's response headers
@@ -171,7 +172,6 @@ const ENV_KEYS = [
 const NOT_YET: Readonly<Record<string, string>> = {
   databaseUrl: 'PostgreSQL is not supported by this version yet; use --data for SQLite (unset DATABASE_URL / TOKENBOX_DATABASE_URL)',
   redisUrl: 'Redis-backed rate limits are not in this version yet; limits are counted per node (unset REDIS_URL / TOKENBOX_REDIS_URL)',
-  auditRetentionDays: 'the audit log is not in this version yet',
 };
 
 export interface ConfigSources {

@@ -13,6 +13,7 @@ import type { QueryValues } from './query.js';
 import { presentedToken, type PresentedToken } from './request-authorizer.js';
 import { passesCsrf, sessionCookie } from './page/session-cookies.js';
 import type { Grant } from '../services/access.js';
+import { adminCaller, type Caller } from '../services/audit-service.js';
 
 /** The token the API request presents (Bearer header, else its one `access_token`). */
 export function requestToken(request: FastifyRequest): PresentedToken {
@@ -60,6 +61,12 @@ export function requireAdmin(deps: HttpDeps) {
   };
 }
 
+/** Who the audit log records for an operators' API request: its admin key, from the client's address. */
+export function adminCallerOf(request: FastifyRequest): Caller {
+  if (request.adminKeyId === null) throw new Error('adminCallerOf needs a route behind requireAdmin');
+  return adminCaller(request.adminKeyId, request.ip);
+}
+
 function setRateHeaders(reply: FastifyReply, decision: RateDecision, nowS: number): void {
   reply.header('X-Rate-Limit-Interval', decision.interval);
   reply.header('X-Rate-Limit-Limit', decision.limit);
@@ -105,14 +112,14 @@ export function requireScope(deps: HttpDeps, scope: string, options: { readonly 
     if (adminKey !== undefined) {
       const keyId = await acceptAdminKey(deps, request, reply, adminKey);
       const { username } = request.params as { username: string };
-      request.grant = await deps.access.authorizeAdmin(keyId, username);
+      request.grant = withIp(await deps.access.authorizeAdmin(keyId, username), request);
       return;
     }
     const presented = requestToken(request);
     // A token in the request wins over the page's session cookie (SPEC §9).
     const sessionId = presented.kind === 'none' ? sessionCookie(request, deps.config) : undefined;
     if (sessionId !== undefined) {
-      request.grant = await authorizeSession(deps, request, reply, sessionId);
+      request.grant = withIp(await authorizeSession(deps, request, reply, sessionId), request);
       return;
     }
     const outcome = presented.kind === 'token' ? await deps.authenticator.authenticate(presented.raw) : null;
@@ -125,8 +132,13 @@ export function requireScope(deps: HttpDeps, scope: string, options: { readonly 
     const { username } = request.params as { username: string };
     const grant = await deps.access.authorize(principal, username, scope);
     if (options.permanentWrite === true) assertMayWritePermanent(grant);
-    request.grant = grant;
+    request.grant = withIp(grant, request);
   };
+}
+
+/** The grant with the client's address (`request.ip`, proxy-aware per `trustProxy`), for the audit log. */
+function withIp(grant: Grant, request: FastifyRequest): Grant {
+  return { ...grant, ip: request.ip };
 }
 
 /**

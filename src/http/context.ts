@@ -5,6 +5,7 @@ import type { AccessService, Grant } from '../services/access.js';
 import type { AdminAccountsService } from '../services/admin-accounts-service.js';
 import type { AdminKeysService } from '../services/admin-keys-service.js';
 import type { AnalyticsService } from '../services/analytics-service.js';
+import type { AuditService } from '../services/audit-service.js';
 import type { AccountsService } from '../services/accounts-service.js';
 import type { RateLimiter } from '../verification/rate-limiter.js';
 import type { TemporaryTokensService } from '../services/temporary-tokens-service.js';
@@ -27,6 +28,7 @@ export interface HttpDeps {
   readonly sessions: SessionsService;
   readonly adminKeys: AdminKeysService;
   readonly adminAccounts: AdminAccountsService;
+  readonly audit: AuditService;
   readonly authenticator: Authenticator;
   readonly limiter: RateLimiter;
   readonly verifier: Verifier;

@@ -26,6 +26,8 @@ export type Actor =
 export interface Grant {
   readonly username: string;
   readonly actor: Actor;
+  /** The client's address when the grant came from an HTTP request (the audit log's `ip`). */
+  readonly ip?: string | null;
 }
 
 export class AccessService {

@@ -7,6 +7,7 @@ import type { ScopeCatalog, ScopeDefinition } from '../domain/scopes.js';
 import { isUsername } from '../domain/token-format.js';
 import type { Store } from '../store/port.js';
 import type { Grant } from './access.js';
+import { adminCaller, auditEntry, CLI_CALLER, webCaller, type Caller } from './audit-service.js';
 import { hashPassword, isPassword } from './passwords.js';
 import { toTokenObject, type TokenObject } from './token-view.js';
 import { DEFAULT_TOKEN_NOTE, type TokensService } from './tokens-service.js';
@@ -42,8 +43,10 @@ export class AccountsService {
    * again) on every process within the change log's bound, its sessions and sign-in too.
    * @throws AppError `no_such_user`.
    */
-  async setDisabled(username: string, disabled: boolean): Promise<void> {
-    if (!isUsername(username) || !(await this.store.setAccountDisabled(username, disabled, this.clock()))) throw new AppError('no_such_user');
+  async setDisabled(username: string, disabled: boolean, caller: Caller = CLI_CALLER): Promise<void> {
+    const now = this.clock();
+    const audit = auditEntry(caller, disabled ? 'account.disable' : 'account.enable', now, username);
+    if (!isUsername(username) || !(await this.store.setAccountDisabled(username, disabled, now, audit))) throw new AppError('no_such_user');
     await this.afterWrite();
   }
 
@@ -52,23 +55,31 @@ export class AccountsService {
    * and a tk minted before stays refused (its root's delete is in the change log).
    * @throws AppError `no_such_user`.
    */
-  async delete(username: string): Promise<void> {
-    if (!isUsername(username) || !(await this.store.deleteAccount(username, this.clock()))) throw new AppError('no_such_user');
+  async delete(username: string, caller: Caller = CLI_CALLER): Promise<void> {
+    const now = this.clock();
+    if (!isUsername(username) || !(await this.store.deleteAccount(username, now, auditEntry(caller, 'account.delete', now, username)))) {
+      throw new AppError('no_such_user');
+    }
     await this.afterWrite();
   }
 
   /**
    * Creates the account with its default public token and, when given, its page password
-   * (SPEC §9), in one step. The default token records `via` as its `createdBy`.
+   * (SPEC §9), in one step, with its audit entries (`account.create`, and `account.password` when
+   * a password is set). The default token records `via` as its `createdBy`; `via` may be the
+   * caller itself (an admin key's, with the client's address).
    * @throws AppError `username_invalid`, `password is invalid` or `account_exists`.
    */
-  async create(username: string, via: AccountCreator = 'cli', password?: string): Promise<CreatedAccount> {
+  async create(username: string, via: AccountCreator | Caller = 'cli', password?: string): Promise<CreatedAccount> {
+    const caller = typeof via === 'string' ? callerOf(via) : via;
     if (!isUsername(username)) throw new AppError('username_invalid');
     if (password !== undefined && !isPassword(password)) throw invalidField('password');
     const passwordHash = password === undefined ? null : await hashPassword(password);
     const now = this.clock();
-    const token = this.tokens.newDefaultRecord(username, DEFAULT_TOKEN_NOTE, via, now);
-    if (!(await this.store.createAccount({ username, created: now }, token, passwordHash))) throw new AppError('account_exists');
+    const token = this.tokens.newDefaultRecord(username, DEFAULT_TOKEN_NOTE, creatorOf(caller), now);
+    const audit = [auditEntry(caller, 'account.create', now, username, null, { defaultPublicToken: token.id })];
+    if (passwordHash !== null) audit.push(auditEntry(caller, 'account.password', now, username));
+    if (!(await this.store.createAccount({ username, created: now }, token, passwordHash, audit))) throw new AppError('account_exists');
     return { username, created: isoDate(now), defaultPublicToken: toTokenObject(token, this.sealer) };
   }
 
@@ -87,4 +98,17 @@ export class AccountsService {
   async rederiveDefaultScopes(): Promise<number> {
     return this.store.setDefaultTokenScopes(this.catalog.publicScopes, this.clock());
   }
+}
+
+/** The caller an account creator names (no client address: the CLI, or a caller without one). */
+function callerOf(via: AccountCreator): Caller {
+  if (via === 'cli') return CLI_CALLER;
+  if (via === 'web') return webCaller(null, null);
+  return adminCaller(via.slice('admin:'.length), null);
+}
+
+/** The default token's `createdBy` for this caller (SPEC §10: `admin:<key id>` for an admin key). */
+function creatorOf(caller: Caller): AccountCreator {
+  if (caller.actor.kind === 'admin' && caller.actor.id !== null) return `admin:${caller.actor.id}`;
+  return caller.actor.kind === 'web' ? 'web' : 'cli';
 }

@@ -9,8 +9,8 @@ import { isoDate } from '../domain/clock.js';
 import { AppError, invalidField } from '../domain/errors.js';
 import { isUsername } from '../domain/token-format.js';
 import type { AccountCursor, AccountOverview, Store } from '../store/port.js';
-import { adminCreatorId } from './access.js';
 import type { AccountsService } from './accounts-service.js';
+import type { Caller } from './audit-service.js';
 import { adminCreateAccountBody, adminPatchAccountBody, adminSetPasswordBody, listAccountsQuery, parseInput } from './inputs.js';
 import type { SessionsService } from './sessions-service.js';
 import type { TokenObject } from './token-view.js';
@@ -51,11 +51,11 @@ export class AdminAccountsService {
    * @throws AppError 422 `username is invalid`, `password is invalid`, `<key> is not allowed`;
    *   409 `username_taken`.
    */
-  async create(keyId: string, body: unknown): Promise<CreatedAccountView> {
+  async create(caller: Caller, body: unknown): Promise<CreatedAccountView> {
     // No body at all reads as `{}`, as on the Tokens API: the missing field is named.
     const input = parseInput(adminCreateAccountBody, body ?? {});
     try {
-      const created = await this.accounts.create(input.username, adminCreatorId(keyId), input.password);
+      const created = await this.accounts.create(input.username, caller, input.password);
       return { username: created.username, created: created.created, disabled: false, defaultPublicToken: created.defaultPublicToken };
     } catch (error) {
       if (error instanceof AppError && error.code === 'account_exists') throw new AppError('username_taken');
@@ -89,16 +89,16 @@ export class AdminAccountsService {
    * `{"disabled": true|false}`: disables or enables the account; answers the account as it is now.
    * @throws AppError `no_such_user` (before the body, SPEC §4.3's order); 422 `disabled is invalid`.
    */
-  async patch(username: string, body: unknown): Promise<AccountView> {
+  async patch(username: string, body: unknown, caller: Caller): Promise<AccountView> {
     if (!isUsername(username) || (await this.store.getAccount(username)) === null) throw new AppError('no_such_user');
     const { disabled } = parseInput(adminPatchAccountBody, body ?? {});
-    await this.accounts.setDisabled(username, disabled);
+    await this.accounts.setDisabled(username, disabled, caller);
     return this.get(username);
   }
 
   /** @throws AppError `no_such_user`. */
-  async delete(username: string): Promise<void> {
-    await this.accounts.delete(username);
+  async delete(username: string, caller: Caller): Promise<void> {
+    await this.accounts.delete(username, caller);
   }
 
   /**
@@ -106,10 +106,10 @@ export class AdminAccountsService {
    * before the body (SPEC §4.3's order).
    * @throws AppError `no_such_user`; 422 `password is invalid`, `<key> is not allowed`.
    */
-  async setPassword(username: string, body: unknown): Promise<void> {
+  async setPassword(username: string, body: unknown, caller: Caller): Promise<void> {
     if (!isUsername(username) || (await this.store.getAccount(username)) === null) throw new AppError('no_such_user');
     const { password } = parseInput(adminSetPasswordBody, body ?? {});
-    await this.sessions.setPassword(username, password);
+    await this.sessions.setPassword(username, password, caller);
   }
 }
 

@@ -13,6 +13,7 @@ import { AppError } from '../domain/errors.js';
 import { hashAdminKey, isAdminKey, newAdminKey } from '../domain/admin-key-format.js';
 import { newTokenId } from '../domain/token-format.js';
 import type { AdminKeyRecord, Store } from '../store/port.js';
+import { auditEntry, CLI_CALLER, type Caller } from './audit-service.js';
 
 export interface AdminKeyView {
   id: string;
@@ -37,10 +38,10 @@ export class AdminKeysService {
   ) {}
 
   /** A new key; its string is in this answer and nowhere else. `note` arrives validated (inputs.ts). */
-  async create(note = ''): Promise<CreatedAdminKey> {
+  async create(note = '', caller: Caller = CLI_CALLER): Promise<CreatedAdminKey> {
     const key = newAdminKey();
     const record: AdminKeyRecord = { id: newTokenId(), note, keyHash: hashAdminKey(key), created: this.clock() };
-    await this.store.insertAdminKey(record);
+    await this.store.insertAdminKey(record, auditEntry(caller, 'admin_key.create', record.created, null, record.id));
     return { ...view(record), key };
   }
 
@@ -53,8 +54,8 @@ export class AdminKeysService {
    * Deletes the key; every process refuses it from the next request on.
    * @throws AppError `no_such_admin_key`.
    */
-  async delete(id: string): Promise<void> {
-    if (!(await this.store.deleteAdminKey(id))) throw new AppError('no_such_admin_key');
+  async delete(id: string, caller: Caller = CLI_CALLER): Promise<void> {
+    if (!(await this.store.deleteAdminKey(id, auditEntry(caller, 'admin_key.delete', this.clock(), null, id)))) throw new AppError('no_such_admin_key');
   }
 
   /** The identity of a presented key, or null (malformed, unknown or deleted). One store read. */

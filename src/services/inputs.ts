@@ -80,6 +80,22 @@ export const listAccountsQuery = z.object({
   start: z.string().max(64).optional().meta({ description: 'The cursor from a `Link` header' }),
 });
 
+/** `GET /admin/v1/audit` (SPEC §10): each filter exact; `start` is the id the next page starts below. */
+export const listAuditQuery = z.object({
+  account: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9_-]{0,31}$/)
+    .optional()
+    .meta({ description: 'Only entries about this account' }),
+  action: z.string().max(64).optional().meta({ description: 'Only entries of this action, e.g. `token.update`' }),
+  limit: listTokensQuery.shape.limit,
+  start: z
+    .string()
+    .regex(/^[1-9][0-9]{0,14}$/)
+    .optional()
+    .meta({ description: 'The cursor from a `Link` header' }),
+});
+
 /** Fields whose failure has its own catalogue message rather than `<field> is invalid`. */
 const SPECIAL: Record<string, () => AppError> = {
   usage: () => new AppError('usage_invalid'),

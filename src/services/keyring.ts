@@ -11,6 +11,7 @@ import { CLOCK_SKEW_MS, MAX_TK_LIFETIME_MS } from '../domain/policy.js';
 import { newTokenId } from '../domain/token-format.js';
 import type { Sealer } from '../domain/sealer.js';
 import type { SigningKeyRecord, Store } from '../store/port.js';
+import { auditEntry, CLI_CALLER, type Caller } from './audit-service.js';
 
 /**
  * How late a process may learn of a rotation and still sign with the old key: the change log's
@@ -63,9 +64,13 @@ export class Keyring {
     return this.keys.filter((k) => k.retired === null || now < k.retired + RETIRED_KEY_GRACE_MS);
   }
 
-  /** Adds a new signing key and retires the old one. */
-  async rotate(): Promise<SigningKey> {
-    await this.store.addSigningKey(this.newRecord());
+  /**
+   * Adds a new signing key and retires the old one, audited as `key.rotate` (the first key a new
+   * store makes, in `load`, is not: nobody rotated anything).
+   */
+  async rotate(caller: Caller = CLI_CALLER): Promise<SigningKey> {
+    const record = this.newRecord();
+    await this.store.addSigningKey(record, auditEntry(caller, 'key.rotate', record.created, null, record.id));
     await this.load();
     return this.signingKey();
   }

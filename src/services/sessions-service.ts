@@ -10,6 +10,7 @@ import { isUsername } from '../domain/token-format.js';
 import type { PruneResult, SessionRecord, Store } from '../store/port.js';
 import { hashPassword, isPassword, verifyPassword } from './passwords.js';
 import { SignInThrottle } from './sign-in-throttle.js';
+import { auditEntry, CLI_CALLER, webCaller, type Caller } from './audit-service.js';
 
 export const SESSION_TTL_MS = 12 * 60 * 60_000;
 /** How long a create's Idempotency-Key is remembered (SPEC §9). */
@@ -47,13 +48,17 @@ export class SessionsService {
     const stored = isUsername(username) ? await this.store.getPasswordHash(username) : null;
     const checkable = stored !== null && isPassword(password);
     const matches = await verifyPassword(checkable ? stored : await this.dummy(), checkable ? password : 'not the password');
-    if (!(checkable && matches)) return { ok: false, reason: 'invalid' };
+    if (!(checkable && matches)) {
+      await this.recordFailure(username, clientIp);
+      return { ok: false, reason: 'invalid' };
+    }
     this.throttle.succeeded(started.attempt);
     const sessionId = randomBytes(32).toString('base64url');
     const now = this.clock();
     const session: SessionRecord = { idHash: sessionIdHash(sessionId), username, created: now, expires: now + SESSION_TTL_MS };
+    const audit = auditEntry(webCaller(username, clientIp), 'session.sign_in', now, username);
     // The account went between the check and here (deleted): a refusal like any other.
-    if (!(await this.store.createSession(session))) return { ok: false, reason: 'invalid' };
+    if (!(await this.store.createSession(session, audit))) return { ok: false, reason: 'invalid' };
     return { ok: true, sessionId, session };
   }
 
@@ -63,23 +68,40 @@ export class SessionsService {
     return this.store.findSession(sessionIdHash(sessionId), this.clock());
   }
 
-  async signOut(sessionId: string): Promise<void> {
-    if (SESSION_ID_PATTERN.test(sessionId)) await this.store.deleteSession(sessionIdHash(sessionId));
+  /**
+   * Ends the session. With `by` (the session's own account and the client's address), a
+   * `session.sign_out` entry is written with it, if the session was still there to end.
+   */
+  async signOut(sessionId: string, by?: { readonly username: string; readonly ip: string }): Promise<void> {
+    if (!SESSION_ID_PATTERN.test(sessionId)) return;
+    const audit = by === undefined ? undefined : auditEntry(webCaller(by.username, by.ip), 'session.sign_out', this.clock(), by.username);
+    await this.store.deleteSession(sessionIdHash(sessionId), audit);
   }
 
   /**
    * Sets the account's password and ends all its sessions.
    * @throws AppError 422 `password is invalid` (not 8–1,024 characters); `no_such_user`.
    */
-  async setPassword(username: string, password: unknown): Promise<void> {
+  async setPassword(username: string, password: unknown, caller: Caller = CLI_CALLER): Promise<void> {
     if (!isPassword(password)) throw invalidField('password');
-    if (!(await this.store.setPasswordHash(username, await hashPassword(password)))) throw new AppError('no_such_user');
+    const hash = await hashPassword(password);
+    if (!(await this.store.setPasswordHash(username, hash, auditEntry(caller, 'account.password', this.clock(), username)))) throw new AppError('no_such_user');
   }
 
   /** The periodic job: ended sessions and day-old Idempotency-Keys go. */
   prune(): Promise<PruneResult> {
     const now = this.clock();
     return this.store.pruneExpired(now, now - IDEMPOTENCY_TTL_MS);
+  }
+
+  /**
+   * `session.sign_in_failed`: by nobody (`web`, id null), from the client's address. The entry
+   * names the account only when one by that name exists: what was typed as a username may be
+   * someone's password, and an entry never holds one.
+   */
+  private async recordFailure(username: string, clientIp: string): Promise<void> {
+    const known = isUsername(username) && (await this.store.getAccount(username)) !== null;
+    await this.store.appendAudit(auditEntry(webCaller(null, clientIp), 'session.sign_in_failed', this.clock(), known ? username : null));
   }
 
   private dummy(): Promise<string> {

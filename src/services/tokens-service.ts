@@ -11,6 +11,7 @@ import type { ScopeCatalog } from '../domain/scopes.js';
 import { hashToken, isTokenId, newStoredToken, newTokenId, type StoredUsage } from '../domain/token-format.js';
 import { storedSize, type AllowedApplication, type ListCursor, type SortBy, type Store, type TokenPatch, type TokenRecord } from '../store/port.js';
 import { assertMayWritePermanent, creatorId, mayGrant, type Actor, type Grant } from './access.js';
+import { auditEntry, grantCaller } from './audit-service.js';
 import { toTokenObject, type TokenObject } from './token-view.js';
 
 export const DEFAULT_TOKEN_NOTE = 'Default Public Token';
@@ -128,15 +129,16 @@ export class TokensService {
       lastUsed: null,
     };
     const response = toTokenObject(record, sealer, token);
+    const audit = auditEntry(grantCaller(grant), 'token.create', now, grant.username, id);
     if (idempotencyKey === undefined) {
-      if (!(await store.insertToken(record, this.options.maxTokensPerAccount))) throw new AppError('too_many_tokens');
+      if (!(await store.insertToken(record, this.options.maxTokensPerAccount, audit))) throw new AppError('too_many_tokens');
       return response;
     }
     // Sealed, like a stored pk: the response holds the token string (an sk's too).
     const slot = `idempotency:${grant.username}:${idempotencyKey}`;
     const requestHash = createHash('sha256').update(JSON.stringify(input)).digest('base64url');
     const once = { key: idempotencyKey, requestHash, sealedResponse: sealer.seal(JSON.stringify(response), slot), created: now };
-    const result = await store.insertTokenOnce(record, this.options.maxTokensPerAccount, once);
+    const result = await store.insertTokenOnce(record, this.options.maxTokensPerAccount, once, audit);
     if (result.kind === 'full') throw new AppError('too_many_tokens');
     if (result.kind === 'inserted') return response;
     if (result.record.requestHash !== requestHash) throw new AppError('idempotency_key_reused');
@@ -169,7 +171,9 @@ export class TokensService {
       if (current.isDefault && input.allowedApplications !== null) throw invalidField('allowedApplications');
       patch.allowedApplications = input.allowedApplications;
     }
-    const updated = await store.updateToken(grant.username, id, patch, clock());
+    const now = clock();
+    // The store adds what changed (fields, scopes before and after), read in its transaction.
+    const updated = await store.updateToken(grant.username, id, patch, now, auditEntry(grantCaller(grant), 'token.update', now, grant.username, id));
     if (!updated) throw new AppError('not_found');
     await this.options.afterWrite?.();
     return toTokenObject(updated, sealer);
@@ -181,9 +185,16 @@ export class TokensService {
     const { store, clock } = this.options;
     const current = await this.find(grant.username, id);
     const now = clock();
-    const done = current.isDefault
-      ? await store.replaceDefaultToken(grant.username, id, this.newDefaultRecord(grant.username, current.note, creatorId(grant.actor), now), now)
-      : await store.deleteToken(grant.username, id, now);
+    const caller = grantCaller(grant);
+    let done: boolean;
+    if (current.isDefault) {
+      // A refresh is one entry (SPEC §10), naming the old id and its replacement's.
+      const replacement = this.newDefaultRecord(grant.username, current.note, creatorId(grant.actor), now);
+      const audit = auditEntry(caller, 'token.refresh', now, grant.username, id, { replacement: replacement.id });
+      done = await store.replaceDefaultToken(grant.username, id, replacement, now, audit);
+    } else {
+      done = await store.deleteToken(grant.username, id, now, auditEntry(caller, 'token.delete', now, grant.username, id));
+    }
     if (!done) throw new AppError('not_found');
     await this.options.afterWrite?.();
   }

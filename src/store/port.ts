@@ -6,8 +6,57 @@
  * atomic on its own; "the change log" is `token_changes(seq, token_id, kind, at)`, appended in
  * the same transaction as the change it records (SPEC §7), with `seq` strictly increasing.
  */
+import type { AuditAction, AuditActor } from '../domain/audit.js';
 import type { StoredUsage } from '../domain/token-format.js';
 import type { AllowedApplication } from '../domain/url-rules.js';
+
+/**
+ * One audit entry to write (SPEC §10). A write method of the port that takes one writes it in the
+ * same transaction as its change, and only when the change is made: a refused, failed or no-op
+ * call writes no entry. Never a token string, a password or a hash in any field.
+ */
+export interface AuditEntryInput {
+  readonly at: number;
+  readonly actor: AuditActor;
+  /** The account the change is about; null when none (an admin key, a signing key). */
+  readonly account: string | null;
+  readonly action: AuditAction;
+  /** The id of what changed (a token, an admin key, a signing key); null when the account is all. */
+  readonly target: string | null;
+  /** The client's address for HTTP; null for the CLI. */
+  readonly ip: string | null;
+  /** Extra fields of the entry (a JSON object), e.g. `token.update`'s `changes`. */
+  readonly details?: Readonly<Record<string, unknown>> | null;
+}
+
+/** A stored entry; `id` grows with every entry written (newest first is highest id first). */
+export interface AuditEntry extends AuditEntryInput {
+  readonly id: number;
+  readonly details: Readonly<Record<string, unknown>> | null;
+}
+
+export interface AuditQuery {
+  readonly account?: string;
+  readonly action?: AuditAction;
+  /** Page size; none when < 1. */
+  readonly limit: number;
+  /** Entries with an id strictly below this one (the keyset cursor); from the newest when absent. */
+  readonly before?: number;
+}
+
+/**
+ * What `token.update` records beyond the common fields: the fields whose value changed (wire
+ * names) and the scopes before and after. Computed by the store from the record it read inside
+ * the update's transaction, so "before" is what was replaced.
+ */
+export function tokenUpdateChanges(before: TokenRecord, after: TokenRecord): Record<string, unknown> {
+  const fields: string[] = [];
+  if (before.note !== after.note) fields.push('note');
+  if (JSON.stringify(before.scopes) !== JSON.stringify(after.scopes)) fields.push('scopes');
+  if (JSON.stringify(before.allowedUrls) !== JSON.stringify(after.allowedUrls)) fields.push('allowedUrls');
+  if (JSON.stringify(before.allowedApplications) !== JSON.stringify(after.allowedApplications)) fields.push('allowedApplications');
+  return { changes: { fields, scopesBefore: [...before.scopes], scopesAfter: [...after.scopes] } };
+}
 
 export interface AccountRecord {
   readonly username: string;
@@ -250,7 +299,7 @@ export interface Store {
    * Creates an account together with its default public token (and, for the page, its password
    * hash), atomically: all or nothing. Returns false (and writes nothing) when the username exists.
    */
-  createAccount(account: AccountRecord, defaultToken: TokenRecord, passwordHash?: string | null): Promise<boolean>;
+  createAccount(account: AccountRecord, defaultToken: TokenRecord, passwordHash?: string | null, audit?: readonly AuditEntryInput[]): Promise<boolean>;
   getAccount(username: string): Promise<AccountRecord | null>;
   /** All accounts, oldest first (ties by username). */
   listAccounts(): Promise<AccountRecord[]>;
@@ -272,20 +321,20 @@ export interface Store {
    * is deleted, so enabling it restores them all. Setting the state it already has writes
    * nothing. False when there is no such account.
    */
-  setAccountDisabled(username: string, disabled: boolean, at: number): Promise<boolean>;
+  setAccountDisabled(username: string, disabled: boolean, at: number, audit?: AuditEntryInput): Promise<boolean>;
   /**
    * Deletes the account and everything of it in one transaction: every token (each with its
    * `delete` change and hash, as `deleteToken` writes, so tombstones keep its tks refused even
    * after the username is reused), their usage, its sessions and Idempotency-Keys. False when
    * there is no such account.
    */
-  deleteAccount(username: string, at: number): Promise<boolean>;
+  deleteAccount(username: string, at: number, audit?: AuditEntryInput): Promise<boolean>;
 
   /**
    * Inserts a token unless the account already holds `maxTokens` (counted in the same
    * transaction, so concurrent inserts cannot overshoot). Returns false when full.
    */
-  insertToken(token: TokenRecord, maxTokens: number): Promise<boolean>;
+  insertToken(token: TokenRecord, maxTokens: number, audit?: AuditEntryInput): Promise<boolean>;
   /** The token with this hash, for verification; one indexed read. None of a disabled account. */
   findTokenByHash(tokenHash: string): Promise<TokenRecord | null>;
   /** The token with this id if it belongs to `username`. */
@@ -303,18 +352,18 @@ export interface Store {
    * Applies the patch, sets `modified`, and appends an `update` change, atomically.
    * Returns the new record, or null when no such token belongs to `username`.
    */
-  updateToken(username: string, id: string, patch: TokenPatch, modified: number): Promise<TokenRecord | null>;
+  updateToken(username: string, id: string, patch: TokenPatch, modified: number, audit?: AuditEntryInput): Promise<TokenRecord | null>;
   /**
    * Deletes the token and appends a `delete` change (with the token's hash), atomically.
    * False when there was none.
    */
-  deleteToken(username: string, id: string, at: number): Promise<boolean>;
+  deleteToken(username: string, id: string, at: number, audit?: AuditEntryInput): Promise<boolean>;
   /**
    * Refresh: deletes the account's default token `oldId` and inserts `replacement` (a default pk)
    * in one transaction, with a `delete` change for the old id. False when `oldId` is not the
    * account's default token (nothing is written).
    */
-  replaceDefaultToken(username: string, oldId: string, replacement: TokenRecord, at: number): Promise<boolean>;
+  replaceDefaultToken(username: string, oldId: string, replacement: TokenRecord, at: number, audit?: AuditEntryInput): Promise<boolean>;
   /** Rewrites the scopes of every default token (start-up re-derivation); no change-log entry unless changed. */
   setDefaultTokenScopes(scopes: readonly string[], at: number): Promise<number>;
 
@@ -324,7 +373,7 @@ export interface Store {
    * the recorded entry (checked before the token limit), so of two concurrent creates with one
    * key exactly one inserts and the other replays it.
    */
-  insertTokenOnce(token: TokenRecord, maxTokens: number, once: IdempotencyRecord): Promise<InsertOnceResult>;
+  insertTokenOnce(token: TokenRecord, maxTokens: number, once: IdempotencyRecord, audit?: AuditEntryInput): Promise<InsertOnceResult>;
 
   /** The account's argon2id password hash (SPEC §9), or null: no such account, or no password set. */
   getPasswordHash(username: string): Promise<string | null>;
@@ -332,13 +381,13 @@ export interface Store {
    * Sets the account's password hash and ends every session of the account, in one transaction
    * (SPEC §9: a password change signs everyone out). False when there is no such account.
    */
-  setPasswordHash(username: string, passwordHash: string): Promise<boolean>;
+  setPasswordHash(username: string, passwordHash: string, audit?: AuditEntryInput): Promise<boolean>;
   /** Stores a new session. False (nothing written) when its account does not exist. */
-  createSession(session: SessionRecord): Promise<boolean>;
+  createSession(session: SessionRecord, audit?: AuditEntryInput): Promise<boolean>;
   /** The session with this id hash if it exists and `expires > now`, else null. One indexed read. */
   findSession(idHash: string, now: number): Promise<SessionRecord | null>;
   /** Ends a session (sign-out). Ending one that is gone is no error. */
-  deleteSession(idHash: string): Promise<void>;
+  deleteSession(idHash: string, audit?: AuditEntryInput): Promise<void>;
   /**
    * Removes sessions with `expires <= now` and idempotency records created before
    * `idempotencyBefore`, each in one statement; returns how many of each went.
@@ -349,7 +398,7 @@ export interface Store {
    * Stores a new admin key. Atomic; a duplicate id or hash rejects and writes nothing. No
    * change-log entry: nothing caches admin keys (every admin request reads the store).
    */
-  insertAdminKey(key: AdminKeyRecord): Promise<void>;
+  insertAdminKey(key: AdminKeyRecord, audit?: AuditEntryInput): Promise<void>;
   /** The admin key with this hash, or null; one indexed read. Sees a delete committed before it. */
   findAdminKeyByHash(keyHash: string): Promise<AdminKeyRecord | null>;
   /** Every admin key, oldest first, ties by id. */
@@ -358,7 +407,26 @@ export interface Store {
    * Deletes the admin key; from the moment it returns, `findAdminKeyByHash` finds it in no
    * process. False (nothing written) when there was none; of two concurrent deletes one is true.
    */
-  deleteAdminKey(id: string): Promise<boolean>;
+  deleteAdminKey(id: string, audit?: AuditEntryInput): Promise<boolean>;
+
+  /**
+   * Audit writes: every write method above that takes an `audit` entry (or, for
+   * `createAccount`, entries) writes it in the same transaction as its change, only when the
+   * change is made (a refusal, a failure or a no-op writes none). `updateToken` adds
+   * `tokenUpdateChanges(before, after)` to its entry's details. `appendAudit` writes an entry
+   * that records no change of the store (`session.sign_in_failed`), in one statement.
+   */
+  appendAudit(entry: AuditEntryInput): Promise<void>;
+  /**
+   * One page of entries, newest first (highest id first), filtered by account and action: at most
+   * `limit`, ids strictly below `before`. A keyset read (an index range seek), one snapshot per page.
+   */
+  listAudit(query: AuditQuery): Promise<AuditEntry[]>;
+  /**
+   * Removes entries with `at < before` (retention), in batches, each its own short transaction
+   * through the lock wait, so a big backlog never holds the write lock for long. Returns how many went.
+   */
+  pruneAudit(before: number): Promise<number>;
 
   /** Changes with `seq > afterSeq`, oldest first, at most `limit`. */
   changesSince(afterSeq: number, limit: number): Promise<TokenChange[]>;
@@ -374,7 +442,7 @@ export interface Store {
    * appends a `key` change (tokenId = the new key's id, at = key.created), in one transaction,
    * so exactly one key signs at any time and every follower learns of the rotation.
    */
-  addSigningKey(key: SigningKeyRecord): Promise<void>;
+  addSigningKey(key: SigningKeyRecord, audit?: AuditEntryInput): Promise<void>;
 
   /**
    * Adds a flush of usage counts (SPEC §5), in ONE transaction: every row's count is added to

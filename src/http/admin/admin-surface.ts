@@ -13,6 +13,7 @@ import { listAccountsRoute } from './list-accounts.js';
 import { setPasswordRoute } from './set-password.js';
 import { patchAccountRoute } from './patch-account.js';
 import { deleteAccountRoute } from './delete-account.js';
+import { listAuditRoute } from './list-audit.js';
 
 export function adminSurface(admin: FastifyInstance, deps: HttpDeps): void {
   applyApiWireRules(admin);
@@ -28,4 +29,5 @@ export function adminSurface(admin: FastifyInstance, deps: HttpDeps): void {
   setPasswordRoute(admin, deps);
   patchAccountRoute(admin, deps);
   deleteAccountRoute(admin, deps);
+  listAuditRoute(admin, deps);
 }

@@ -95,9 +95,10 @@ export function pageSurface(page: FastifyInstance, deps: HttpDeps): void {
 
   page.post('/sign-out', async (request, reply) => {
     const sessionId = sessionCookie(request, deps.config);
-    if (sessionId === undefined || (await deps.sessions.resolve(sessionId)) === null) throw new AppError('unauthorized');
+    const session = sessionId === undefined ? null : await deps.sessions.resolve(sessionId);
+    if (sessionId === undefined || session === null) throw new AppError('unauthorized');
     if (!passesCsrf(request, deps.config)) throw new AppError('forbidden');
-    await deps.sessions.signOut(sessionId);
+    await deps.sessions.signOut(sessionId, { username: session.username, ip: request.ip });
     return reply
       .code(204)
       .header('Set-Cookie', clearedSessionCookieHeader(cookieNames(request, deps.config)))

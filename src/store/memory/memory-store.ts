@@ -13,6 +13,9 @@ import type {
   AccountOverview,
   AccountRecord,
   AdminKeyRecord,
+  AuditEntry,
+  AuditEntryInput,
+  AuditQuery,
   DailyUsage,
   IdempotencyRecord,
   InsertOnceResult,
@@ -30,7 +33,7 @@ import type {
   UsageIncrement,
 } from '../port.js';
 import { AppError } from '../../domain/errors.js';
-import { applyPatch, assertUsageBatch, storedSize, takePage } from '../port.js';
+import { applyPatch, assertUsageBatch, storedSize, takePage, tokenUpdateChanges } from '../port.js';
 
 export class MemoryStore implements Store {
   private readonly accounts = new Map<string, AccountRecord>();
@@ -51,6 +54,9 @@ export class MemoryStore implements Store {
   private readonly idempotency = new Map<string, IdempotencyRecord>();
   /** id → admin key. */
   private readonly adminKeys = new Map<string, AdminKeyRecord>();
+  /** The audit log, oldest first; ids grow by one per entry. */
+  private audit: AuditEntry[] = [];
+  private lastAuditId = 0;
   private lastSeq = 0;
   private closed = false;
 
@@ -68,7 +74,12 @@ export class MemoryStore implements Store {
     this.closed = true;
   }
 
-  async createAccount(account: AccountRecord, defaultToken: TokenRecord, passwordHash: string | null = null): Promise<boolean> {
+  async createAccount(
+    account: AccountRecord,
+    defaultToken: TokenRecord,
+    passwordHash: string | null = null,
+    audit: readonly AuditEntryInput[] = [],
+  ): Promise<boolean> {
     this.assertOpen();
     if (defaultToken.username !== account.username || !defaultToken.isDefault) {
       throw new TypeError('createAccount needs a default token of the same account');
@@ -78,6 +89,7 @@ export class MemoryStore implements Store {
     this.accounts.set(account.username, Object.freeze({ username: account.username, created: account.created }));
     if (passwordHash !== null) this.passwords.set(account.username, passwordHash);
     this.store(defaultToken);
+    for (const entry of audit) this.writeAudit(entry);
     return true;
   }
 
@@ -108,11 +120,12 @@ export class MemoryStore implements Store {
       .map((a) => this.overview(a));
   }
 
-  async insertAdminKey(key: AdminKeyRecord): Promise<void> {
+  async insertAdminKey(key: AdminKeyRecord, audit?: AuditEntryInput): Promise<void> {
     this.assertOpen();
     if (this.adminKeys.has(key.id)) throw new Error(`duplicate admin key id ${key.id}`);
     if ([...this.adminKeys.values()].some((k) => k.keyHash === key.keyHash)) throw new Error('duplicate admin key hash');
     this.adminKeys.set(key.id, Object.freeze({ id: key.id, note: key.note, keyHash: key.keyHash, created: key.created }));
+    this.writeAudit(audit);
   }
 
   async findAdminKeyByHash(keyHash: string): Promise<AdminKeyRecord | null> {
@@ -126,23 +139,25 @@ export class MemoryStore implements Store {
     return [...this.adminKeys.values()].sort((a, b) => a.created - b.created || compareText(a.id, b.id));
   }
 
-  async deleteAdminKey(id: string): Promise<boolean> {
+  async deleteAdminKey(id: string, audit?: AuditEntryInput): Promise<boolean> {
     this.assertOpen();
-    return this.adminKeys.delete(id);
+    if (!this.adminKeys.delete(id)) return false;
+    this.writeAudit(audit);
+    return true;
   }
 
-  async insertToken(token: TokenRecord, maxTokens: number): Promise<boolean> {
+  async insertToken(token: TokenRecord, maxTokens: number, audit?: AuditEntryInput): Promise<boolean> {
     this.assertOpen();
-    return this.insertNow(token, maxTokens);
+    return this.insertNow(token, maxTokens, audit);
   }
 
-  async insertTokenOnce(token: TokenRecord, maxTokens: number, once: IdempotencyRecord): Promise<InsertOnceResult> {
+  async insertTokenOnce(token: TokenRecord, maxTokens: number, once: IdempotencyRecord, audit?: AuditEntryInput): Promise<InsertOnceResult> {
     this.assertOpen();
     const slot = `${token.username}\n${once.key}`;
     const recorded = this.idempotency.get(slot);
     if (recorded !== undefined) return { kind: 'replay', record: recorded };
     // No await between the look-up and the insert: concurrent calls cannot both miss the key.
-    if (!this.insertNow(token, maxTokens)) return { kind: 'full' };
+    if (!this.insertNow(token, maxTokens, audit)) return { kind: 'full' };
     this.idempotency.set(slot, Object.freeze({ ...once }));
     return { kind: 'inserted' };
   }
@@ -152,19 +167,21 @@ export class MemoryStore implements Store {
     return this.disabled.has(username) ? null : (this.passwords.get(username) ?? null);
   }
 
-  async setPasswordHash(username: string, passwordHash: string): Promise<boolean> {
+  async setPasswordHash(username: string, passwordHash: string, audit?: AuditEntryInput): Promise<boolean> {
     this.assertOpen();
     if (!this.accounts.has(username)) return false;
     this.passwords.set(username, passwordHash);
     for (const [idHash, session] of this.sessions) if (session.username === username) this.sessions.delete(idHash);
+    this.writeAudit(audit);
     return true;
   }
 
-  async createSession(session: SessionRecord): Promise<boolean> {
+  async createSession(session: SessionRecord, audit?: AuditEntryInput): Promise<boolean> {
     this.assertOpen();
     if (!this.accounts.has(session.username)) return false;
     if (this.sessions.has(session.idHash)) throw new Error('duplicate session id');
     this.sessions.set(session.idHash, Object.freeze({ ...session }));
+    this.writeAudit(audit);
     return true;
   }
 
@@ -174,9 +191,9 @@ export class MemoryStore implements Store {
     return session !== undefined && session.expires > now && !this.disabled.has(session.username) ? session : null;
   }
 
-  async deleteSession(idHash: string): Promise<void> {
+  async deleteSession(idHash: string, audit?: AuditEntryInput): Promise<void> {
     this.assertOpen();
-    this.sessions.delete(idHash);
+    if (this.sessions.delete(idHash)) this.writeAudit(audit);
   }
 
   async pruneExpired(now: number, idempotencyBefore: number): Promise<PruneResult> {
@@ -205,17 +222,18 @@ export class MemoryStore implements Store {
     return this.enabled(this.tokens.get(id));
   }
 
-  async setAccountDisabled(username: string, disabled: boolean, at: number): Promise<boolean> {
+  async setAccountDisabled(username: string, disabled: boolean, at: number, audit?: AuditEntryInput): Promise<boolean> {
     this.assertOpen();
     if (!this.accounts.has(username)) return false;
     if (this.disabled.has(username) === disabled) return true;
     if (disabled) this.disabled.add(username);
     else this.disabled.delete(username);
     for (const token of this.tokensOf(username).sort((a, b) => compareText(a.id, b.id))) this.appendChange(token.id, 'update', at);
+    this.writeAudit(audit);
     return true;
   }
 
-  async deleteAccount(username: string, at: number): Promise<boolean> {
+  async deleteAccount(username: string, at: number, audit?: AuditEntryInput): Promise<boolean> {
     this.assertOpen();
     if (!this.accounts.has(username)) return false;
     for (const token of this.tokensOf(username).sort((a, b) => compareText(a.id, b.id))) {
@@ -227,6 +245,7 @@ export class MemoryStore implements Store {
     this.passwords.delete(username);
     this.disabled.delete(username);
     this.accounts.delete(username);
+    this.writeAudit(audit);
     return true;
   }
 
@@ -248,26 +267,28 @@ export class MemoryStore implements Store {
     return takePage(matching, query, storedSize);
   }
 
-  async updateToken(username: string, id: string, patch: TokenPatch, modified: number): Promise<TokenRecord | null> {
+  async updateToken(username: string, id: string, patch: TokenPatch, modified: number, audit?: AuditEntryInput): Promise<TokenRecord | null> {
     this.assertOpen();
     const current = this.tokens.get(id);
     if (current === undefined || current.username !== username) return null;
     const next = freezeToken(applyPatch(current, patch, modified));
     this.tokens.set(id, next);
     this.appendChange(id, 'update', modified);
+    if (audit !== undefined) this.writeAudit({ ...audit, details: { ...audit.details, ...tokenUpdateChanges(current, next) } });
     return next;
   }
 
-  async deleteToken(username: string, id: string, at: number): Promise<boolean> {
+  async deleteToken(username: string, id: string, at: number, audit?: AuditEntryInput): Promise<boolean> {
     this.assertOpen();
     const token = this.tokens.get(id);
     if (token === undefined || token.username !== username) return false;
     this.remove(token);
     this.appendChange(id, 'delete', at);
+    this.writeAudit(audit);
     return true;
   }
 
-  async replaceDefaultToken(username: string, oldId: string, replacement: TokenRecord, at: number): Promise<boolean> {
+  async replaceDefaultToken(username: string, oldId: string, replacement: TokenRecord, at: number, audit?: AuditEntryInput): Promise<boolean> {
     this.assertOpen();
     if (replacement.username !== username || !replacement.isDefault) {
       throw new TypeError('replaceDefaultToken needs a default token of the same account');
@@ -278,6 +299,7 @@ export class MemoryStore implements Store {
     this.remove(old);
     this.store(replacement);
     this.appendChange(oldId, 'delete', at);
+    this.writeAudit(audit);
     return true;
   }
 
@@ -312,12 +334,40 @@ export class MemoryStore implements Store {
     return [...this.signingKeys].sort((a, b) => b.created - a.created || compareText(b.id, a.id));
   }
 
-  async addSigningKey(key: SigningKeyRecord): Promise<void> {
+  async addSigningKey(key: SigningKeyRecord, audit?: AuditEntryInput): Promise<void> {
     this.assertOpen();
     if (this.signingKeys.some((k) => k.id === key.id)) throw new Error(`duplicate signing key id ${key.id}`);
     this.signingKeys = this.signingKeys.map((k) => (k.retired === null ? Object.freeze({ ...k, retired: key.created }) : k));
     this.signingKeys.push(Object.freeze({ id: key.id, sealedKey: key.sealedKey, created: key.created, retired: key.retired }));
     this.appendChange(key.id, 'key', key.created);
+    this.writeAudit(audit);
+  }
+
+  async appendAudit(entry: AuditEntryInput): Promise<void> {
+    this.assertOpen();
+    this.writeAudit(entry);
+  }
+
+  async listAudit(query: AuditQuery): Promise<AuditEntry[]> {
+    this.assertOpen();
+    if (!(query.limit >= 1)) return [];
+    const page: AuditEntry[] = [];
+    for (let i = this.audit.length - 1; i >= 0 && page.length < Math.floor(query.limit); i -= 1) {
+      const entry = this.audit[i] as AuditEntry;
+      if (query.before !== undefined && entry.id >= query.before) continue;
+      if (query.account !== undefined && entry.account !== query.account) continue;
+      if (query.action !== undefined && entry.action !== query.action) continue;
+      page.push(entry);
+    }
+    return page;
+  }
+
+  async pruneAudit(before: number): Promise<number> {
+    this.assertOpen();
+    const kept = this.audit.filter((entry) => entry.at >= before);
+    const removed = this.audit.length - kept.length;
+    this.audit = kept;
+    return removed;
   }
 
   async addUsage(batch: readonly UsageIncrement[]): Promise<void> {
@@ -344,12 +394,13 @@ export class MemoryStore implements Store {
       .map(([day, count]) => Object.freeze({ day, count }));
   }
 
-  private insertNow(token: TokenRecord, maxTokens: number): boolean {
+  private insertNow(token: TokenRecord, maxTokens: number, audit: AuditEntryInput | undefined): boolean {
     // The same order as the SQL: count first, then the constraints of the insert.
     if (this.tokensOf(token.username).length >= maxTokens) return false;
     if (!this.accounts.has(token.username)) throw new Error(`no account ${token.username}`);
     this.assertInsertable(token, null);
     this.store(token);
+    this.writeAudit(audit);
     return true;
   }
 
@@ -395,6 +446,25 @@ export class MemoryStore implements Store {
     this.tokens.delete(token.id);
     this.idsByHash.delete(token.tokenHash);
     this.usage.delete(token.id);
+  }
+
+  /** Copied and frozen, details through JSON as a SQL backend keeps them. */
+  private writeAudit(entry: AuditEntryInput | undefined): void {
+    if (entry === undefined) return;
+    this.lastAuditId += 1;
+    const details = entry.details === undefined || entry.details === null ? null : (JSON.parse(JSON.stringify(entry.details)) as Record<string, unknown>);
+    this.audit.push(
+      Object.freeze({
+        id: this.lastAuditId,
+        at: entry.at,
+        actor: Object.freeze({ kind: entry.actor.kind, id: entry.actor.id }),
+        account: entry.account,
+        action: entry.action,
+        target: entry.target,
+        ip: entry.ip,
+        details,
+      }),
+    );
   }
 
   private appendChange(tokenId: string, kind: TokenChange['kind'], at: number): void {

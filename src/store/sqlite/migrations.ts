@@ -182,4 +182,29 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
       ALTER TABLE accounts ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0 CHECK (disabled IN (0, 1));
     `,
   },
+  {
+    // The audit log (SPEC §10): one row per change, written in the change's transaction. No
+    // foreign key to accounts: an account's entries outlive it (its `account.delete` is one).
+    // AUTOINCREMENT: ids never come back after the newest rows are pruned, so a cursor (an id)
+    // never points into entries written later. `details` is a JSON object or NULL.
+    name: '007_audit',
+    sql: `
+      CREATE TABLE audit_log (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at INTEGER NOT NULL,
+        actor_kind TEXT NOT NULL CHECK (actor_kind IN ('token', 'admin', 'cli', 'web')),
+        actor_id TEXT,
+        account TEXT,
+        action TEXT NOT NULL,
+        target TEXT,
+        ip TEXT,
+        details TEXT
+      );
+      -- Newest first is the primary key backwards; by account and by action, a range of these.
+      CREATE INDEX audit_log_by_account ON audit_log (account, id);
+      CREATE INDEX audit_log_by_action ON audit_log (action, id);
+      -- Retention.
+      CREATE INDEX audit_log_by_at ON audit_log (at);
+    `,
+  },
 ]);

@@ -17,6 +17,9 @@ import type {
   AccountOverview,
   AccountRecord,
   AdminKeyRecord,
+  AuditEntry,
+  AuditEntryInput,
+  AuditQuery,
   ChangeKind,
   DailyUsage,
   IdempotencyRecord,
@@ -32,7 +35,8 @@ import type {
   TokenRecord,
   UsageIncrement,
 } from '../port.js';
-import { applyPatch, assertUsageBatch, takePage } from '../port.js';
+import { applyPatch, assertUsageBatch, takePage, tokenUpdateChanges } from '../port.js';
+import { AUDIT_SQL, fromAuditRow, listAuditSql, toAuditRow, type AuditRow } from './audit-row.js';
 import { openDatabase, preparePrivateFiles } from './connection.js';
 import { MIGRATIONS, MIGRATIONS_TABLE_SQL } from './migrations.js';
 import { LOCK_WAIT_MS, retryWhileLocked } from './retry-while-locked.js';
@@ -56,6 +60,12 @@ export interface SqlitePragmas {
   readonly synchronous: number;
   readonly foreignKeys: number;
 }
+
+/** An audit entry to write with a change, or none. */
+type Audit = AuditEntryInput | undefined;
+
+/** Rows one prune step removes: one short write transaction each. */
+const AUDIT_PRUNE_BATCH = 5_000;
 
 interface ChangeRow {
   seq: number;
@@ -105,17 +115,21 @@ export class SqliteStore implements Store {
   /** Statements are prepared on first use (the tables may not exist before `migrate`), then reused. */
   private readonly statements = new Map<string, Database.Statement>();
   private readonly migrateTx: () => string[];
-  private readonly createAccountTx: (account: AccountRecord, token: TokenRecord, passwordHash: string | null) => boolean;
-  private readonly insertTokenTx: (token: TokenRecord, maxTokens: number) => boolean;
-  private readonly insertOnceTx: (token: TokenRecord, maxTokens: number, once: IdempotencyRecord) => InsertOnceResult;
-  private readonly setPasswordTx: (username: string, passwordHash: string) => boolean;
-  private readonly setDisabledTx: (username: string, disabled: boolean, at: number) => boolean;
-  private readonly deleteAccountTx: (username: string, at: number) => boolean;
-  private readonly updateTokenTx: (username: string, id: string, patch: TokenPatch, modified: number) => TokenRecord | null;
-  private readonly deleteTokenTx: (username: string, id: string, at: number) => boolean;
-  private readonly replaceDefaultTx: (username: string, oldId: string, replacement: TokenRecord, at: number) => boolean;
+  private readonly createAccountTx: (account: AccountRecord, token: TokenRecord, passwordHash: string | null, audit: readonly AuditEntryInput[]) => boolean;
+  private readonly insertTokenTx: (token: TokenRecord, maxTokens: number, audit: Audit) => boolean;
+  private readonly insertOnceTx: (token: TokenRecord, maxTokens: number, once: IdempotencyRecord, audit: Audit) => InsertOnceResult;
+  private readonly setPasswordTx: (username: string, passwordHash: string, audit: Audit) => boolean;
+  private readonly setDisabledTx: (username: string, disabled: boolean, at: number, audit: Audit) => boolean;
+  private readonly deleteAccountTx: (username: string, at: number, audit: Audit) => boolean;
+  private readonly updateTokenTx: (username: string, id: string, patch: TokenPatch, modified: number, audit: Audit) => TokenRecord | null;
+  private readonly deleteTokenTx: (username: string, id: string, at: number, audit: Audit) => boolean;
+  private readonly replaceDefaultTx: (username: string, oldId: string, replacement: TokenRecord, at: number, audit: Audit) => boolean;
   private readonly setDefaultScopesTx: (scopes: readonly string[], at: number) => number;
-  private readonly addKeyTx: (key: SigningKeyRecord) => void;
+  private readonly addKeyTx: (key: SigningKeyRecord, audit: Audit) => void;
+  private readonly insertAdminKeyTx: (key: AdminKeyRecord, audit: Audit) => void;
+  private readonly deleteAdminKeyTx: (id: string, audit: Audit) => boolean;
+  private readonly createSessionTx: (session: SessionRecord, audit: Audit) => boolean;
+  private readonly deleteSessionTx: (idHash: string, audit: Audit) => void;
   private readonly addUsageTx: (batch: readonly UsageIncrement[]) => void;
 
   /** Opens (creating if missing) the database file and configures the connection. */
@@ -136,50 +150,56 @@ export class SqliteStore implements Store {
       return (...args: A) => tx.immediate(...args);
     };
     this.migrateTx = immediate(() => this.applyPendingMigrations());
-    this.createAccountTx = immediate((account: AccountRecord, token: TokenRecord, passwordHash: string | null) => {
+    this.createAccountTx = immediate((account: AccountRecord, token: TokenRecord, passwordHash: string | null, audit: readonly AuditEntryInput[]) => {
       if (this.stmt(SQL.getAccount).get(account.username) !== undefined) return false;
       this.stmt(SQL.insertAccount).run(account.username, account.created, passwordHash);
       this.stmt(SQL.insertToken).run(toTokenRow(token));
+      for (const entry of audit) this.writeAudit(entry);
       return true;
     });
-    this.insertTokenTx = immediate((token: TokenRecord, maxTokens: number) => {
+    this.insertTokenTx = immediate((token: TokenRecord, maxTokens: number, audit: Audit) => {
       const claimed = this.stmt(SQL.claimTokenSlot).run(token.username, maxTokens).changes === 1;
       // Not claimed: the account is full, or missing (then the insert below fails on its key).
       if (!claimed && this.stmt(SQL.getAccount).get(token.username) !== undefined) return false;
       this.stmt(SQL.insertToken).run(toTokenRow(token));
+      this.writeAudit(audit);
       return true;
     });
-    this.insertOnceTx = immediate((token: TokenRecord, maxTokens: number, once: IdempotencyRecord): InsertOnceResult => {
+    this.insertOnceTx = immediate((token: TokenRecord, maxTokens: number, once: IdempotencyRecord, audit: Audit): InsertOnceResult => {
       const recorded = this.stmt(SQL.findIdempotencyKey).get(token.username, once.key) as IdempotencyRow | undefined;
       if (recorded !== undefined) return { kind: 'replay', record: fromIdempotencyRow(recorded) };
-      if (!this.insertTokenTx(token, maxTokens)) return { kind: 'full' };
+      if (!this.insertTokenTx(token, maxTokens, audit)) return { kind: 'full' };
       this.stmt(SQL.insertIdempotencyKey).run({ username: token.username, ...once });
       return { kind: 'inserted' };
     });
-    this.setDisabledTx = immediate((username: string, disabled: boolean, at: number) => {
+    this.setDisabledTx = immediate((username: string, disabled: boolean, at: number, audit: Audit) => {
       if (this.stmt(SQL.getAccount).get(username) === undefined) return false;
       if (this.stmt(SQL.setAccountDisabled).run({ username, disabled: Number(disabled) }).changes === 0) return true;
       const rows = this.stmt(SQL.tokenIdsOf).all(username) as { id: string }[];
       for (const { id } of rows) this.stmt(SQL.appendChange).run(id, 'update', at, null);
+      this.writeAudit(audit);
       return true;
     });
-    this.deleteAccountTx = immediate((username: string, at: number) => {
+    this.deleteAccountTx = immediate((username: string, at: number, audit: Audit) => {
       if (this.stmt(SQL.getAccount).get(username) === undefined) return false;
       const rows = this.stmt(SQL.deleteTokensOf).all(username) as { id: string; token_hash: string }[];
       for (const row of rows.sort((a, b) => (a.id < b.id ? -1 : 1))) this.stmt(SQL.appendChange).run(row.id, 'delete', at, row.token_hash);
       // Sessions and Idempotency-Keys go with the account (ON DELETE CASCADE).
       this.stmt(SQL.deleteAccount).run(username);
+      this.writeAudit(audit);
       return true;
     });
-    this.setPasswordTx = immediate((username: string, passwordHash: string) => {
+    this.setPasswordTx = immediate((username: string, passwordHash: string, audit: Audit) => {
       if (this.stmt(SQL.setPasswordHash).run(passwordHash, username).changes === 0) return false;
       this.stmt(SQL.deleteSessionsOf).run(username);
+      this.writeAudit(audit);
       return true;
     });
-    this.updateTokenTx = immediate((username: string, id: string, patch: TokenPatch, modified: number) => {
+    this.updateTokenTx = immediate((username: string, id: string, patch: TokenPatch, modified: number, audit: Audit) => {
       const current = this.readToken(username, id);
       if (current === null) return null;
-      const next = toTokenRow(applyPatch(current, patch, modified));
+      const patched = applyPatch(current, patch, modified);
+      const next = toTokenRow(patched);
       this.stmt(SQL.updateToken).run({
         id,
         note: next.note,
@@ -189,20 +209,23 @@ export class SqliteStore implements Store {
         modified,
       });
       this.stmt(SQL.appendChange).run(id, 'update', modified, null);
+      if (audit !== undefined) this.writeAudit({ ...audit, details: { ...audit.details, ...tokenUpdateChanges(current, patched) } });
       return this.readToken(username, id);
     });
-    this.deleteTokenTx = immediate((username: string, id: string, at: number) => {
+    this.deleteTokenTx = immediate((username: string, id: string, at: number, audit: Audit) => {
       const deleted = this.stmt(SQL.deleteToken).get(id, username) as { token_hash: string } | undefined;
       if (deleted === undefined) return false;
       this.stmt(SQL.releaseTokenSlot).run(username);
       this.stmt(SQL.appendChange).run(id, 'delete', at, deleted.token_hash);
+      this.writeAudit(audit);
       return true;
     });
-    this.replaceDefaultTx = immediate((username: string, oldId: string, replacement: TokenRecord, at: number) => {
+    this.replaceDefaultTx = immediate((username: string, oldId: string, replacement: TokenRecord, at: number, audit: Audit) => {
       const deleted = this.stmt(SQL.deleteDefaultToken).get(oldId, username) as { token_hash: string } | undefined;
       if (deleted === undefined) return false;
       this.stmt(SQL.insertToken).run(toTokenRow(replacement));
       this.stmt(SQL.appendChange).run(oldId, 'delete', at, deleted.token_hash);
+      this.writeAudit(audit);
       return true;
     });
     this.setDefaultScopesTx = immediate((scopes: readonly string[], at: number) => {
@@ -211,10 +234,30 @@ export class SqliteStore implements Store {
       for (const id of ids) this.stmt(SQL.appendChange).run(id, 'update', at, null);
       return ids.length;
     });
-    this.addKeyTx = immediate((key: SigningKeyRecord) => {
+    this.addKeyTx = immediate((key: SigningKeyRecord, audit: Audit) => {
       this.stmt(SQL.retireKeys).run(key.created);
       this.stmt(SQL.insertKey).run(key.id, key.sealedKey, key.created, key.retired);
       this.stmt(SQL.appendChange).run(key.id, 'key', key.created, null);
+      this.writeAudit(audit);
+    });
+    this.insertAdminKeyTx = immediate((key: AdminKeyRecord, audit: Audit) => {
+      this.stmt(SQL.insertAdminKey).run({ id: key.id, note: key.note, keyHash: key.keyHash, created: key.created });
+      this.writeAudit(audit);
+    });
+    this.deleteAdminKeyTx = immediate((id: string, audit: Audit) => {
+      if (this.stmt(SQL.deleteAdminKey).run(id).changes !== 1) return false;
+      this.writeAudit(audit);
+      return true;
+    });
+    this.createSessionTx = immediate((session: SessionRecord, audit: Audit) => {
+      // The foreign key refuses a session of a missing account; say so as a value.
+      if (this.stmt(SQL.getAccount).get(session.username) === undefined) return false;
+      this.stmt(SQL.insertSession).run({ ...session });
+      this.writeAudit(audit);
+      return true;
+    });
+    this.deleteSessionTx = immediate((idHash: string, audit: Audit) => {
+      if (this.stmt(SQL.deleteSession).run(idHash).changes === 1) this.writeAudit(audit);
     });
     this.addUsageTx = immediate((batch: readonly UsageIncrement[]) => {
       for (const { tokenId, day, count, lastUsed } of batch) {
@@ -251,11 +294,16 @@ export class SqliteStore implements Store {
     this.statements.clear();
   }
 
-  async createAccount(account: AccountRecord, defaultToken: TokenRecord, passwordHash: string | null = null): Promise<boolean> {
+  async createAccount(
+    account: AccountRecord,
+    defaultToken: TokenRecord,
+    passwordHash: string | null = null,
+    audit: readonly AuditEntryInput[] = [],
+  ): Promise<boolean> {
     if (defaultToken.username !== account.username || !defaultToken.isDefault) {
       throw new TypeError('createAccount needs a default token of the same account');
     }
-    return this.run(() => this.createAccountTx(account, defaultToken, passwordHash));
+    return this.run(() => this.createAccountTx(account, defaultToken, passwordHash, audit));
   }
 
   async getAccount(username: string): Promise<AccountRecord | null> {
@@ -286,8 +334,8 @@ export class SqliteStore implements Store {
     return rows.map(toOverview);
   }
 
-  async insertAdminKey(key: AdminKeyRecord): Promise<void> {
-    await this.run(() => this.stmt(SQL.insertAdminKey).run({ id: key.id, note: key.note, keyHash: key.keyHash, created: key.created }));
+  async insertAdminKey(key: AdminKeyRecord, audit?: AuditEntryInput): Promise<void> {
+    await this.run(() => this.insertAdminKeyTx(key, audit));
   }
 
   async findAdminKeyByHash(keyHash: string): Promise<AdminKeyRecord | null> {
@@ -300,25 +348,25 @@ export class SqliteStore implements Store {
     return rows.map(toAdminKey);
   }
 
-  async deleteAdminKey(id: string): Promise<boolean> {
-    return (await this.run(() => this.stmt(SQL.deleteAdminKey).run(id))).changes === 1;
+  async deleteAdminKey(id: string, audit?: AuditEntryInput): Promise<boolean> {
+    return this.run(() => this.deleteAdminKeyTx(id, audit));
   }
 
-  async insertToken(token: TokenRecord, maxTokens: number): Promise<boolean> {
-    return this.run(() => this.insertTokenTx(token, maxTokens));
+  async insertToken(token: TokenRecord, maxTokens: number, audit?: AuditEntryInput): Promise<boolean> {
+    return this.run(() => this.insertTokenTx(token, maxTokens, audit));
   }
 
-  async setAccountDisabled(username: string, disabled: boolean, at: number): Promise<boolean> {
-    return this.run(() => this.setDisabledTx(username, disabled, at));
+  async setAccountDisabled(username: string, disabled: boolean, at: number, audit?: AuditEntryInput): Promise<boolean> {
+    return this.run(() => this.setDisabledTx(username, disabled, at, audit));
   }
 
-  async deleteAccount(username: string, at: number): Promise<boolean> {
-    return this.run(() => this.deleteAccountTx(username, at));
+  async deleteAccount(username: string, at: number, audit?: AuditEntryInput): Promise<boolean> {
+    return this.run(() => this.deleteAccountTx(username, at, audit));
   }
 
   /** One IMMEDIATE transaction (the nested insertToken one joins it): look up, claim, insert, record. */
-  async insertTokenOnce(token: TokenRecord, maxTokens: number, once: IdempotencyRecord): Promise<InsertOnceResult> {
-    return this.run(() => this.insertOnceTx(token, maxTokens, once));
+  async insertTokenOnce(token: TokenRecord, maxTokens: number, once: IdempotencyRecord, audit?: AuditEntryInput): Promise<InsertOnceResult> {
+    return this.run(() => this.insertOnceTx(token, maxTokens, once, audit));
   }
 
   async getPasswordHash(username: string): Promise<string | null> {
@@ -326,17 +374,12 @@ export class SqliteStore implements Store {
     return row?.password_hash ?? null;
   }
 
-  async setPasswordHash(username: string, passwordHash: string): Promise<boolean> {
-    return this.run(() => this.setPasswordTx(username, passwordHash));
+  async setPasswordHash(username: string, passwordHash: string, audit?: AuditEntryInput): Promise<boolean> {
+    return this.run(() => this.setPasswordTx(username, passwordHash, audit));
   }
 
-  async createSession(session: SessionRecord): Promise<boolean> {
-    return this.run(() => {
-      // The foreign key refuses a session of a missing account; say so as a value.
-      if (this.stmt(SQL.getAccount).get(session.username) === undefined) return false;
-      this.stmt(SQL.insertSession).run({ ...session });
-      return true;
-    });
+  async createSession(session: SessionRecord, audit?: AuditEntryInput): Promise<boolean> {
+    return this.run(() => this.createSessionTx(session, audit));
   }
 
   async findSession(idHash: string, now: number): Promise<SessionRecord | null> {
@@ -344,8 +387,8 @@ export class SqliteStore implements Store {
     return row === undefined ? null : Object.freeze({ idHash: row.id_hash, username: row.username, created: row.created, expires: row.expires });
   }
 
-  async deleteSession(idHash: string): Promise<void> {
-    await this.run(() => this.stmt(SQL.deleteSession).run(idHash));
+  async deleteSession(idHash: string, audit?: AuditEntryInput): Promise<void> {
+    await this.run(() => this.deleteSessionTx(idHash, audit));
   }
 
   async pruneExpired(now: number, idempotencyBefore: number): Promise<PruneResult> {
@@ -393,19 +436,19 @@ export class SqliteStore implements Store {
     return rows.map(fromTokenRow);
   }
 
-  async updateToken(username: string, id: string, patch: TokenPatch, modified: number): Promise<TokenRecord | null> {
-    return this.run(() => this.updateTokenTx(username, id, patch, modified));
+  async updateToken(username: string, id: string, patch: TokenPatch, modified: number, audit?: AuditEntryInput): Promise<TokenRecord | null> {
+    return this.run(() => this.updateTokenTx(username, id, patch, modified, audit));
   }
 
-  async deleteToken(username: string, id: string, at: number): Promise<boolean> {
-    return this.run(() => this.deleteTokenTx(username, id, at));
+  async deleteToken(username: string, id: string, at: number, audit?: AuditEntryInput): Promise<boolean> {
+    return this.run(() => this.deleteTokenTx(username, id, at, audit));
   }
 
-  async replaceDefaultToken(username: string, oldId: string, replacement: TokenRecord, at: number): Promise<boolean> {
+  async replaceDefaultToken(username: string, oldId: string, replacement: TokenRecord, at: number, audit?: AuditEntryInput): Promise<boolean> {
     if (replacement.username !== username || !replacement.isDefault) {
       throw new TypeError('replaceDefaultToken needs a default token of the same account');
     }
-    return this.run(() => this.replaceDefaultTx(username, oldId, replacement, at));
+    return this.run(() => this.replaceDefaultTx(username, oldId, replacement, at, audit));
   }
 
   async setDefaultTokenScopes(scopes: readonly string[], at: number): Promise<number> {
@@ -432,8 +475,34 @@ export class SqliteStore implements Store {
     return rows.map((row) => Object.freeze({ id: row.id, sealedKey: row.sealed_key, created: row.created, retired: row.retired }));
   }
 
-  async addSigningKey(key: SigningKeyRecord): Promise<void> {
-    await this.run(() => this.addKeyTx(key));
+  async addSigningKey(key: SigningKeyRecord, audit?: AuditEntryInput): Promise<void> {
+    await this.run(() => this.addKeyTx(key, audit));
+  }
+
+  async appendAudit(entry: AuditEntryInput): Promise<void> {
+    await this.run(() => this.writeAudit(entry));
+  }
+
+  async listAudit(query: AuditQuery): Promise<AuditEntry[]> {
+    // SQLite reads LIMIT -1 as "no limit"; the port's limit is a page size, so < 1 is empty.
+    if (!(query.limit >= 1)) return [];
+    const params = {
+      before: query.before ?? Number.MAX_SAFE_INTEGER,
+      limit: Math.floor(query.limit),
+      ...(query.account !== undefined && { account: query.account }),
+      ...(query.action !== undefined && { action: query.action }),
+    };
+    const rows = await this.run(() => this.stmt(listAuditSql(query)).all(params) as AuditRow[]);
+    return rows.map(fromAuditRow);
+  }
+
+  async pruneAudit(before: number): Promise<number> {
+    let removed = 0;
+    for (;;) {
+      const batch = (await this.run(() => this.stmt(AUDIT_SQL.pruneBatch).run(before, AUDIT_PRUNE_BATCH))).changes;
+      removed += batch;
+      if (batch < AUDIT_PRUNE_BATCH) return removed;
+    }
   }
 
   /** One IMMEDIATE transaction, retried whole (asynchronously) while another process holds the lock. */
@@ -455,6 +524,11 @@ export class SqliteStore implements Store {
    */
   private run<R>(attempt: () => R): Promise<R> {
     return retryWhileLocked(attempt, this.lockWaitMs);
+  }
+
+  /** Inside a transaction: the entry of the change this transaction makes, if any. */
+  private writeAudit(entry: AuditEntryInput | undefined): void {
+    if (entry !== undefined) this.stmt(AUDIT_SQL.insert).run(toAuditRow(entry));
   }
 
   private stmt(sql: string): Database.Statement {
