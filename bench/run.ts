@@ -14,6 +14,7 @@ import { startBenchApp } from './setup.js';
 import { measureVerification, printVerification } from './verification.js';
 import { measureGateway, printGateway } from './gateway.js';
 import { measureMetricsCost, printMetricsCost } from './metrics.js';
+import { measureAuditCost, printAuditCost } from './audit.js';
 
 const progress = (text: string): void => {
   process.stderr.write(`.. ${text}\n`);
@@ -52,6 +53,9 @@ async function main(): Promise<void> {
     progress(`metrics on vs off on /auth/v1/check (${options.retrieveRounds} round(s))`);
     const metrics = await measureMetricsCost(bench, options);
 
+    progress('a token update with and without its audit entry, in process');
+    const audit = await measureAuditCost(bench, options);
+
     // Last: it adds tokens to the accounts it probes.
     progress('create cost vs account size');
     await bench.app.accounts.create('probe');
@@ -68,6 +72,8 @@ async function main(): Promise<void> {
     printGateway(gateway);
     process.stdout.write('\n');
     printMetricsCost(metrics);
+    process.stdout.write('\n');
+    printAuditCost(audit);
     process.stdout.write(`${loadLine('at end')}\n`);
   } finally {
     await bench.close();

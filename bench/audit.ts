@@ -1,0 +1,67 @@
+/**
+ * What the audit log costs a write (issue 10): `store.updateToken` on the shipped SQLite store,
+ * in process, with its audit entry in the same transaction (as every update through the services
+ * writes it) against the same update without one. Rounds alternate; each round times `count`
+ * updates of one token one after another. Goal: audited at least 0.9× the unaudited rate.
+ */
+import type { BenchOptions } from './options.js';
+import type { BenchApp } from './setup.js';
+import { median } from './stats.js';
+
+export const AUDIT_GOAL = 0.9;
+
+export interface AuditFigures {
+  /** Updates per second per round. */
+  readonly plain: number[];
+  readonly audited: number[];
+}
+
+export async function measureAuditCost(bench: BenchApp, options: BenchOptions): Promise<AuditFigures> {
+  const { app } = bench;
+  await app.accounts.create('audited');
+  const grant = await app.access.operator('audited');
+  const token = await app.tokens.create(grant, { note: 'audit bench', scopes: ['styles:read'] });
+  const count = options.quick ? 300 : 1_500;
+  const figures: AuditFigures = { plain: [], audited: [] };
+  let n = 0;
+  const run = async (audited: boolean): Promise<number> => {
+    const started = performance.now();
+    for (let i = 0; i < count; i++) {
+      const at = Date.now();
+      n += 1;
+      const audit = audited
+        ? {
+            at,
+            actor: { kind: 'cli' as const, id: null },
+            account: 'audited',
+            action: 'token.update' as const,
+            target: token.id,
+            ip: null,
+            details: { changes: { fields: ['note'] } },
+          }
+        : undefined;
+      await app.store.updateToken('audited', token.id, { note: `update ${n}` }, at, audit);
+    }
+    return count / ((performance.now() - started) / 1000);
+  };
+  for (let round = 0; round < options.retrieveRounds + 2; round++) {
+    const order = round % 2 === 0 ? [false, true] : [true, false];
+    for (const audited of order) (audited ? figures.audited : figures.plain).push(await run(audited));
+  }
+  return figures;
+}
+
+const line = (text = ''): void => {
+  process.stdout.write(`${text}\n`);
+};
+const f0 = (n: number): string => Math.round(n).toLocaleString('en-US');
+const f2 = (n: number): string => n.toFixed(2);
+
+export function printAuditCost(a: AuditFigures): boolean {
+  const ratios = a.audited.map((r, i) => r / (a.plain[i] ?? Number.NaN));
+  const ratio = median(ratios);
+  line('9. A token update in the SQLite store with its audit entry (same transaction) vs without, in process');
+  line(`  without audit: ${f0(median(a.plain))} updates/s   with audit: ${f0(median(a.audited))} updates/s`);
+  line(`  audited >= ${AUDIT_GOAL}x unaudited: ${f2(ratio)}x (per round ${ratios.map(f2).join(', ')})  ${ratio >= AUDIT_GOAL ? 'MET' : 'MISSED'}`);
+  return ratio >= AUDIT_GOAL;
+}
