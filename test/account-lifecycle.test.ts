@@ -166,6 +166,50 @@ describe('account lifecycle across processes and on the CLI', () => {
     assert.ok(restoredAfter < 1_000, `restored after ${restoredAfter} ms`);
   });
 
+  it('deleting an account while its tokens are in use under load: no 5xx, and every request sent after the 204 gets 401', async () => {
+    ensureBuilt();
+    const created = await cliJson<{ defaultPublicToken: { token: string } }>(['accounts', 'create', 'dave', '--data', dataDir]);
+    const pk = created.defaultPublicToken.token;
+    const sk = (await cliJson<{ token: string }>(['tokens', 'create', 'dave', '--scopes', 'tokens:read,styles:read', '--data', dataDir])).token;
+    const keyDoc = await cliJson<{ key: string }>(['admin-keys', 'create', '--data', dataDir]);
+    // Limits raised: the APIs' 60 s budget would otherwise turn the load into 429s.
+    const server = await startServer(dataDir, { TOKENBOX_ACCOUNT_RATE_LIMIT: '1000000' });
+    let deletedAt = Number.POSITIVE_INFINITY;
+    const seen: { sentAt: number; status: number }[] = [];
+    let stop = false;
+    const worker = async (i: number): Promise<void> => {
+      while (!stop) {
+        const sentAt = performance.now();
+        const res =
+          i % 2 === 0
+            ? await fetch(`${server.origin}/auth/v1/check?scope=styles:read`, { headers: { 'x-original-uri': `/x?access_token=${i % 4 === 0 ? pk : sk}` } })
+            : await fetch(`${server.origin}/tokens/v2/dave`, { headers: { authorization: `Bearer ${sk}` } });
+        await res.arrayBuffer();
+        seen.push({ sentAt, status: res.status });
+      }
+    };
+    const workers = Array.from({ length: 8 }, (_, i) => worker(i));
+    // Let the load run, then delete in the middle of it.
+    while (seen.length < 200) await new Promise((resolve) => setImmediate(resolve));
+    const res = await fetch(`${server.origin}/admin/v1/accounts/dave`, { method: 'DELETE', headers: { authorization: `Bearer ${keyDoc.key}` } });
+    deletedAt = performance.now();
+    assert.equal(res.status, 204);
+    while (seen.filter((r) => r.sentAt > deletedAt).length < 200) await new Promise((resolve) => setImmediate(resolve));
+    stop = true;
+    await Promise.all(workers);
+    assert.deepEqual(
+      seen.filter((r) => r.status >= 500),
+      [],
+      'no 5xx',
+    );
+    const after = seen.filter((r) => r.sentAt > deletedAt);
+    assert.deepEqual([...new Set(after.map((r) => r.status))], [401], 'every request sent after the delete answered is refused');
+    assert.ok(
+      seen.some((r) => r.sentAt < deletedAt && r.status === 200),
+      'the tokens worked before',
+    );
+  });
+
   it('accounts disable, enable and delete on the CLI; an unknown account is exit 1, a bad name exit 2', async () => {
     ensureBuilt();
     await cliJson(['accounts', 'create', 'carol', '--data', dataDir]);
