@@ -7,6 +7,7 @@
 import type { BenchOptions } from './options.js';
 import type { BenchApp } from './setup.js';
 import { median } from './stats.js';
+import { line, f0, f2 } from './print.js';
 
 export const AUDIT_GOAL = 0.9;
 
@@ -50,12 +51,6 @@ export async function measureAuditCost(bench: BenchApp, options: BenchOptions): 
   }
   return figures;
 }
-
-const line = (text = ''): void => {
-  process.stdout.write(`${text}\n`);
-};
-const f0 = (n: number): string => Math.round(n).toLocaleString('en-US');
-const f2 = (n: number): string => n.toFixed(2);
 
 export function printAuditCost(a: AuditFigures): boolean {
   const ratios = a.audited.map((r, i) => r / (a.plain[i] ?? Number.NaN));

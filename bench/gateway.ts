@@ -5,12 +5,13 @@
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { measureMixed } from './http-load.js';
+import { alternatingRounds } from './http-load.js';
 import type { MixedResult } from './load-jobs.js';
 import type { BenchOptions } from './options.js';
 import { startBareServer, startShippedServe } from './processes.js';
 import type { BenchApp } from './setup.js';
 import { median } from './stats.js';
+import { line, f0, f2 } from './print.js';
 
 export const GATEWAY_GOAL = 0.75;
 
@@ -30,31 +31,19 @@ export async function measureGateway(bench: BenchApp, options: BenchOptions): Pr
   const created = await bench.app.accounts.create('gateway');
   const pk = created.defaultPublicToken.token as string;
   const load = { connections: options.connections, durationS: options.retrieveDurationS, warmupS: options.retrieveWarmupS };
-  const runs = { plain: [] as GatewayFigures['plain'], gateway: [] as GatewayFigures['gateway'] };
   try {
-    for (let round = 0; round < options.retrieveRounds; round++) {
-      const sides = round % 2 === 0 ? (['plain', 'gateway'] as const) : (['gateway', 'plain'] as const);
-      for (const side of sides) {
-        const server = side === 'plain' ? plain : gateway;
-        const path = side === 'plain' ? '/tiles/1/2/3.pbf' : `/tiles/1/2/3.pbf?access_token=${pk}`;
-        const result = await measureMixed(server, { origin: server.origin, requests: [{ method: 'GET', path }], ...load });
-        if (Object.keys(result.statusCounts).some((s) => s !== '200')) throw new Error(`${side}: statuses ${JSON.stringify(result.statusCounts)}`);
-        runs[side].push(result);
-      }
-    }
+    const runs = await alternatingRounds(['plain', 'gateway'], options.retrieveRounds, (side) => {
+      const server = side === 'plain' ? plain : gateway;
+      const path = side === 'plain' ? '/tiles/1/2/3.pbf' : `/tiles/1/2/3.pbf?access_token=${pk}`;
+      return { server, origin: server.origin, requests: [{ method: 'GET', path }], ...load };
+    });
+    return { ...runs, bodyBytes: body.length };
   } finally {
     await gateway.close();
     await plain.close();
     await upstream.close();
   }
-  return { ...runs, bodyBytes: body.length };
 }
-
-const line = (text = ''): void => {
-  process.stdout.write(`${text}\n`);
-};
-const f0 = (n: number): string => Math.round(n).toLocaleString('en-US');
-const f2 = (n: number): string => n.toFixed(2);
 
 export function printGateway(g: GatewayFigures): boolean {
   const rps = g.gateway.map((r, i) => r.rps / (g.plain[i]?.rps ?? Number.NaN));

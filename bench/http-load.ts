@@ -74,3 +74,25 @@ export async function measureMixed(server: MeasuredServer, job: Omit<MixedJob, '
 function redact(url: string): string {
   return url.replace(/access_token=[^&]*/g, 'access_token=[redacted]');
 }
+
+/**
+ * Two servers measured in turns with the same load: `rounds` rounds, the order swapping every
+ * round so load that comes and goes on the machine falls on both alike. Any answer but 200 fails
+ * the run (a refusal measured as a success would flatter the side that refused).
+ */
+export async function alternatingRounds<S extends string>(
+  sides: readonly [S, S],
+  rounds: number,
+  job: (side: S) => { readonly server: MeasuredServer } & Omit<MixedJob, 'kind'>,
+): Promise<Record<S, Array<MixedResult & { serverCpuUsPerRequest: number }>>> {
+  const results = { [sides[0]]: [], [sides[1]]: [] } as unknown as Record<S, Array<MixedResult & { serverCpuUsPerRequest: number }>>;
+  for (let round = 0; round < rounds; round++) {
+    for (const side of round % 2 === 0 ? sides : ([sides[1], sides[0]] as const)) {
+      const { server, ...load } = job(side);
+      const result = await measureMixed(server, load);
+      if (Object.keys(result.statusCounts).some((s) => s !== '200')) throw new Error(`${side}: statuses ${JSON.stringify(result.statusCounts)}`);
+      results[side].push(result);
+    }
+  }
+  return results;
+}

@@ -3,12 +3,13 @@
  * `metricsPort` set against the same `serve` without it, each in its own process on the same data
  * directory, rounds alternating. Goal: at least 0.97× the throughput with metrics off.
  */
-import { measureMixed } from './http-load.js';
+import { alternatingRounds } from './http-load.js';
 import type { MixedResult } from './load-jobs.js';
 import type { BenchOptions } from './options.js';
 import { freePort, startShippedServe } from './processes.js';
 import type { BenchApp } from './setup.js';
 import { median } from './stats.js';
+import { line, f0, f2 } from './print.js';
 
 export const METRICS_GOAL = 0.97;
 
@@ -24,29 +25,16 @@ export async function measureMetricsCost(bench: BenchApp, options: BenchOptions)
   const pk = created.defaultPublicToken.token as string;
   const requests = [{ method: 'GET', path: '/auth/v1/check?scope=styles:tiles', headers: { 'x-original-uri': `/tiles/1/2/3.pbf?access_token=${pk}` } }];
   const load = { connections: options.connections, durationS: options.retrieveDurationS, warmupS: options.retrieveWarmupS };
-  const runs: MetricsFigures = { off: [], on: [] };
   try {
-    for (let round = 0; round < options.retrieveRounds; round++) {
-      const sides = round % 2 === 0 ? (['off', 'on'] as const) : (['on', 'off'] as const);
-      for (const side of sides) {
-        const server = side === 'off' ? off : on;
-        const result = await measureMixed(server, { origin: server.origin, requests, ...load });
-        if (Object.keys(result.statusCounts).some((s) => s !== '200')) throw new Error(`metrics ${side}: statuses ${JSON.stringify(result.statusCounts)}`);
-        runs[side].push(result);
-      }
-    }
+    return await alternatingRounds(['off', 'on'], options.retrieveRounds, (side) => {
+      const server = side === 'off' ? off : on;
+      return { server, origin: server.origin, requests, ...load };
+    });
   } finally {
     await on.close();
     await off.close();
   }
-  return runs;
 }
-
-const line = (text = ''): void => {
-  process.stdout.write(`${text}\n`);
-};
-const f0 = (n: number): string => Math.round(n).toLocaleString('en-US');
-const f2 = (n: number): string => n.toFixed(2);
 
 export function printMetricsCost(m: MetricsFigures): boolean {
   const ratios = m.on.map((r, i) => r.rps / (m.off[i]?.rps ?? Number.NaN));

@@ -8,6 +8,7 @@ import type { RetrieveFigures } from './retrieve.js';
 import { SERVE_LIMITS } from './processes.js';
 import { BENCH_FLAGS } from './setup.js';
 import { fmtInt, fmtMs, fmtRatio, median, type LatencySummary } from './stats.js';
+import { line } from './print.js';
 
 /** Goals from the brief: retrieve at least 0.8× bare Fastify; the last page about as fast as the first. */
 export const RETRIEVE_GOAL = 0.8;
@@ -21,10 +22,6 @@ export interface Figures {
   readonly retrieve: RetrieveFigures;
   readonly probe: ReadonlyArray<{ readonly size: number; readonly cost: LatencySummary }>;
 }
-
-const line = (text = ''): void => {
-  process.stdout.write(`${text}\n`);
-};
 
 /** Which code ran: the commit, and whether src/ had uncommitted changes (others edit it). */
 function codeVersion(): string {

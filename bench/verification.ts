@@ -13,6 +13,7 @@ import type { BenchOptions } from './options.js';
 import { startBareServer } from './processes.js';
 import type { BenchApp } from './setup.js';
 import { median } from './stats.js';
+import { line, f0, f2 } from './print.js';
 
 /** Store writes usage counting costs: rows and calls for 10,000 verified requests over 20 tokens, one flush. */
 export interface UsageWrites {
@@ -187,12 +188,6 @@ export async function measureVerification(bench: BenchApp, options: BenchOptions
     flood: { ...floodResult, reads: app.directory.stats.reads - readsBefore, readsOver: tokens.length * 20, distinctUnknown: UNKNOWN_IDS, kinds },
   };
 }
-
-const line = (text = ''): void => {
-  process.stdout.write(`${text}\n`);
-};
-const f0 = (n: number): string => Math.round(n).toLocaleString('en-US');
-const f2 = (n: number): string => n.toFixed(2);
 
 /** Goals from issue 3. */
 export const VERIFY_FLOOR_GOAL = 3;

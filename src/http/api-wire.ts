@@ -12,8 +12,8 @@ export const EXPOSED_HEADERS = 'Link, X-Rate-Limit-Interval, X-Rate-Limit-Limit,
 /** The Tokens API's methods (SPEC §3). */
 export const API_METHODS = 'GET, POST, PATCH, DELETE';
 
-/** JSON bodies only (anything else is 415), and the CORS headers on every answer of `scope`. */
-export function applyApiWireRules(scope: FastifyInstance): void {
+/** JSON bodies only in `scope`: anything else is 415, unparseable JSON 400 `Body is not valid JSON`. */
+export function acceptJsonOnly(scope: FastifyInstance): void {
   scope.removeAllContentTypeParsers();
   scope.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
     try {
@@ -22,6 +22,11 @@ export function applyApiWireRules(scope: FastifyInstance): void {
       done(new AppError('body_not_json'));
     }
   });
+}
+
+/** JSON bodies only (anything else is 415), and the CORS headers on every answer of `scope`. */
+export function applyApiWireRules(scope: FastifyInstance): void {
+  acceptJsonOnly(scope);
   // A callback hook, not an async one: it runs on every API request.
   scope.addHook('onRequest', (_request, reply, done) => {
     reply.header('Access-Control-Allow-Origin', '*');

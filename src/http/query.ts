@@ -46,6 +46,17 @@ export function single(query: QueryValues, name: string): string | undefined {
   return first;
 }
 
+/**
+ * The list parameters a request gives, each as its one value (`single`'s rule), in `names`
+ * order: what a list route validates and what its `Link` repeats.
+ */
+export function givenParams(query: QueryValues, names: readonly string[]): Array<[string, string]> {
+  return names.flatMap((name): Array<[string, string]> => {
+    const value = single(query, name);
+    return value === undefined ? [] : [[name, value]];
+  });
+}
+
 /** Serialises parameters for a URL, in the given order. */
 export function formatQuery(params: ReadonlyArray<readonly [string, string]>): string {
   return params.map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join('&');

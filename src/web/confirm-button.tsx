@@ -1,6 +1,7 @@
 import type { ComponentChildren } from 'preact';
 import { useId, useRef, useState } from 'preact/hooks';
 import { describeError } from './messages.tsx';
+import { ErrorAlert } from './layout.tsx';
 
 interface ConfirmButtonProps {
   /** The name of both buttons: the one that asks and the one that confirms (`Delete`, `Refresh`). */
@@ -48,11 +49,7 @@ export function ConfirmButton({ label, question, children, onConfirm }: ConfirmB
       <dialog ref={dialog} aria-labelledby={`${id}-q`} aria-describedby={`${id}-d`}>
         <h2 id={`${id}-q`}>{question}</h2>
         <div id={`${id}-d`}>{children}</div>
-        {error !== null && (
-          <p class="error" role="alert">
-            {error}
-          </p>
-        )}
+        <ErrorAlert message={error} />
         <div class="actions">
           <button type="button" autofocus onClick={() => dialog.current?.close()}>
             Cancel

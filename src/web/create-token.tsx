@@ -1,7 +1,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError, LIST_URL, type Api, type Scope, type TokenObject } from './api.tsx';
 import { CopyButton } from './copy-button.tsx';
-import { Layout } from './layout.tsx';
+import { Layout, ErrorAlert } from './layout.tsx';
 import { describeError } from './messages.tsx';
 import { NoteField, ScopeGroup, UrlsField, isSecretChoice, toChanges, toggled, validate, type FieldErrors, type FieldValues } from './token-fields.tsx';
 
@@ -70,11 +70,7 @@ function CreateForm({ api, onSecret }: { readonly api: Api; readonly onSecret: (
         <a href={LIST_URL}>Back to access tokens</a>
       </p>
       <form onSubmit={(e) => void submit(e)} noValidate>
-        {error !== null && (
-          <p class="error" role="alert">
-            {error}
-          </p>
-        )}
+        <ErrorAlert message={error} />
         <NoteField value={values.note} error={errors.note} onInput={(note) => change({ note })} />
         {catalog === null ? (
           error === null && <p>Loading the scopes…</p>

@@ -50,13 +50,18 @@ export function Layout({ api, username, title, children }: LayoutProps) {
         )}
       </header>
       <main id="main">
-        {error !== null && (
-          <p class="error" role="alert">
-            {error}
-          </p>
-        )}
+        <ErrorAlert message={error} />
         {children}
       </main>
     </>
+  );
+}
+
+/** A refusal in plain words, announced to screen readers; nothing when there is none. */
+export function ErrorAlert({ message }: { readonly message: string | null }) {
+  return message === null ? null : (
+    <p class="error" role="alert">
+      {message}
+    </p>
   );
 }

@@ -1,6 +1,6 @@
 import { useState } from 'preact/hooks';
 import { LIST_URL, type Api } from './api.tsx';
-import { Layout } from './layout.tsx';
+import { Layout, ErrorAlert } from './layout.tsx';
 import { describeSignInError } from './messages.tsx';
 
 /** Username and password; on success a full navigation to the list, so the shell names the user. */
@@ -29,11 +29,7 @@ export function SignInPage({ api }: { readonly api: Api }) {
       <h1>Sign in</h1>
       <p>Sign in to see and manage your account’s access tokens.</p>
       <form class="narrow" onSubmit={(e) => void submit(e)} noValidate>
-        {error !== null && (
-          <p class="error" role="alert">
-            {error}
-          </p>
-        )}
+        <ErrorAlert message={error} />
         <div class="field">
           <label for="username">Username</label>
           <input

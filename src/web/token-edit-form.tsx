@@ -2,6 +2,7 @@ import { useEffect, useState } from 'preact/hooks';
 import type { Api, Scope, TokenObject } from './api.tsx';
 import { describeError } from './messages.tsx';
 import { NoteField, ScopeGroup, UrlsField, toChanges, toggled, validate, type FieldErrors, type FieldValues } from './token-fields.tsx';
+import { ErrorAlert } from './layout.tsx';
 
 interface Props {
   readonly api: Api;
@@ -67,11 +68,7 @@ export function TokenEditForm({ api, token, onSaved }: Props) {
     <section aria-labelledby="edit">
       <h2 id="edit">Edit this token</h2>
       <form onSubmit={(e) => void submit(e)} noValidate>
-        {error !== null && (
-          <p class="error" role="alert">
-            {error}
-          </p>
-        )}
+        <ErrorAlert message={error} />
         <NoteField value={values.note} error={errors.note} onInput={(note) => change({ note })} />
         {token.default ? (
           <p class="hint">The default public token always holds every public scope and takes no URL restriction, so only its note can change.</p>

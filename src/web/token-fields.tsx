@@ -63,13 +63,14 @@ export function toChanges(values: FieldValues, catalog: readonly Scope[], forUpd
   return changes;
 }
 
-interface NoteFieldProps {
+/** A text field of the token form: its value, its validation message, and who hears of input. */
+interface TextFieldProps {
   readonly value: string;
   readonly error: string | undefined;
   readonly onInput: (value: string) => void;
 }
 
-export function NoteField({ value, error, onInput }: NoteFieldProps) {
+export function NoteField({ value, error, onInput }: TextFieldProps) {
   const id = useId();
   return (
     <div class="field">
@@ -91,13 +92,7 @@ export function NoteField({ value, error, onInput }: NoteFieldProps) {
   );
 }
 
-interface UrlsFieldProps {
-  readonly value: string;
-  readonly error: string | undefined;
-  readonly onInput: (value: string) => void;
-}
-
-export function UrlsField({ value, error, onInput }: UrlsFieldProps) {
+export function UrlsField({ value, error, onInput }: TextFieldProps) {
   const id = useId();
   return (
     <div class="field">

@@ -2,7 +2,7 @@ import { useState } from 'preact/hooks';
 import { CREATE_URL, tokenUrl, type Api, type TokenObject } from './api.tsx';
 import { RefreshButton } from './confirm-button.tsx';
 import { defaultFirst, tokenName } from './format.tsx';
-import { Layout } from './layout.tsx';
+import { Layout, ErrorAlert } from './layout.tsx';
 import { TokenFacts, TokenString } from './token-details.tsx';
 import { useTokens } from './use-tokens.tsx';
 
@@ -39,11 +39,7 @@ export function TokenListPage({ api, username }: Props) {
       <p class="notice" role="status">
         {notice}
       </p>
-      {error !== null && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorAlert message={error} />
       {sorted === null ? (
         error === null && <p>Loading your tokens…</p>
       ) : (

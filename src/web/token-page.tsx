@@ -2,7 +2,7 @@ import { useState } from 'preact/hooks';
 import { LIST_URL, type Api, type TokenObject } from './api.tsx';
 import { ConfirmButton, RefreshButton } from './confirm-button.tsx';
 import { tokenName } from './format.tsx';
-import { Layout } from './layout.tsx';
+import { Layout, ErrorAlert } from './layout.tsx';
 import { TokenEditForm } from './token-edit-form.tsx';
 import { TokenFacts, TokenString } from './token-details.tsx';
 import { UsageChart } from './usage-chart.tsx';
@@ -35,11 +35,7 @@ export function TokenPage({ api, username, id }: Props) {
       <p>
         <a href={LIST_URL}>Back to access tokens</a>
       </p>
-      {error !== null && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorAlert message={error} />
       {tokens === null ? (
         error === null && (
           <>

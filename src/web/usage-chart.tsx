@@ -4,6 +4,7 @@ import 'uplot/dist/uPlot.min.css';
 import type { Api, DailyUsage } from './api.tsx';
 import { plural } from './format.tsx';
 import { describeError } from './messages.tsx';
+import { ErrorAlert } from './layout.tsx';
 
 const DAYS = 30;
 const DAY_MS = 86_400_000;
@@ -33,11 +34,7 @@ export function UsageChart({ api, tokenId }: { readonly api: Api; readonly token
   return (
     <section aria-labelledby="usage">
       <h2 id="usage">Requests in the last 30 days</h2>
-      {error !== null && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorAlert message={error} />
       {usage === null ? (
         error === null && <p>Loading the figures…</p>
       ) : (

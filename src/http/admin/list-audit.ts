@@ -3,18 +3,13 @@ import type { FastifyInstance } from 'fastify';
 import { requireAdmin } from '../auth.js';
 import type { HttpDeps } from '../context.js';
 import { setNextLink } from '../next-link.js';
-import { single, type QueryValues } from '../query.js';
+import { givenParams, type QueryValues } from '../query.js';
 
 const LIST_PARAMS = ['account', 'action', 'limit', 'start'] as const;
 
 export function listAuditRoute(app: FastifyInstance, deps: HttpDeps): void {
   app.get('/admin/v1/audit', { onRequest: requireAdmin(deps) }, async (request, reply) => {
-    const raw = request.query as QueryValues;
-    const given: Array<[string, string]> = [];
-    for (const name of LIST_PARAMS) {
-      const value = single(raw, name);
-      if (value !== undefined) given.push([name, value]);
-    }
+    const given = givenParams(request.query as QueryValues, LIST_PARAMS);
     const page = await deps.audit.list(Object.fromEntries(given));
     if (page.next !== null) setNextLink(deps, request, reply, given, page.next);
     return page.entries;

@@ -13,6 +13,7 @@ import fastifyStatic from '@fastify/static';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError, CATALOGUE, invalidField } from '../../domain/errors.js';
 import { SESSION_TTL_MS } from '../../services/sessions-service.js';
+import { acceptJsonOnly } from '../api-wire.js';
 import type { HttpDeps } from '../context.js';
 import { clearedSessionCookieHeader, cookieNames, csrfCookieHeader, csrfTokenFor, passesCsrf, sessionCookie, sessionCookieHeader } from './session-cookies.js';
 
@@ -47,14 +48,8 @@ export function pageSurface(page: FastifyInstance, deps: HttpDeps): void {
       .header('X-Frame-Options', 'DENY');
     done();
   });
-  page.removeAllContentTypeParsers();
-  page.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
-    try {
-      done(null, JSON.parse(body as string));
-    } catch {
-      done(new AppError('body_not_json'));
-    }
-  });
+  // Sign-in and sign-out take JSON, as the APIs do (but none of the APIs' CORS).
+  acceptJsonOnly(page);
   page.setNotFoundHandler((_request, reply) => reply.code(404).header('Cache-Control', 'no-store').send({ message: CATALOGUE.not_found.message }));
 
   const shell = new Shell();

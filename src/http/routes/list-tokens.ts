@@ -3,21 +3,15 @@ import type { FastifyInstance } from 'fastify';
 import { requireScope } from '../auth.js';
 import type { HttpDeps } from '../context.js';
 import { setNextLink } from '../next-link.js';
-import { single, type QueryValues } from '../query.js';
+import { givenParams, type QueryValues } from '../query.js';
 import { listTokensQuery, parseInput } from '../../services/inputs.js';
 
 const LIST_PARAMS = ['default', 'limit', 'sortby', 'start', 'usage'] as const;
 
 export function listTokensRoute(app: FastifyInstance, deps: HttpDeps): void {
   app.get('/tokens/v2/:username', { onRequest: requireScope(deps, 'tokens:read') }, async (request, reply) => {
-    const raw = request.query as QueryValues;
-    const given = Object.fromEntries(
-      LIST_PARAMS.flatMap((name) => {
-        const value = single(raw, name);
-        return value === undefined ? [] : [[name, value]];
-      }),
-    );
-    const query = parseInput(listTokensQuery, given);
+    const given = givenParams(request.query as QueryValues, LIST_PARAMS);
+    const query = parseInput(listTokensQuery, Object.fromEntries(given));
     const page = await deps.tokens.list(request.grant!, {
       sortBy: query.sortby ?? 'created',
       limit: query.limit === undefined ? 100 : Number(query.limit),
@@ -25,7 +19,7 @@ export function listTokensRoute(app: FastifyInstance, deps: HttpDeps): void {
       ...(query.usage !== undefined && { usage: query.usage }),
       ...(query.default !== undefined && { isDefault: query.default === 'true' }),
     });
-    if (page.next !== null) setNextLink(deps, request, reply, Object.entries(given), page.next);
+    if (page.next !== null) setNextLink(deps, request, reply, given, page.next);
     reply.header('Cache-Control', 'no-store');
     return page.tokens;
   });
