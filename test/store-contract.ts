@@ -760,6 +760,53 @@ export function runStoreContract(name: string, open: () => Promise<OpenedStore>)
         assert.deepEqual(await store.changesSince(all[1]!.seq, 1), all.slice(2, 3));
         assert.deepEqual(await store.changesSince(all[3]!.seq, 100), []);
       });
+
+      it('pruneChanges removes entries older than the cut, never the newest; seq keeps growing', async () => {
+        await addAccount(store, 'alice');
+        const made = [makeToken('alice'), makeToken('alice'), makeToken('alice')];
+        for (const t of made) await store.insertToken(t, 10);
+        await store.deleteToken('alice', made[0]!.id, T0 + 1);
+        await store.updateToken('alice', made[1]!.id, { note: 'b' }, T0 + 2);
+        await store.deleteToken('alice', made[2]!.id, T0 + 3);
+        const before = await store.changesSince(0, 100);
+        assert.equal(await store.pruneChanges(T0 + 2), 1);
+        assert.deepEqual(await store.changesSince(0, 100), before.slice(1));
+        assert.equal(await store.deletedTokenHash(made[0]!.id), null, 'a pruned delete is forgotten');
+        assert.equal(await store.deletedTokenHash(made[2]!.id), made[2]!.tokenHash);
+        // A cut past everything keeps the newest entry: a starting follower's seq never goes back.
+        assert.equal(await store.pruneChanges(T0 + 1_000), 1);
+        assert.deepEqual(await store.changesSince(0, 100), before.slice(2));
+        assert.equal(await store.latestChangeSeq(), before[2]!.seq);
+        assert.equal(await store.pruneChanges(T0 + 1_000), 0);
+        await store.deleteToken('alice', made[1]!.id, T0 + 4);
+        const [next] = await store.changesSince(before[2]!.seq, 10);
+        assert.ok(next !== undefined && next.seq > before[2]!.seq && next.tokenId === made[1]!.id);
+      });
+
+      it('runExclusive runs the job (on one node at a time) and says so', async () => {
+        let ran = 0;
+        assert.equal(
+          await store.runExclusive('contract-job', async () => {
+            ran += 1;
+          }),
+          true,
+        );
+        assert.equal(ran, 1);
+        await assert.rejects(
+          store.runExclusive('contract-job', async () => {
+            throw new Error('job failed');
+          }),
+          /job failed/,
+        );
+        // A failed job releases whatever it held: the next run runs.
+        assert.equal(
+          await store.runExclusive('contract-job', async () => {
+            ran += 1;
+          }),
+          true,
+        );
+        assert.equal(ran, 2);
+      });
     });
 
     describe('usage', () => {

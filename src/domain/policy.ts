@@ -21,5 +21,14 @@ export const CLOCK_SKEW_S = CLOCK_SKEW_MS / 1000;
  */
 export const TOMBSTONE_RETENTION_MS = MAX_TK_LIFETIME_MS + 2 * CLOCK_SKEW_MS;
 
+/**
+ * How long the change log keeps an entry (SPEC §7). Far longer than a tombstone must live and
+ * than any follower lags while it is healthy; a follower that could not read the log for longer
+ * than half of it starts over with an empty cache (change-follower.ts), so pruning never drops
+ * an entry a live cache still needs. A delete's entry also lets retrieve tell a revoked token
+ * from a forged one; after this, a long-deleted token is answered as one that never existed.
+ */
+export const CHANGE_RETENTION_MS = 7 * 24 * 3_600_000;
+
 /** Most scopes a tk payload may carry; a longer list is malformed, so it is refused at minting. */
 export const MAX_TK_SCOPES = 256;

@@ -434,6 +434,18 @@ export interface Store {
   recentDeletes(sinceAt: number): Promise<TokenChange[]>;
   /** The highest `seq` written so far (0 when none). */
   latestChangeSeq(): Promise<number>;
+  /**
+   * Removes change-log entries with `at < before` (housekeeping), in batches, each its own short
+   * transaction, but never the newest entry, so `latestChangeSeq` never goes back. Returns how
+   * many went.
+   */
+  pruneChanges(before: number): Promise<number>;
+  /**
+   * Runs a periodic job (`job` names it) on one process at a time across everything sharing this
+   * store: PostgreSQL takes an advisory lock for it and skips the job when another node holds it;
+   * a single-machine store just runs it. True when `run` ran here.
+   */
+  runExclusive(job: string, run: () => Promise<void>): Promise<boolean>;
 
   /** Every signing key, newest first. */
   listSigningKeys(): Promise<SigningKeyRecord[]>;

@@ -39,7 +39,7 @@ export class MemoryStore implements Store {
   private readonly accounts = new Map<string, AccountRecord>();
   private readonly tokens = new Map<string, TokenRecord>();
   private readonly idsByHash = new Map<string, string>();
-  private readonly changes: TokenChange[] = [];
+  private changes: TokenChange[] = [];
   private readonly deletedHashes = new Map<string, string>();
   private signingKeys: SigningKeyRecord[] = [];
   /** token id → UTC day start → requests; removed with the token. */
@@ -327,6 +327,22 @@ export class MemoryStore implements Store {
   async latestChangeSeq(): Promise<number> {
     this.assertOpen();
     return this.lastSeq;
+  }
+
+  async pruneChanges(before: number): Promise<number> {
+    this.assertOpen();
+    const newest = this.changes.at(-1);
+    const kept = this.changes.filter((c) => c.at >= before || c === newest);
+    for (const c of this.changes) if (c.kind === 'delete' && !kept.includes(c)) this.deletedHashes.delete(c.tokenId);
+    const removed = this.changes.length - kept.length;
+    this.changes = kept;
+    return removed;
+  }
+
+  async runExclusive(_job: string, run: () => Promise<void>): Promise<boolean> {
+    this.assertOpen();
+    await run();
+    return true;
   }
 
   async listSigningKeys(): Promise<SigningKeyRecord[]> {

@@ -65,7 +65,7 @@ export interface SqlitePragmas {
 type Audit = AuditEntryInput | undefined;
 
 /** Rows one prune step removes: one short write transaction each. */
-const AUDIT_PRUNE_BATCH = 5_000;
+const PRUNE_BATCH = 5_000;
 
 interface ChangeRow {
   seq: number;
@@ -497,11 +497,26 @@ export class SqliteStore implements Store {
   }
 
   async pruneAudit(before: number): Promise<number> {
+    return this.pruneInBatches(AUDIT_SQL.pruneBatch, before);
+  }
+
+  async pruneChanges(before: number): Promise<number> {
+    return this.pruneInBatches(SQL.pruneChangesBatch, before);
+  }
+
+  /** One machine: whichever process runs a job, running it twice removes nothing twice. */
+  async runExclusive(_job: string, run: () => Promise<void>): Promise<boolean> {
+    await run();
+    return true;
+  }
+
+  /** Runs a `DELETE … LIMIT ?` statement (bound: `before`, batch size) until a batch comes back short. */
+  private async pruneInBatches(sql: string, before: number): Promise<number> {
     let removed = 0;
     for (;;) {
-      const batch = (await this.run(() => this.stmt(AUDIT_SQL.pruneBatch).run(before, AUDIT_PRUNE_BATCH))).changes;
+      const batch = (await this.run(() => this.stmt(sql).run(before, PRUNE_BATCH))).changes;
       removed += batch;
-      if (batch < AUDIT_PRUNE_BATCH) return removed;
+      if (batch < PRUNE_BATCH) return removed;
     }
   }
 

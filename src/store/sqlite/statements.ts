@@ -51,6 +51,9 @@ export const SQL = {
   changesSince: 'SELECT seq, token_id, kind, at FROM token_changes WHERE seq > ? ORDER BY seq LIMIT ?',
   recentDeletes: "SELECT seq, token_id, kind, at FROM token_changes WHERE kind = 'delete' AND at >= ? ORDER BY seq",
   latestSeq: 'SELECT COALESCE(MAX(seq), 0) AS seq FROM token_changes',
+  // Oldest first, a bounded batch, never the newest row (MAX(seq) is the followers' start).
+  pruneChangesBatch: `DELETE FROM token_changes WHERE seq IN (SELECT seq FROM token_changes
+    WHERE at < ? AND seq < (SELECT MAX(seq) FROM token_changes) ORDER BY seq LIMIT ?)`,
   listKeys: 'SELECT id, sealed_key, created, retired FROM signing_keys ORDER BY created DESC, id DESC',
   retireKeys: 'UPDATE signing_keys SET retired = ? WHERE retired IS NULL',
   insertKey: 'INSERT INTO signing_keys (id, sealed_key, created, retired) VALUES (?, ?, ?, ?)',
