@@ -4,6 +4,7 @@
  */
 import type { Config } from './config/config.js';
 import { systemClock, type Clock } from './domain/clock.js';
+import { CHANGE_RETENTION_MS } from './domain/policy.js';
 import { Sealer } from './domain/sealer.js';
 import { loadSecret } from './secret-key.js';
 import { ScopeCatalog } from './domain/scopes.js';
@@ -40,9 +41,16 @@ export interface Tokenbox extends HttpDeps {
   /** Writes counted usage every `usageFlushMs`; `flush()` writes it now (tests, shutdown). */
   readonly usage: UsageFlusher;
   /**
-   * Starts `serve`'s periodic housekeeping: every HOUSEKEEPING_MS, ended page sessions,
-   * day-old Idempotency-Keys and audit entries older than `auditRetentionDays` are removed (through the store's async lock wait, so never holding
-   * the event loop). Only `serve` runs it: a command that only reads writes nothing.
+   * One housekeeping run (SPEC §7): ended page sessions, day-old Idempotency-Keys, audit entries
+   * older than `auditRetentionDays`, and change-log entries older than CHANGE_RETENTION_MS go,
+   * each through the store's own batching and lock wait (never holding the event loop). On
+   * PostgreSQL the run takes an advisory lock, so one node at a time does it; false when another
+   * node held it. A failing job is reported and the others still run.
+   */
+  housekeep(report: (error: unknown) => void): Promise<boolean>;
+  /**
+   * Starts `serve`'s periodic housekeeping: `housekeep` every HOUSEKEEPING_MS. Only `serve` runs
+   * it: a command that only reads writes nothing.
    */
   startHousekeeping(report: (error: unknown) => void): void;
   /** Stops the timers, flushes counted usage (a failure keeps nothing back from closing), closes the store. */
@@ -117,6 +125,11 @@ export async function openTokenbox(config: Config, options: OpenOptions = {}): P
     const sessions = new SessionsService(store, clock);
     const audit = new AuditService(store, clock, config.auditRetentionDays);
     let housekeeping: NodeJS.Timeout | undefined;
+    const housekeep = (report: (error: unknown) => void): Promise<boolean> =>
+      store.runExclusive('housekeeping', async () => {
+        const jobs = [sessions.prune(), audit.prune(), store.pruneChanges(clock() - CHANGE_RETENTION_MS)];
+        for (const job of await Promise.allSettled(jobs)) if (job.status === 'rejected') report(job.reason);
+      });
     return {
       config,
       store,
@@ -141,12 +154,10 @@ export async function openTokenbox(config: Config, options: OpenOptions = {}): P
       usage,
       changes: directory.follower,
       storeObserver,
+      housekeep,
       startHousekeeping: (report) => {
         clearInterval(housekeeping);
-        housekeeping = setInterval(() => {
-          void sessions.prune().catch(report);
-          void audit.prune().catch(report);
-        }, HOUSEKEEPING_MS).unref();
+        housekeeping = setInterval(() => void housekeep(report).catch(report), HOUSEKEEPING_MS).unref();
       },
       close: async () => {
         clearInterval(housekeeping);

@@ -12,10 +12,11 @@ import { describe, it } from 'node:test';
 import { openTokenbox } from '../src/main.js';
 import { MemoryStore } from '../src/store/memory/memory-store.js';
 import type { Store, TokenChange } from '../src/store/port.js';
-import { ChangeFollower, type ChangeListener } from '../src/verification/change-follower.js';
+import { ChangeFollower, START_OVER_AFTER_MS, type ChangeListener } from '../src/verification/change-follower.js';
 import { TokenDirectory } from '../src/verification/token-directory.js';
 import { makeDefaultToken, makeToken } from './store-contract.js';
-import { testClock, testConfig } from './helpers/app.js';
+import { CHANGE_RETENTION_MS } from '../src/domain/policy.js';
+import { startTestApp, testClock, testConfig } from './helpers/app.js';
 
 function flakyStore(): { store: Store; down: (isDown: boolean) => void } {
   const inner = new MemoryStore();
@@ -33,7 +34,7 @@ function flakyStore(): { store: Store; down: (isDown: boolean) => void } {
 
 function recorder(): ChangeListener & { changes: TokenChange[] } {
   const changes: TokenChange[] = [];
-  return { changes, applyChange: (c) => changes.push(c), loadTombstones: () => undefined };
+  return { changes, applyChange: (c) => changes.push(c), loadTombstones: () => undefined, forgetAll: () => undefined };
 }
 
 describe('change follower', () => {
@@ -71,6 +72,39 @@ describe('change follower', () => {
       'the delete made while failing is applied',
     );
     assert.deepEqual(follower.status(), { seq: listener.changes[0]!.seq, lagMs: 0, failing: false });
+  });
+
+  it('after a gap long enough for the log to be pruned, the cache starts over: a delete whose entry was pruned is still seen', async () => {
+    const { store, down } = flakyStore();
+    const clock = testClock();
+    const directory = new TokenDirectory(store, clock, 100);
+    await store.createAccount({ username: 'alice', created: clock() }, makeDefaultToken('alice'));
+    const [gone, kept, other] = [makeToken('alice'), makeToken('alice'), makeToken('alice')];
+    for (const t of [gone, kept, other]) await store.insertToken(t, 100);
+    await directory.follower.start(0);
+    assert.notEqual(await directory.load(gone.tokenHash, gone.id), null);
+    assert.notEqual(await directory.load(kept.tokenHash, kept.id), null);
+
+    // A short outage: what was cached stays cached (no needless start-over).
+    down(true);
+    await directory.follower.wake();
+    clock.advance(60_000);
+    down(false);
+    await directory.follower.wake();
+    assert.notEqual(directory.cached(kept.tokenHash), undefined);
+
+    // A long one: the delete is written and then pruned while this follower cannot read.
+    down(true);
+    await store.deleteToken('alice', gone.id, clock());
+    clock.advance(START_OVER_AFTER_MS + 1);
+    await store.updateToken('alice', other.id, { note: 'newest' }, clock());
+    assert.equal(await store.pruneChanges(clock()), 1, 'the delete entry is pruned; the newest stays');
+    await directory.follower.wake();
+    down(false);
+    await directory.follower.wake();
+    assert.equal(directory.cached(gone.tokenHash), undefined, 'the deleted token is no longer cached');
+    assert.equal(await directory.load(gone.tokenHash, gone.id), null, 'and a read finds it gone');
+    assert.equal(directory.follower.status().failing, false);
   });
 
   it('a key change reloads through onKeyRotation and is not handed to the token listener; a failed reload is read again', async () => {
@@ -168,5 +202,33 @@ describe('a store that pushes (watchChanges)', () => {
       await app.close();
     }
     assert.equal(listeners.size, 0, 'close unsubscribes');
+  });
+});
+
+describe('housekeeping', () => {
+  it('one run prunes change-log entries past their retention (never the newest), with the other jobs, and reports nothing when all succeed', async () => {
+    const t = await startTestApp();
+    try {
+      await t.account('alice');
+      const first = await t.token('alice', ['styles:read']);
+      const second = await t.token('alice', ['styles:read']);
+      const grant = await t.app.access.operator('alice');
+      await t.app.tokens.delete(grant, first.id);
+      t.clock.advance(CHANGE_RETENTION_MS + 1);
+      await t.app.tokens.delete(grant, second.id);
+      const before = await t.app.store.changesSince(0, 100);
+      const reported: unknown[] = [];
+      assert.equal(await t.app.housekeep((error) => reported.push(error)), true);
+      assert.deepEqual(reported, []);
+      const after = await t.app.store.changesSince(0, 100);
+      assert.deepEqual(
+        after.map((c) => c.tokenId),
+        before.filter((c) => c.at >= t.clock() - CHANGE_RETENTION_MS).map((c) => c.tokenId),
+      );
+      assert.equal(after.at(-1)?.tokenId, second.id);
+      assert.ok(after.length < before.length);
+    } finally {
+      await t.close();
+    }
   });
 });

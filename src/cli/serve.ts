@@ -35,7 +35,9 @@ export async function serve(app: Tokenbox, io: CliIo): Promise<number> {
     (error) => server.log.error({ err: error }, 'usage counts cannot be written; they are kept in memory and retried'),
     () => server.log.info('usage counts are written again'),
   );
-  app.startHousekeeping((error) => server.log.warn({ err: error }, 'expired sessions could not be removed; the next run tries again'));
+  app.startHousekeeping((error) =>
+    server.log.warn({ err: error }, 'housekeeping (expired sessions, old audit and change-log entries) failed; the next run tries again'),
+  );
   const listening: { close(): Promise<unknown> }[] = [];
   for (const [what, instance, port] of [
     ['', server, app.config.port],

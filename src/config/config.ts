@@ -115,7 +115,13 @@ const configSchema = z.strictObject({
   host: z.string().min(1).default('127.0.0.1'),
   port: port.default(8080),
   dataDir: z.string().min(1).default('./data'),
-  databaseUrl: z.string().min(1).optional(),
+  databaseUrl: z
+    .string()
+    .trim()
+    .regex(/^postgres(ql)?:\/\/\S+$/, 'must be a PostgreSQL URL (postgres://user@host:5432/database)')
+    .optional(),
+  /** [ext] Connections each process keeps open to PostgreSQL at most (with `databaseUrl`). */
+  databasePoolSize: positive.max(1_000).default(10),
   redisUrl: z.string().min(1).optional(),
   publicUrl: z.url({ protocol: /^https?$/ }).optional(),
   trustProxy: trustProxySchema.default(false),
@@ -149,6 +155,7 @@ const ENV_KEYS = [
   'port',
   'dataDir',
   'databaseUrl',
+  'databasePoolSize',
   'redisUrl',
   'publicUrl',
   'trustProxy',

@@ -6,6 +6,7 @@
  * NOTIFY) calls `wake()`, and the poll stays the guarantee.
  */
 import type { Clock } from '../domain/clock.js';
+import { CHANGE_RETENTION_MS } from '../domain/policy.js';
 import type { Store, TokenChange } from '../store/port.js';
 
 /** How often the log is polled. The bound from a delete elsewhere to a refusal here is this plus one read. */
@@ -17,7 +18,19 @@ export interface ChangeListener {
   applyChange(change: TokenChange): void;
   /** Called at start with the deletes young enough to matter (tombstones). */
   loadTombstones(deletes: readonly TokenChange[]): void;
+  /**
+   * Called when the follower could not read the log for so long that entries it never applied
+   * may have been pruned (CHANGE_RETENTION_MS): drop everything cached; tombstones follow.
+   */
+  forgetAll(): void;
 }
+
+/**
+ * After this long without reading the log in full, the follower starts over (`forgetAll`) before
+ * it reads on: half the change log's retention, so an entry is never pruned before a follower
+ * that could still apply it has either applied it or dropped what it would have invalidated.
+ */
+export const START_OVER_AFTER_MS = CHANGE_RETENTION_MS / 2;
 
 /** What `/health` shows of the follower. */
 export interface FollowerStatus {
@@ -133,6 +146,10 @@ export class ChangeFollower {
     do {
       this.again = false;
       const started = this.clock();
+      if (started - this.caughtUpAt > START_OVER_AFTER_MS) {
+        this.listener.forgetAll();
+        this.listener.loadTombstones(await this.store.recentDeletes(started - this.tombstoneRetentionMs));
+      }
       let page: TokenChange[];
       do {
         page = await this.store.changesSince(this.lastSeq, PAGE);

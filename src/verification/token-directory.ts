@@ -140,6 +140,15 @@ export class TokenDirectory implements ChangeListener {
     this.prune();
   }
 
+  forgetAll(): void {
+    this.epoch++;
+    this.known.clear();
+    this.hashById.clear();
+    this.unknown.clear();
+    this.unknownById.clear();
+    this.tombstones.clear();
+  }
+
   loadTombstones(deletes: readonly TokenChange[]): void {
     this.epoch++;
     for (const d of deletes) this.tombstones.set(d.tokenId, d.at);
