@@ -2,6 +2,8 @@
 
 export interface BenchOptions {
   readonly quick: boolean;
+  /** `--only cluster`: only section 10 (many machines), for working on it. */
+  readonly only: 'cluster' | null;
   /** Concurrent connections for the throughput runs (creates, retrieve, baseline). */
   readonly connections: number;
   /** Creates into a fresh account: an untimed run first, then a timed one (seconds). */
@@ -23,7 +25,7 @@ export interface BenchOptions {
   readonly probeCreates: number;
 }
 
-const FULL: Omit<BenchOptions, 'quick'> = {
+const FULL: Omit<BenchOptions, 'quick' | 'only'> = {
   connections: 32,
   createWarmupS: 1,
   createDurationS: 5,
@@ -36,7 +38,7 @@ const FULL: Omit<BenchOptions, 'quick'> = {
   probeCreates: 300,
 };
 
-const QUICK: Omit<BenchOptions, 'quick'> = {
+const QUICK: Omit<BenchOptions, 'quick' | 'only'> = {
   ...FULL,
   createWarmupS: 0.5,
   createDurationS: 2,
@@ -49,8 +51,9 @@ const QUICK: Omit<BenchOptions, 'quick'> = {
 };
 
 export function parseOptions(argv: readonly string[]): BenchOptions {
-  const unknown = argv.filter((a) => a !== '--quick');
-  if (unknown.length > 0) throw new Error(`unknown argument(s): ${unknown.join(' ')} (only --quick is accepted)`);
+  const only = argv.includes('--only=cluster') ? 'cluster' : null;
+  const unknown = argv.filter((a) => a !== '--quick' && a !== '--only=cluster');
+  if (unknown.length > 0) throw new Error(`unknown argument(s): ${unknown.join(' ')} (--quick and --only=cluster are accepted)`);
   const quick = argv.includes('--quick');
-  return { quick, ...(quick ? QUICK : FULL) };
+  return { quick, only, ...(quick ? QUICK : FULL) };
 }

@@ -87,11 +87,15 @@ function stop(child: ChildProcess): Promise<void> {
   });
 }
 
-/** `tokenbox serve --data <dataDir>` from the compiled CLI, default logger, raised limits. */
-export async function startShippedServe(dataDir: string, secret: string, configPath?: string, env: Record<string, string> = {}): Promise<ChildServer> {
+/** Where a `serve` keeps its data: a SQLite data directory, or a PostgreSQL URL. */
+export type ServeStore = string | { readonly databaseUrl: string };
+
+/** `tokenbox serve --data <dataDir>` (or `--database-url <url>`) from the compiled CLI, default logger, raised limits. */
+export async function startShippedServe(where: ServeStore, secret: string, configPath?: string, env: Record<string, string> = {}): Promise<ChildServer> {
   const port = await freePort();
   const config = configPath === undefined ? [] : ['--config', configPath];
-  const child = spawn(process.execPath, [BIN, 'serve', '--data', dataDir, '--host', '127.0.0.1', '--port', String(port), ...config], {
+  const store = typeof where === 'string' ? ['--data', where] : ['--database-url', where.databaseUrl];
+  const child = spawn(process.execPath, [BIN, 'serve', ...store, '--host', '127.0.0.1', '--port', String(port), ...config], {
     cwd: ROOT,
     env: cleanEnv({ TOKENBOX_SECRET: secret, ...SERVE_LIMITS, ...env }),
     stdio: ['ignore', 'pipe', 'pipe'],

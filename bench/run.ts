@@ -15,6 +15,7 @@ import { measureVerification, printVerification } from './verification.js';
 import { measureGateway, printGateway } from './gateway.js';
 import { measureMetricsCost, printMetricsCost } from './metrics.js';
 import { measureAuditCost, printAuditCost } from './audit.js';
+import { measureCluster, printCluster } from './cluster.js';
 
 const progress = (text: string): void => {
   process.stderr.write(`.. ${text}\n`);
@@ -33,6 +34,10 @@ async function main(): Promise<void> {
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
+    if (options.only === 'cluster') {
+      printCluster(await measureCluster(bench, options, progress));
+      return;
+    }
     progress(`creates: ${options.createWarmupS} s warm-up + ${options.createDurationS} s timed`);
     const creates = await measureCreates(bench, options, 'writer');
 
@@ -56,6 +61,8 @@ async function main(): Promise<void> {
     progress('a token update with and without its audit entry, in process');
     const audit = await measureAuditCost(bench, options);
 
+    const cluster = await measureCluster(bench, options, progress);
+
     // Last: it adds tokens to the accounts it probes.
     progress('create cost vs account size');
     await bench.app.accounts.create('probe');
@@ -74,6 +81,8 @@ async function main(): Promise<void> {
     printMetricsCost(metrics);
     process.stdout.write('\n');
     printAuditCost(audit);
+    process.stdout.write('\n');
+    printCluster(cluster);
     process.stdout.write(`${loadLine('at end')}\n`);
   } finally {
     await bench.close();

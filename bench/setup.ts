@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../dist/config/config.js';
 import { openTokenbox, type Tokenbox } from '../dist/main.js';
-import { startShippedServe, type ChildServer } from './processes.js';
+import { startShippedServe, type ChildServer, type ServeStore } from './processes.js';
 
 /**
  * Limits the benchmark raises (for `serve`: SERVE_LIMITS, the same values through the
@@ -31,21 +31,28 @@ export interface BenchApp {
   /** The key-encryption secret both processes use (another `serve` on the same data needs it). */
   readonly secret: string;
   readonly dataDir: string;
+  /** What a further `serve` on the same data is started with: the data directory or the database URL. */
+  readonly where: ServeStore;
   /** Creates an account and an sk holding `scopes`; returns the sk string. */
   accountWithSecretToken(username: string, scopes: string[]): Promise<string>;
   close(): Promise<void>;
 }
 
-export async function startBenchApp(): Promise<BenchApp> {
+/**
+ * Starts the pair on a fresh SQLite data directory, or on `databaseUrl` (PostgreSQL; the temp
+ * directory then stays empty). `secret` defaults to a fresh one; several apps on one database
+ * share it.
+ */
+export async function startBenchApp(databaseUrl?: string, secret: string = randomBytes(32).toString('base64')): Promise<BenchApp> {
   const dataDir = mkdtempSync(join(tmpdir(), 'tokenbox-bench-'));
   try {
-    const secret = randomBytes(32).toString('base64');
-    const loaded = loadConfig({ env: { TOKENBOX_SECRET: secret }, flags: { dataDir, ...BENCH_FLAGS } });
+    const where = databaseUrl === undefined ? { dataDir } : { databaseUrl };
+    const loaded = loadConfig({ env: { TOKENBOX_SECRET: secret }, flags: { ...where, ...BENCH_FLAGS } });
     if (!loaded.ok) throw new Error(`bench config: ${loaded.errors.join('; ')}`);
     const app = await openTokenbox(loaded.config);
     let serve: ChildServer;
     try {
-      serve = await startShippedServe(dataDir, secret);
+      serve = await startShippedServe(databaseUrl === undefined ? dataDir : { databaseUrl }, secret);
     } catch (error) {
       await app.close();
       throw error;
@@ -56,6 +63,7 @@ export async function startBenchApp(): Promise<BenchApp> {
       origin: serve.origin,
       secret,
       dataDir,
+      where: databaseUrl === undefined ? dataDir : { databaseUrl },
       async accountWithSecretToken(username, scopes) {
         await app.accounts.create(username);
         const created = await app.tokens.create(await app.access.operator(username), { note: 'bench', scopes });
