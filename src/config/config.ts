@@ -250,5 +250,10 @@ export function loadConfig(sources: ConfigSources = {}): ConfigResult {
     .filter(([key]) => parsed.data[key as keyof typeof parsed.data] !== undefined)
     .map(([key, why]) => `${key}: ${why}`);
   if (notYet.length > 0) return { ok: false, errors: notYet };
+  // Several nodes on one database must open each other's sealed keys: a secret.key generated in
+  // each node's own data directory would differ, so with a database URL the secret is required.
+  if (parsed.data.databaseUrl !== undefined && parsed.data.secret === undefined) {
+    return { ok: false, errors: ['secret: TOKENBOX_SECRET must be set with a database URL (every node shares it; none is generated)'] };
+  }
   return { ok: true, config: Object.freeze(parsed.data) };
 }

@@ -112,11 +112,19 @@ function outputWaiter(proc: ChildProcess, read: () => string): RunningServer['wa
 
 export const children = new Set<ChildProcess>();
 
+/** Where a command keeps its data: a SQLite data directory, or a PostgreSQL URL. */
+export type StoreLocation = string | { readonly databaseUrl: string };
+
+/** The flags that point a command at `where`. */
+export function storeArgs(where: StoreLocation): string[] {
+  return typeof where === 'string' ? ['--data', where] : ['--database-url', where.databaseUrl];
+}
+
 /** `tokenbox serve` on a free port; resolves once GET /health answers 200. */
-export async function startServer(dataDir: string, env: Record<string, string> = {}): Promise<RunningServer> {
+export async function startServer(where: StoreLocation, env: Record<string, string> = {}): Promise<RunningServer> {
   for (let attempt = 0; ; attempt++) {
     const port = await freePort();
-    const proc = spawn(process.execPath, [BIN, 'serve', '--data', dataDir, '--port', String(port)], {
+    const proc = spawn(process.execPath, [BIN, 'serve', ...storeArgs(where), '--port', String(port)], {
       env: childEnv(env),
       cwd: tmpdir(),
       stdio: ['ignore', 'pipe', 'pipe'],
