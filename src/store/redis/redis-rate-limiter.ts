@@ -112,8 +112,9 @@ export class RedisRateLimiter implements RateLimiter {
     // ioredis would print each reconnect attempt's error.
     this.client.on('error', () => undefined);
     this.client.on('close', () => this.goLocal(new Error('the connection to Redis closed')));
-    // Back (or connected for the first time): send what is pending, which proves the script runs.
-    this.client.on('ready', () => void this.settle());
+    // Back (or connected for the first time): send what is pending, which proves the script runs,
+    // and read back every key this node knows, so it stops relying on counts from before.
+    this.client.on('ready', () => void this.settle({ everyKey: true }));
   }
 
   hit(key: string, limit: number): RateDecision {
@@ -145,9 +146,14 @@ export class RedisRateLimiter implements RateLimiter {
   /**
    * Sends every pending hit now (after the running settle, if any). Never rejects: a failure is a
    * mode change. Resolves once this node's counts are in Redis, or have failed to get there.
+   *
+   * With `everyKey`, it also reads back the cluster-wide total of every key this node has counted
+   * in the window (an increment of 0), so its next decisions see every hit other nodes have
+   * settled. Done after each reconnect and by tests; on the timer it would send every active key
+   * every 50 ms, where the pending ones are enough for the overshoot bound above.
    */
-  settle(): Promise<void> {
-    this.settling = this.settling.then(() => this.send());
+  settle(options: { readonly everyKey?: boolean } = {}): Promise<void> {
+    this.settling = this.settling.then(() => this.send(options.everyKey === true));
     return this.settling;
   }
 
@@ -186,14 +192,14 @@ export class RedisRateLimiter implements RateLimiter {
     this.timer = null;
   }
 
-  private async send(): Promise<void> {
+  private async send(everyKey: boolean): Promise<void> {
     this.clearTimer();
     if (this.client.status === 'connecting' || this.client.status === 'connect') await this.connectAttempt();
     // Not connected: the `ready` event settles when the client is back.
     if (this.client.status !== 'ready') return;
-    if (this.unsent.size === 0 && this.mode === 'shared') return;
+    if (this.unsent.size === 0 && this.mode === 'shared' && !everyKey) return;
     const windowStart = this.windowStart;
-    const batch = [...this.unsent].map(([key, count]) => ({ key, count, sent: count.pending }));
+    const batch = [...(everyKey ? this.counts : this.unsent)].map(([key, count]) => ({ key, count, sent: count.pending }));
     this.unsent = new Map();
     const ttlMs = Math.max(EXPIRY_GRACE_MS, (windowStart + WINDOW_S) * 1000 + EXPIRY_GRACE_MS - this.clock());
     const keys = batch.map((b) => `${this.prefix}${windowStart}:${b.key}`);
@@ -206,7 +212,7 @@ export class RedisRateLimiter implements RateLimiter {
       this.goShared();
     } catch (error) {
       // Still pending: the next settle sends them, unless their window has ended meanwhile.
-      if (windowStart === this.windowStart) for (const b of batch) this.unsent.set(b.key, b.count);
+      if (windowStart === this.windowStart) for (const b of batch) if (b.sent > 0) this.unsent.set(b.key, b.count);
       this.goLocal(error);
     }
     if (this.unsent.size > 0 || this.mode === 'local') this.schedule();
