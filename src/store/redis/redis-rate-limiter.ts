@@ -92,6 +92,8 @@ export class RedisRateLimiter implements RateLimiter {
   /** The running settle; settles never overlap, so a batch's counts are never sent twice at once. */
   private settling: Promise<void> = Promise.resolve();
   private closed = false;
+  /** The connection's last error, until it is ready again. */
+  private connectionError: Error | undefined;
 
   constructor(options: RedisRateLimiterOptions) {
     this.clock = options.clock;
@@ -108,13 +110,17 @@ export class RedisRateLimiter implements RateLimiter {
       commandTimeout: COMMAND_TIMEOUT_MS,
     });
     this.client.defineCommand('tokenboxRateSettle', { lua: SETTLE_LUA });
-    // Errors reach the limiter through failed settles and the close event; without a listener
-    // ioredis would print each reconnect attempt's error.
-    this.client.on('error', () => undefined);
-    this.client.on('close', () => this.goLocal(new Error('the connection to Redis closed')));
+    // Errors reach the limiter through failed settles and the close event, which reports the
+    // socket's own error (ECONNREFUSED…) when there was one. Without a listener ioredis would
+    // print each reconnect attempt's error.
+    this.client.on('error', (error: Error) => (this.connectionError = error));
+    this.client.on('close', () => this.goLocal(this.connectionError ?? new Error('the connection to Redis closed')));
     // Back (or connected for the first time): send what is pending, which proves the script runs,
     // and read back every key this node knows, so it stops relying on counts from before.
-    this.client.on('ready', () => void this.settle({ everyKey: true }));
+    this.client.on('ready', () => {
+      this.connectionError = undefined;
+      void this.settle({ everyKey: true });
+    });
   }
 
   hit(key: string, limit: number): RateDecision {
