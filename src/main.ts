@@ -17,6 +17,7 @@ import { AnalyticsService } from './services/analytics-service.js';
 import { AuditService } from './services/audit-service.js';
 import { Keyring } from './services/keyring.js';
 import { MemoryRateLimiter } from './verification/rate-limiter.js';
+import { RedisRateLimiter, type RateLimitMode } from './store/redis/redis-rate-limiter.js';
 import { TemporaryTokensService } from './services/temporary-tokens-service.js';
 import { TokensService } from './services/tokens-service.js';
 import { SessionsService } from './services/sessions-service.js';
@@ -53,6 +54,11 @@ export interface Tokenbox extends HttpDeps {
    * it: a command that only reads writes nothing.
    */
   startHousekeeping(report: (error: unknown) => void): void;
+  /**
+   * With `redisUrl`, tells `report` each time rate limits go local (Redis unreachable: each node
+   * limits alone) and shared again; a change before the call is told at once. `serve` logs them.
+   */
+  onRateLimitModeChange(report: (event: RateLimitMode, error?: unknown) => void): void;
   /** Stops the timers, flushes counted usage (a failure keeps nothing back from closing), closes the store. */
   close(): Promise<void>;
 }
@@ -117,7 +123,22 @@ export async function openTokenbox(config: Config, options: OpenOptions = {}): P
     });
     const accounts = new AccountsService(store, tokens, sealer, catalog, clock, () => directory.follower.poll());
     if (options.rederiveDefaultScopes === true) await accounts.rederiveDefaultScopes();
-    const limiter = new MemoryRateLimiter(clock);
+    // Rate limits (SPEC §7): counted in Redis across the cluster with `redisUrl`, else per node.
+    // The limiter connects now, before serve's logger listens: the last change waits for it.
+    let reportLimiterMode: ((event: RateLimitMode, error?: unknown) => void) | undefined;
+    let limiterLocal: { error: unknown } | undefined;
+    const redisLimiter =
+      config.redisUrl === undefined
+        ? undefined
+        : new RedisRateLimiter({
+            url: config.redisUrl,
+            clock,
+            report: (event, error) => {
+              limiterLocal = event === 'local' ? { error } : undefined;
+              reportLimiterMode?.(event, error);
+            },
+          });
+    const limiter = redisLimiter ?? new MemoryRateLimiter(clock);
     // Usage (SPEC §5): counted in memory by the verifier, written in batches off the request path.
     const counter = new UsageCounter();
     const usage = new UsageFlusher(counter, store);
@@ -159,6 +180,10 @@ export async function openTokenbox(config: Config, options: OpenOptions = {}): P
         clearInterval(housekeeping);
         housekeeping = setInterval(() => void housekeep(report).catch(report), HOUSEKEEPING_MS).unref();
       },
+      onRateLimitModeChange: (report) => {
+        reportLimiterMode = report;
+        if (limiterLocal !== undefined) report('local', limiterLocal.error);
+      },
       close: async () => {
         clearInterval(housekeeping);
         unwatch?.();
@@ -167,6 +192,7 @@ export async function openTokenbox(config: Config, options: OpenOptions = {}): P
         // The last flush, before the store closes; it never rejects (a failure is reported to
         // the flusher's health listener, and what it could not write is lost with the process).
         await usage.flush();
+        await redisLimiter?.close();
         await store.close();
       },
     };

@@ -81,11 +81,24 @@ describe('auditRetentionDays', () => {
   });
 });
 
+describe('redisUrl', () => {
+  it('is taken from TOKENBOX_REDIS_URL, else REDIS_URL (cluster-wide rate limits, SPEC §7)', () => {
+    const cases: ReadonlyArray<[Record<string, string>, string]> = [
+      [{ REDIS_URL: 'redis://a:6379' }, 'redis://a:6379'],
+      [{ REDIS_URL: 'redis://a:6379', TOKENBOX_REDIS_URL: 'redis://b:6379' }, 'redis://b:6379'],
+    ];
+    for (const [env, expected] of cases) {
+      const result = loadConfig({ env });
+      assert.ok(result.ok, JSON.stringify(env));
+      assert.equal(result.config.redisUrl, expected);
+    }
+  });
+});
+
 describe('invalid config', () => {
   it('refuses keys whose feature this version lacks, naming each, rather than ignoring them', () => {
     const cases: ReadonlyArray<[Parameters<typeof loadConfig>[0], RegExp]> = [
       [{ env: { DATABASE_URL: 'postgres://x/y' } }, /^databaseUrl: PostgreSQL is not supported/],
-      [{ env: { REDIS_URL: 'redis://127.0.0.1' } }, /^redisUrl: Redis-backed rate limits are not in this version/],
     ];
     for (const [sources, expected] of cases) {
       const result = loadConfig(sources);

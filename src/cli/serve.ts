@@ -35,6 +35,12 @@ export async function serve(app: Tokenbox, io: CliIo): Promise<number> {
     (error) => server.log.error({ err: error }, 'usage counts cannot be written; they are kept in memory and retried'),
     () => server.log.info('usage counts are written again'),
   );
+  // Redis unreachable: each node limits alone until it is back (once each way; /health shows it).
+  app.onRateLimitModeChange((event, error) =>
+    event === 'local'
+      ? server.log.error({ err: error }, 'rate limits cannot be counted in Redis; each node limits alone until it can')
+      : server.log.info('rate limits are counted in Redis again'),
+  );
   app.startHousekeeping((error) =>
     server.log.warn({ err: error }, 'housekeeping (expired sessions, old audit and change-log entries) failed; the next run tries again'),
   );

@@ -178,7 +178,6 @@ const ENV_KEYS = [
  */
 const NOT_YET: Readonly<Record<string, string>> = {
   databaseUrl: 'PostgreSQL is not supported by this version yet; use --data for SQLite (unset DATABASE_URL / TOKENBOX_DATABASE_URL)',
-  redisUrl: 'Redis-backed rate limits are not in this version yet; limits are counted per node (unset REDIS_URL / TOKENBOX_REDIS_URL)',
 };
 
 export interface ConfigSources {

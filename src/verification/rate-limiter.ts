@@ -19,6 +19,13 @@ export interface RateLimiter {
    * answers synchronously (the verifier's hot path skips a microtask); a shared one may not.
    */
   hit(key: string, limit: number): RateDecision | Promise<RateDecision>;
+  /** A shared limiter's current way of counting (shown on `/health`); a per-node one has none. */
+  status?(): RateLimiterStatus;
+}
+
+/** `shared`: counted across the cluster; `local`: this node limits alone (its Redis is unreachable). */
+export interface RateLimiterStatus {
+  readonly mode: 'shared' | 'local';
 }
 
 /** The window every limit counts in (SPEC §3, §7). */
