@@ -65,9 +65,9 @@ export interface Populated {
 /**
  * One of everything: two accounts (bob disabled; alice with a password), default tokens, a pk
  * with URL and app restrictions, an sk, usage with `lastUsed`, a session, two signing keys (the
- * first retired), an admin key, a deleted token, and audit entries.
+ * first retired, sealed by `sealKey`), an admin key, a deleted token, and audit entries.
  */
-export async function populate(store: Store): Promise<Populated> {
+export async function populate(store: Store, sealKey: (id: string) => string = (id) => `v1.sealed-${id}`): Promise<Populated> {
   const aliceDefault = makeDefaultToken('alice');
   assert.ok(
     await store.createAccount({ username: 'alice', created: T0 }, aliceDefault, '$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA', [
@@ -92,9 +92,9 @@ export async function populate(store: Store): Promise<Populated> {
   ]);
   const sessionHash = 'c2Vzc2lvbi1oYXNoLW9mLWFsaWNl';
   assert.ok(await store.createSession({ idHash: sessionHash, username: 'alice', created: T0, expires: T0 + 365 * DAY_MS * 100 }));
-  await store.addSigningKey({ id: 'ckey1aaaaaaaaaaaaaaaaaaaaa', sealedKey: 'v1.sealed-one', created: T0, retired: null });
+  await store.addSigningKey({ id: 'ckey1aaaaaaaaaaaaaaaaaaaaa', sealedKey: sealKey('ckey1aaaaaaaaaaaaaaaaaaaaa'), created: T0, retired: null });
   await store.addSigningKey(
-    { id: 'ckey2aaaaaaaaaaaaaaaaaaaaa', sealedKey: 'v1.sealed-two', created: T0 + 20, retired: null },
+    { id: 'ckey2aaaaaaaaaaaaaaaaaaaaa', sealedKey: sealKey('ckey2aaaaaaaaaaaaaaaaaaaaa'), created: T0 + 20, retired: null },
     cliEntry('key.rotate', null, 'ckey2aaaaaaaaaaaaaaaaaaaaa'),
   );
   await store.insertAdminKey(

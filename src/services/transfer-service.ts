@@ -169,7 +169,7 @@ async function loadRecords(lines: AsyncGenerator<string>, writer: ImportWriter):
     const index = TRANSFER_ORDER.indexOf(kind);
     if (index < position) {
       throw new TransferError(
-        `line ${lineNumber} holds a ${kind} record after ${TRANSFER_ORDER[position]} records, out of the order ${TRANSFER_ORDER.join(', ')}`,
+        `line ${lineNumber} holds ${withArticle(kind)} record after ${TRANSFER_ORDER[position]} records, out of the order ${TRANSFER_ORDER.join(', ')}`,
       );
     }
     position = index;
@@ -202,6 +202,10 @@ function kindOf(value: unknown, lineNumber: number): TransferKind | 'end' {
   if (kind === 'end' || isTransferKind(kind)) return kind;
   if (kind === 'header') throw new TransferError(`line ${lineNumber} is a second header`);
   throw new TransferError(`line ${lineNumber} has ${typeof kind === 'string' ? `an unknown kind ${JSON.stringify(kind.slice(0, 40))}` : 'no kind'}`);
+}
+
+function withArticle(kind: TransferKind): string {
+  return /^[aeiou]/.test(kind) ? `an ${kind}` : `a ${kind}`;
 }
 
 function describeContents(contents: StoreContents): string {
