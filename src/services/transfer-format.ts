@@ -105,7 +105,7 @@ const RECORD_SCHEMAS = {
     account: username.nullable(),
     action: z.enum(AUDIT_ACTIONS),
     target: id.nullable(),
-    ip: text(64).nullable(),
+    ip: text(256).nullable(),
     details: z.record(z.string(), z.unknown()).nullable(),
   }),
 } satisfies Record<TransferKind, z.ZodType<TransferRecord>>;
