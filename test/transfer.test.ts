@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { beforeEach, describe, it } from 'node:test';
+import Database from 'better-sqlite3';
 import { Sealer } from '../src/domain/sealer.js';
 import { TransferError, TransferService, type TransferCounts } from '../src/services/transfer-service.js';
 import { MemoryStore } from '../src/store/memory/memory-store.js';
@@ -38,6 +39,30 @@ runTransferContract('sqlite', async () => {
     },
     migrations: SQL_MIGRATIONS,
   };
+});
+
+describe('sqlite export: its own read transaction', () => {
+  it('holds a snapshot while it runs (a full checkpoint is busy) and lets go when abandoned', async () => {
+    const dir = tempDir();
+    const store = openSqliteStore(dir);
+    const probe = new Database(join(dir, 'tokenbox.db'));
+    try {
+      await store.migrate();
+      await populate(store);
+      const checkpointBusy = (): number => (probe.pragma('wal_checkpoint(TRUNCATE)') as { busy: number }[])[0]?.busy ?? -1;
+      const records = store.exportRecords(1)[Symbol.asyncIterator]();
+      await records.next();
+      // A write after the snapshot: the reader still needs the WAL frames before it.
+      await store.appendAudit({ at: T0, actor: { kind: 'cli', id: null }, account: null, action: 'session.sign_in_failed', target: null, ip: null });
+      assert.equal(checkpointBusy(), 1, 'the export holds no snapshot');
+      await records.return?.();
+      assert.equal(checkpointBusy(), 0, 'the abandoned export still holds its snapshot');
+    } finally {
+      probe.close();
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
 
 const SECRET = 'transfer-test-secret-0123456789abcdef';
