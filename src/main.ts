@@ -23,6 +23,7 @@ import { TokensService } from './services/tokens-service.js';
 import { SessionsService } from './services/sessions-service.js';
 import type { MigrationResult, Store, StoreObserver } from './store/port.js';
 import { openSqliteStore } from './store/sqlite/sqlite-store.js';
+import type { TransferableStore } from './store/transfer.js';
 import { timedStore } from './store/timed-store.js';
 import { Authenticator } from './verification/authenticator.js';
 import { CHANGE_POLL_MS } from './verification/change-follower.js';
@@ -85,9 +86,10 @@ export interface OpenOptions {
 /**
  * The store the configuration names: the SQLite file in the data directory. The one place a
  * backend is chosen; PostgreSQL plugs in here, on `databaseUrl` (refused by the config until it
- * exists).
+ * exists). Every backend can be moved (`export` / `import` open it bare, through here: no
+ * keyring, so an import's target gets no signing key before the source's arrive).
  */
-function openConfiguredStore(config: Config): Store {
+export function openConfiguredStore(config: Config): Store & TransferableStore {
   return openSqliteStore(config.dataDir);
 }
 

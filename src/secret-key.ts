@@ -44,6 +44,17 @@ export function loadSecret(config: Pick<Config, 'dataDir' | 'secret'>): string {
 }
 
 /**
+ * Like `loadSecret`, but never creates anything: null when `TOKENBOX_SECRET` is not set and the
+ * data directory has no `secret.key`. For `import`, whose target must use the source's secret: a
+ * new random one would only be refused, and would be left behind in the way of the right one.
+ */
+export function loadExistingSecret(config: Pick<Config, 'dataDir' | 'secret'>): string | null {
+  if (config.secret !== undefined) return config.secret;
+  const path = join(config.dataDir, SECRET_KEY_FILE);
+  return existsSync(path) ? readSecretKey(path) : null;
+}
+
+/**
  * Creates `path` with mode 0600 holding `content`, atomically and without replacing anything:
  * true if this call created it, false if `path` already existed (the file is then untouched).
  */

@@ -4,12 +4,18 @@ export interface CliIo {
   err(text: string): void;
   /** Standard input's first line without its line break (`--password-stdin`); null when there is none. */
   readLine?(): Promise<string | null>;
+  /** Standard input as a byte stream (`import` without `--in`). */
+  readonly stdin?: NodeJS.ReadableStream;
+  /** Standard output as a byte stream (`export` without `--out`): the export itself, nothing else. */
+  readonly stdout?: NodeJS.WritableStream;
 }
 
 export const processIo: CliIo = {
   out: (text) => process.stdout.write(`${text}\n`),
   err: (text) => process.stderr.write(`${text}\n`),
   readLine: () => firstLine(process.stdin),
+  stdin: process.stdin,
+  stdout: process.stdout,
 };
 
 /** Reads until the first line break (or the end); a trailing `\r\n` or `\n` is not part of the line. */

@@ -5,12 +5,14 @@ import { isUsername } from '../domain/token-format.js';
 import { openTokenbox, type Tokenbox } from '../main.js';
 import { SecretKeyError } from '../secret-key.js';
 import { KeyringError } from '../services/keyring.js';
+import { TransferError } from '../services/transfer-service.js';
 import { configFlags, parseCommand, type ParsedCommand } from './args.js';
 import * as commands from './commands.js';
 import { UsageError, type CliIo } from './io.js';
 import { serve } from './serve.js';
+import { exportCommand, importCommand, type StoreCommandBody } from './transfer-commands.js';
 
-interface CommandSpec {
+interface CommandBase {
   readonly usage: string;
   readonly positionals: number;
   /** The first positional is a username: checked before the store is opened (a usage error). */
@@ -18,8 +20,14 @@ interface CommandSpec {
   /** Writes the operator's view of the catalog into the store (SPEC §4.4: only serve and migrate). */
   readonly rederives?: true;
   readonly flags?: Record<string, { type: 'string' | 'boolean' }>;
-  readonly run: (app: Tokenbox, cmd: ParsedCommand, io: CliIo) => Promise<number | void>;
 }
+
+/** Either a command on the whole of tokenbox (`run`), or one on the bare store (`runOnStore`: export, import). */
+type CommandSpec = CommandBase &
+  (
+    | { readonly run: (app: Tokenbox, cmd: ParsedCommand, io: CliIo) => Promise<number | void>; readonly runOnStore?: never }
+    | { readonly runOnStore: StoreCommandBody; readonly run?: never }
+  );
 
 const COMMANDS: Record<string, CommandSpec> = {
   serve: {
@@ -68,6 +76,8 @@ const COMMANDS: Record<string, CommandSpec> = {
     flags: { account: { type: 'string' }, limit: { type: 'string' } },
     run: commands.audit,
   },
+  export: { usage: 'export [--out FILE] [--json]', positionals: 0, flags: { out: { type: 'string' } }, runOnStore: exportCommand },
+  import: { usage: 'import [--in FILE] [--json]', positionals: 0, flags: { in: { type: 'string' } }, runOnStore: importCommand },
 };
 
 function usageText(): string {
@@ -131,6 +141,14 @@ export async function runCli(argv: readonly string[], io: CliIo, env: Record<str
     io.err(sentence(`invalid configuration: ${loaded.errors.join('; ')}`));
     return 2;
   }
+  if (found.spec.runOnStore !== undefined) {
+    try {
+      await found.spec.runOnStore(loaded.config, cmd, io);
+      return 0;
+    } catch (error) {
+      return report(error, io);
+    }
+  }
   let app: Tokenbox;
   try {
     // Only `serve` follows the change log; a one-shot command reads it once as it opens.
@@ -142,17 +160,27 @@ export async function runCli(argv: readonly string[], io: CliIo, env: Record<str
     io.err(sentence(error instanceof KeyringError || error instanceof SecretKeyError ? error.message : `cannot open the store: ${(error as Error).message}`));
     return 1;
   }
-  if (found.spec === COMMANDS.serve) return (await found.spec.run(app, cmd, io)) ?? 0;
+  const run = found.spec.run;
+  if (found.spec === COMMANDS.serve) return (await run(app, cmd, io)) ?? 0;
   try {
-    return (await found.spec.run(app, cmd, io)) ?? 0;
+    return (await run(app, cmd, io)) ?? 0;
   } catch (error) {
-    if (error instanceof AppError || error instanceof UsageError) {
-      io.err(sentence(error.message));
-      return error instanceof UsageError ? 2 : 1;
-    }
-    io.err(sentence(`unexpected error: ${(error as Error).message}`));
-    return 1;
+    return report(error, io);
   } finally {
     await app.close();
   }
+}
+
+/** A command's failure as one sentence on stderr; the exit code: 2 for a usage error, else 1. */
+function report(error: unknown, io: CliIo): number {
+  if (error instanceof UsageError) {
+    io.err(sentence(error.message));
+    return 2;
+  }
+  if (error instanceof AppError || error instanceof TransferError || error instanceof KeyringError || error instanceof SecretKeyError) {
+    io.err(sentence(error.message));
+    return 1;
+  }
+  io.err(sentence(`unexpected error: ${(error as Error).message}`));
+  return 1;
 }

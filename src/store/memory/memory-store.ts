@@ -34,8 +34,9 @@ import type {
 } from '../port.js';
 import { AppError } from '../../domain/errors.js';
 import { applyPatch, assertUsageBatch, storedSize, takePage, tokenUpdateChanges } from '../port.js';
+import type { ImportWriter, StoreContents, TransferableStore, TransferRecord } from '../transfer.js';
 
-export class MemoryStore implements Store {
+export class MemoryStore implements Store, TransferableStore {
   private readonly accounts = new Map<string, AccountRecord>();
   private readonly tokens = new Map<string, TokenRecord>();
   private readonly idsByHash = new Map<string, string>();
@@ -410,6 +411,133 @@ export class MemoryStore implements Store {
       .map(([day, count]) => Object.freeze({ day, count }));
   }
 
+  /**
+   * The snapshot is taken at the first `next()` (as an SQL backend's first read fixes it): every
+   * record is listed then, so writes made while the consumer iterates are not in it. Memory holds
+   * the whole store anyway; the pages are a SQL backend's concern.
+   */
+  async *exportRecords(): AsyncGenerator<TransferRecord> {
+    this.assertOpen();
+    yield* this.transferRecords();
+  }
+
+  /**
+   * No lock to take: the writer stages the records (checked against a scratch store, so a bad
+   * record rejects at `write`, as SQL constraints do) and `commit` applies them in one step,
+   * refusing if the store is no longer empty by then. Nothing is visible before `commit`.
+   */
+  async beginImport(): Promise<{ readonly empty: true; readonly writer: ImportWriter } | { readonly empty: false; readonly contents: StoreContents }> {
+    this.assertOpen();
+    const contents = this.contents();
+    if (!isEmpty(contents)) return { empty: false, contents };
+    const scratch = new MemoryStore();
+    let staged: TransferRecord[] | null = [];
+    return {
+      empty: true,
+      writer: {
+        write: async (records) => {
+          if (staged === null) throw new Error('the import has ended');
+          for (const record of records) scratch.importRecord(record);
+          staged.push(...records);
+        },
+        commit: async () => {
+          if (staged === null) throw new Error('the import has ended');
+          const records = staged;
+          staged = null;
+          // Every check first (the scratch store has seen every record), then the one-step apply.
+          scratch.finishImport();
+          this.assertOpen();
+          if (!isEmpty(this.contents())) throw new Error('the store was written to during the import');
+          for (const record of records) this.importRecord(record);
+          this.finishImport();
+        },
+        abort: async () => {
+          staged = null;
+        },
+      },
+    };
+  }
+
+  private contents(): StoreContents {
+    return { accounts: this.accounts.size, signingKeys: this.signingKeys.length, adminKeys: this.adminKeys.size, auditEntries: this.audit.length };
+  }
+
+  private *transferRecords(): Generator<TransferRecord> {
+    const records: TransferRecord[] = [];
+    for (const account of this.accounts.values()) {
+      const passwordHash = this.passwords.get(account.username) ?? null;
+      records.push({ kind: 'account', ...account, passwordHash, disabled: this.disabled.has(account.username) });
+    }
+    for (const token of this.tokens.values()) records.push({ kind: 'token', ...token });
+    for (const [tokenId, days] of this.usage) for (const [day, count] of days) records.push({ kind: 'usage', tokenId, day, count });
+    for (const session of this.sessions.values()) records.push({ kind: 'session', ...session });
+    for (const key of this.signingKeys) records.push({ kind: 'signingKey', ...key });
+    for (const key of this.adminKeys.values()) records.push({ kind: 'adminKey', ...key });
+    for (const change of this.changes) {
+      const tokenHash = change.kind === 'delete' ? this.deletedHashes.get(change.tokenId) : undefined;
+      if (tokenHash !== undefined) records.push({ kind: 'delete', tokenId: change.tokenId, at: change.at, tokenHash });
+    }
+    for (const entry of this.audit) records.push({ kind: 'audit', ...entry });
+    yield* records;
+  }
+
+  /** Applies one imported record with the checks SQLite's constraints make; throws on a violation. */
+  private importRecord(record: TransferRecord): void {
+    switch (record.kind) {
+      case 'account':
+        if (this.accounts.has(record.username)) throw new Error(`duplicate account ${record.username}`);
+        this.accounts.set(record.username, Object.freeze({ username: record.username, created: record.created }));
+        if (record.passwordHash !== null) this.passwords.set(record.username, record.passwordHash);
+        if (record.disabled) this.disabled.add(record.username);
+        return;
+      case 'token':
+        if (!this.accounts.has(record.username)) throw new Error(`no account ${record.username}`);
+        this.assertInsertable(record, null);
+        this.store(record);
+        return;
+      case 'usage': {
+        if (!this.tokens.has(record.tokenId)) throw new Error(`no token ${record.tokenId}`);
+        let days = this.usage.get(record.tokenId);
+        if (days === undefined) this.usage.set(record.tokenId, (days = new Map<number, number>()));
+        if (days.has(record.day)) throw new Error(`duplicate usage of ${record.tokenId} on ${record.day}`);
+        days.set(record.day, record.count);
+        return;
+      }
+      case 'session':
+        if (!this.accounts.has(record.username)) throw new Error(`no account ${record.username}`);
+        if (this.sessions.has(record.idHash)) throw new Error('duplicate session id');
+        this.sessions.set(record.idHash, Object.freeze({ idHash: record.idHash, username: record.username, created: record.created, expires: record.expires }));
+        return;
+      case 'signingKey':
+        if (this.signingKeys.some((k) => k.id === record.id)) throw new Error(`duplicate signing key id ${record.id}`);
+        this.signingKeys.push(Object.freeze({ id: record.id, sealedKey: record.sealedKey, created: record.created, retired: record.retired }));
+        return;
+      case 'adminKey':
+        if (this.adminKeys.has(record.id)) throw new Error(`duplicate admin key id ${record.id}`);
+        if ([...this.adminKeys.values()].some((k) => k.keyHash === record.keyHash)) throw new Error('duplicate admin key hash');
+        this.adminKeys.set(record.id, Object.freeze({ id: record.id, note: record.note, keyHash: record.keyHash, created: record.created }));
+        return;
+      case 'delete':
+        this.appendChange(record.tokenId, 'delete', record.at);
+        this.deletedHashes.set(record.tokenId, record.tokenHash);
+        return;
+      case 'audit': {
+        const { kind: _kind, ...entry } = record;
+        this.audit.push(
+          Object.freeze({ ...entry, actor: Object.freeze({ ...entry.actor }), details: entry.details === null ? null : structuredClone(entry.details) }),
+        );
+        return;
+      }
+    }
+  }
+
+  /** After the last record: the audit log in id order, ids unique, new ids continuing past them. */
+  private finishImport(): void {
+    this.audit.sort((a, b) => a.id - b.id);
+    for (let i = 1; i < this.audit.length; i += 1) if (this.audit[i]?.id === this.audit[i - 1]?.id) throw new Error('duplicate audit id');
+    this.lastAuditId = Math.max(this.lastAuditId, this.audit.at(-1)?.id ?? 0);
+  }
+
   private insertNow(token: TokenRecord, maxTokens: number, audit: AuditEntryInput | undefined): boolean {
     // The same order as the SQL: count first, then the constraints of the insert.
     if (this.tokensOf(token.username).length >= maxTokens) return false;
@@ -487,6 +615,10 @@ export class MemoryStore implements Store {
     this.lastSeq += 1;
     this.changes.push(Object.freeze({ seq: this.lastSeq, tokenId, kind, at }));
   }
+}
+
+function isEmpty(contents: StoreContents): boolean {
+  return contents.accounts + contents.signingKeys + contents.adminKeys + contents.auditEntries === 0;
 }
 
 /** A deep, frozen copy holding only the record's own fields. */

@@ -1,6 +1,6 @@
 /**
  * The SQLite backend: one file in the data directory (`tokenbox.db`), one connection per
- * process. Several processes may share the file (`serve` plus CLI commands); every write runs in
+ * process (an export or an import opens one more for its own transaction: sqlite-transfer.ts). Several processes may share the file (`serve` plus CLI commands); every write runs in
  * an IMMEDIATE transaction, so it takes the write lock before it reads anything and a
  * check-then-write (the token limit, "is this the default token") cannot interleave with another
  * process's write.
@@ -40,8 +40,10 @@ import { AUDIT_SQL, fromAuditRow, listAuditSql, toAuditRow, type AuditRow } from
 import { openDatabase, preparePrivateFiles } from './connection.js';
 import { MIGRATIONS, MIGRATIONS_TABLE_SQL } from './migrations.js';
 import { LOCK_WAIT_MS, retryWhileLocked } from './retry-while-locked.js';
+import { beginSqliteImport, exportSqliteRecords } from './sqlite-transfer.js';
 import { listTokensSql, SQL } from './statements.js';
 import { fromTokenRow, storedRowSize, toTokenRow, type TokenRow } from './token-row.js';
+import type { TransferableStore, TransferRecord } from '../transfer.js';
 
 export { listTokensSql };
 
@@ -109,7 +111,7 @@ interface KeyRow {
   retired: number | null;
 }
 
-export class SqliteStore implements Store {
+export class SqliteStore implements Store, TransferableStore {
   private readonly db: Database.Database;
   private readonly lockWaitMs: number;
   /** Statements are prepared on first use (the tables may not exist before `migrate`), then reused. */
@@ -287,6 +289,16 @@ export class SqliteStore implements Store {
 
   async ping(): Promise<void> {
     await this.run(() => this.stmt(SQL.ping).get());
+  }
+
+  /** On a read-only connection of its own, one snapshot for every page (sqlite-transfer.ts says why). */
+  exportRecords(pageSize?: number): AsyncIterable<TransferRecord> {
+    return exportSqliteRecords(this.db.name, this.lockWaitMs, pageSize);
+  }
+
+  /** On a connection of its own, holding the write lock until `commit` or `abort`: run it with `serve` stopped. */
+  beginImport(): ReturnType<TransferableStore['beginImport']> {
+    return beginSqliteImport(this.db.name, this.lockWaitMs);
   }
 
   async close(): Promise<void> {
