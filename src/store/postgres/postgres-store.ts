@@ -44,7 +44,7 @@ import { ChangeListener } from './change-listener.js';
 import { createPool, DEFAULT_CONNECT_TIMEOUT_MS, guardHeldClient, listenClientConfig, type PostgresOpenOptions } from './connection.js';
 import { MIGRATIONS, MIGRATIONS_TABLE_SQL } from './migrations.js';
 import { closedStore, translate } from './pg-errors.js';
-import { beginImport, exportRecords, type BeginImportResult } from './postgres-transfer.js';
+import { exportSnapshot, openImport, type BeginImportResult } from './postgres-transfer.js';
 import { AUDIT_SQL, listAuditSql, listTokensSql, SQL } from './statements.js';
 import { tokenParams } from './rows.js';
 import { inTransaction, query, Tx, type ChangeInput } from './transaction.js';
@@ -515,11 +515,11 @@ export class PostgresStore implements Store, TransferableStore {
 
   /** One REPEATABLE READ READ ONLY transaction on one connection, released when the iteration ends or is closed. */
   exportRecords(pageSize: number = DEFAULT_EXPORT_PAGE): AsyncIterable<TransferRecord> {
-    return exportRecords(() => this.connect(), pageSize);
+    return exportSnapshot(() => this.connect(), pageSize);
   }
 
   beginImport(): Promise<BeginImportResult> {
-    return beginImport(() => this.connect());
+    return openImport(() => this.connect());
   }
 
   /** One page of token rows in keyset order, strictly after `after`. */

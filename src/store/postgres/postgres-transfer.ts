@@ -104,7 +104,7 @@ const EXPORTS: Record<TransferKind, KindExport> = {
  * Every record in TRANSFER_ORDER from one snapshot. The connection is taken on the first `next()`
  * and given back when the iteration ends, fails, or is closed early (the generator's `finally`).
  */
-export async function* exportRecords(connect: () => Promise<PoolClient>, pageSize: number): AsyncGenerator<TransferRecord> {
+export async function* exportSnapshot(connect: () => Promise<PoolClient>, pageSize: number): AsyncGenerator<TransferRecord> {
   const size = Math.max(1, Math.floor(pageSize));
   const client = await connect();
   const detach = guardHeldClient(client);
@@ -144,7 +144,7 @@ const ATTEMPTS = 4;
  * (the import appends deletes), then the emptiness check. Locking tables one by one can deadlock
  * with a writer holding another of them; PostgreSQL then cancels one side and this retries.
  */
-export async function beginImport(connect: () => Promise<PoolClient>): Promise<BeginImportResult> {
+export async function openImport(connect: () => Promise<PoolClient>): Promise<BeginImportResult> {
   for (let attempt = 1; ; attempt++) {
     const client = await connect();
     const detach = guardHeldClient(client);
