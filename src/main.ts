@@ -22,6 +22,7 @@ import { TemporaryTokensService } from './services/temporary-tokens-service.js';
 import { TokensService } from './services/tokens-service.js';
 import { SessionsService } from './services/sessions-service.js';
 import type { MigrationResult, Store, StoreObserver } from './store/port.js';
+import { openPostgresStore } from './store/postgres/postgres-store.js';
 import { openSqliteStore } from './store/sqlite/sqlite-store.js';
 import type { TransferableStore } from './store/transfer.js';
 import { timedStore } from './store/timed-store.js';
@@ -84,12 +85,13 @@ export interface OpenOptions {
 }
 
 /**
- * The store the configuration names: the SQLite file in the data directory. The one place a
- * backend is chosen; PostgreSQL plugs in here, on `databaseUrl` (refused by the config until it
- * exists). Every backend can be moved (`export` / `import` open it bare, through here: no
+ * The store the configuration names: PostgreSQL when `databaseUrl` is set (a pool of
+ * `databasePoolSize` connections), else the SQLite file in the data directory. The one place a
+ * backend is chosen. Every backend can be moved (`export` / `import` open it bare, through here: no
  * keyring, so an import's target gets no signing key before the source's arrive).
  */
 export function openConfiguredStore(config: Config): Store & TransferableStore {
+  if (config.databaseUrl !== undefined) return openPostgresStore(config.databaseUrl, { poolSize: config.databasePoolSize });
   return openSqliteStore(config.dataDir);
 }
 

@@ -96,14 +96,25 @@ describe('redisUrl', () => {
 });
 
 describe('invalid config', () => {
-  it('refuses keys whose feature this version lacks, naming each, rather than ignoring them', () => {
-    const cases: ReadonlyArray<[Parameters<typeof loadConfig>[0], RegExp]> = [
-      [{ env: { DATABASE_URL: 'postgres://x/y' } }, /^databaseUrl: PostgreSQL is not supported/],
-    ];
-    for (const [sources, expected] of cases) {
-      const result = loadConfig(sources);
-      assert.ok(!result.ok, JSON.stringify(sources));
-      assert.match(result.errors.join('\n'), expected);
+  it('databaseUrl: DATABASE_URL or TOKENBOX_DATABASE_URL (which wins), a PostgreSQL URL, with TOKENBOX_SECRET required', () => {
+    const secret = 'a-secret-that-is-at-least-32-characters-long';
+    const fallback = loadConfig({ env: { DATABASE_URL: 'postgres://db/a', TOKENBOX_SECRET: secret } });
+    assert.ok(fallback.ok);
+    assert.equal(fallback.config.databaseUrl, 'postgres://db/a');
+    assert.equal(fallback.config.databasePoolSize, 10);
+    const own = loadConfig({ env: { DATABASE_URL: 'postgres://db/a', TOKENBOX_DATABASE_URL: 'postgresql://db/b', TOKENBOX_SECRET: secret } });
+    assert.ok(own.ok);
+    assert.equal(own.config.databaseUrl, 'postgresql://db/b');
+    const noSecret = loadConfig({ env: { DATABASE_URL: 'postgres://db/a' } });
+    assert.ok(!noSecret.ok);
+    assert.match(noSecret.errors.join('\n'), /^secret: TOKENBOX_SECRET must be set with a database URL/);
+    const notPostgres = loadConfig({ env: { DATABASE_URL: 'mysql://db/a', TOKENBOX_SECRET: secret } });
+    assert.ok(!notPostgres.ok);
+    assert.match(notPostgres.errors.join('\n'), /^databaseUrl: must be a PostgreSQL URL/);
+    for (const bad of ['1', '0', 'ten', '1001']) {
+      const result = loadConfig({ env: { DATABASE_URL: 'postgres://db/a', TOKENBOX_SECRET: secret, TOKENBOX_DATABASE_POOL_SIZE: bad } });
+      assert.ok(!result.ok, bad);
+      assert.match(result.errors.join('\n'), /^databasePoolSize: /);
     }
   });
 

@@ -121,7 +121,12 @@ const configSchema = z.strictObject({
     .regex(/^postgres(ql)?:\/\/\S+$/, 'must be a PostgreSQL URL (postgres://user@host:5432/database)')
     .optional(),
   /** [ext] Connections each process keeps open to PostgreSQL at most (with `databaseUrl`). */
-  databasePoolSize: positive.max(1_000).default(10),
+  databasePoolSize: z.coerce
+    .number()
+    .int()
+    .min(2, 'must be at least 2 (a housekeeping run holds one connection while its jobs use another)')
+    .max(1_000)
+    .default(10),
   redisUrl: z.string().min(1).optional(),
   publicUrl: z.url({ protocol: /^https?$/ }).optional(),
   trustProxy: trustProxySchema.default(false),
@@ -170,15 +175,6 @@ const ENV_KEYS = [
   'auditRetentionDays',
   'upstreamTimeoutMs',
 ] as const;
-
-/**
- * SPEC §7 keys whose feature this version does not have yet. Setting one is a config error that
- * says so, rather than a setting silently ignored (an operator who sets `metricsPort` expects a
- * metrics port).
- */
-const NOT_YET: Readonly<Record<string, string>> = {
-  databaseUrl: 'PostgreSQL is not supported by this version yet; use --data for SQLite (unset DATABASE_URL / TOKENBOX_DATABASE_URL)',
-};
 
 export interface ConfigSources {
   /** Values from command-line flags, already named as config keys. */
@@ -245,10 +241,6 @@ export function loadConfig(sources: ConfigSources = {}): ConfigResult {
   } catch (error) {
     return { ok: false, errors: [`scopes: ${(error as Error).message}`] };
   }
-  const notYet = Object.entries(NOT_YET)
-    .filter(([key]) => parsed.data[key as keyof typeof parsed.data] !== undefined)
-    .map(([key, why]) => `${key}: ${why}`);
-  if (notYet.length > 0) return { ok: false, errors: notYet };
   // Several nodes on one database must open each other's sealed keys: a secret.key generated in
   // each node's own data directory would differ, so with a database URL the secret is required.
   if (parsed.data.databaseUrl !== undefined && parsed.data.secret === undefined) {

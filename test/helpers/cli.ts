@@ -62,8 +62,8 @@ export function cli(args: readonly string[], env: Record<string, string> = {}, s
   });
 }
 
-export async function cliJson<T>(args: readonly string[]): Promise<T> {
-  const result = await cli([...args, '--json']);
+export async function cliJson<T>(args: readonly string[], env: Record<string, string> = {}): Promise<T> {
+  const result = await cli([...args, '--json'], env);
   assert.equal(result.code, 0, `tokenbox ${args.join(' ')} failed: ${result.stderr}`);
   return JSON.parse(result.stdout) as T;
 }
