@@ -18,6 +18,7 @@ import { MIGRATIONS as SQLITE_MIGRATIONS } from '../src/store/sqlite/migrations.
 import type { TransferRecord } from '../src/store/transfer.js';
 import { adminQuery, createTestSchema, postgresMissing, TEST_DATABASE_URL, type TestSchema } from './helpers/postgres.js';
 import { makeDefaultToken, makeToken, runStoreContract, SQL_MIGRATIONS } from './store-contract.js';
+import { runTransferContract } from './transfer-contract.js';
 
 const T0 = 1_700_000_000_000;
 const missing = await postgresMissing();
@@ -31,6 +32,18 @@ if (missing !== null && process.env.CI) {
   test(`PostgreSQL store (contract and its own tests): skipped, ${missing}`, { skip: missing }, () => undefined);
 } else {
   runStoreContract('postgres', async () => {
+    const schema = await createTestSchema();
+    const store = openPostgresStore(schema.url);
+    return {
+      store,
+      cleanup: async () => {
+        await store.close();
+        await schema.drop();
+      },
+      migrations: SQL_MIGRATIONS,
+    };
+  });
+  runTransferContract('postgres', async () => {
     const schema = await createTestSchema();
     const store = openPostgresStore(schema.url);
     return {
