@@ -40,6 +40,20 @@ import { applyPatch, assertUsageBatch, takePage, tokenUpdateChanges } from '../p
 import type { TransferableStore, TransferRecord } from '../transfer.js';
 import { fromAuditRow, type AuditRow } from '../sqlite/audit-row.js';
 import { fromTokenRow, storedRowSize, toTokenRow, type TokenRow } from '../sqlite/token-row.js';
+import {
+  fromIdempotencyRow,
+  toAdminKey,
+  toChange,
+  toOverview,
+  toSession,
+  toSigningKey,
+  type AdminKeyRow,
+  type ChangeRow,
+  type IdempotencyRow,
+  type KeyRow,
+  type OverviewRow,
+  type SessionRow,
+} from '../sqlite/record-rows.js';
 import { ChangeListener } from './change-listener.js';
 import { createPool, DEFAULT_CONNECT_TIMEOUT_MS, guardHeldClient, listenClientConfig, type PostgresOpenOptions } from './connection.js';
 import { MIGRATIONS, MIGRATIONS_TABLE_SQL } from './migrations.js';
@@ -58,48 +72,6 @@ const PRUNE_BATCH = 5_000;
 /** A page with a byte budget is read in chunks of this many rows, doubling: see `weighedPage`. */
 const FIRST_CHUNK = 16;
 const DEFAULT_EXPORT_PAGE = 1_000;
-
-interface ChangeRow {
-  seq: number;
-  token_id: string;
-  kind: ChangeKind;
-  at: number;
-}
-
-interface IdempotencyRow {
-  key: string;
-  request_hash: string;
-  sealed_response: string;
-  created: number;
-}
-
-interface OverviewRow {
-  username: string;
-  created: number;
-  token_count: number;
-  disabled: number;
-}
-
-interface AdminKeyRow {
-  id: string;
-  note: string;
-  key_hash: string;
-  created: number;
-}
-
-interface KeyRow {
-  id: string;
-  sealed_key: string;
-  created: number;
-  retired: number | null;
-}
-
-interface SessionRow {
-  id_hash: string;
-  username: string;
-  created: number;
-  expires: number;
-}
 
 export class PostgresStore implements Store, TransferableStore {
   private readonly pool: Pool;
@@ -357,7 +329,7 @@ export class PostgresStore implements Store, TransferableStore {
 
   async findSession(idHash: string, now: number): Promise<SessionRecord | null> {
     const [row] = await this.query<SessionRow>(SQL.findSession, [idHash, now]);
-    return row === undefined ? null : Object.freeze({ idHash: row.id_hash, username: row.username, created: row.created, expires: row.expires });
+    return row === undefined ? null : toSession(row);
   }
 
   async deleteSession(idHash: string, audit?: AuditEntryInput): Promise<void> {
@@ -464,7 +436,7 @@ export class PostgresStore implements Store, TransferableStore {
 
   async listSigningKeys(): Promise<SigningKeyRecord[]> {
     const rows = await this.query<KeyRow>(SQL.listKeys);
-    return rows.map((row) => Object.freeze({ id: row.id, sealedKey: row.sealed_key, created: row.created, retired: row.retired }));
+    return rows.map(toSigningKey);
   }
 
   /**
@@ -630,20 +602,4 @@ function asError(error: unknown): Error {
 function firstToken(rows: readonly TokenRow[]): TokenRecord | null {
   const [row] = rows;
   return row === undefined ? null : fromTokenRow(row);
-}
-
-function fromIdempotencyRow(row: IdempotencyRow): IdempotencyRecord {
-  return Object.freeze({ key: row.key, requestHash: row.request_hash, sealedResponse: row.sealed_response, created: row.created });
-}
-
-function toChange(row: ChangeRow): TokenChange {
-  return Object.freeze({ seq: row.seq, tokenId: row.token_id, kind: row.kind, at: row.at });
-}
-
-function toOverview(row: OverviewRow): AccountOverview {
-  return Object.freeze({ username: row.username, created: row.created, tokenCount: row.token_count, disabled: row.disabled === 1 });
-}
-
-function toAdminKey(row: AdminKeyRow): AdminKeyRecord {
-  return Object.freeze({ id: row.id, note: row.note, keyHash: row.key_hash, created: row.created });
 }

@@ -20,7 +20,6 @@ import type {
   AuditEntry,
   AuditEntryInput,
   AuditQuery,
-  ChangeKind,
   DailyUsage,
   IdempotencyRecord,
   InsertOnceResult,
@@ -43,6 +42,20 @@ import { LOCK_WAIT_MS, retryWhileLocked } from './retry-while-locked.js';
 import { beginSqliteImport, exportSqliteRecords } from './sqlite-transfer.js';
 import { listTokensSql, SQL } from './statements.js';
 import { fromTokenRow, storedRowSize, toTokenRow, type TokenRow } from './token-row.js';
+import {
+  fromIdempotencyRow,
+  toAdminKey,
+  toChange,
+  toOverview,
+  toSession,
+  toSigningKey,
+  type AdminKeyRow,
+  type ChangeRow,
+  type IdempotencyRow,
+  type KeyRow,
+  type OverviewRow,
+  type SessionRow,
+} from './record-rows.js';
 import type { TransferableStore, TransferRecord } from '../transfer.js';
 
 export { listTokensSql };
@@ -68,48 +81,6 @@ type Audit = AuditEntryInput | undefined;
 
 /** Rows one prune step removes: one short write transaction each. */
 const PRUNE_BATCH = 5_000;
-
-interface ChangeRow {
-  seq: number;
-  token_id: string;
-  kind: ChangeKind;
-  at: number;
-}
-
-interface SessionRow {
-  id_hash: string;
-  username: string;
-  created: number;
-  expires: number;
-}
-
-interface IdempotencyRow {
-  key: string;
-  request_hash: string;
-  sealed_response: string;
-  created: number;
-}
-
-interface OverviewRow {
-  username: string;
-  created: number;
-  token_count: number;
-  disabled: number;
-}
-
-interface AdminKeyRow {
-  id: string;
-  note: string;
-  key_hash: string;
-  created: number;
-}
-
-interface KeyRow {
-  id: string;
-  sealed_key: string;
-  created: number;
-  retired: number | null;
-}
 
 export class SqliteStore implements Store, TransferableStore {
   private readonly db: Database.Database;
@@ -396,7 +367,7 @@ export class SqliteStore implements Store, TransferableStore {
 
   async findSession(idHash: string, now: number): Promise<SessionRecord | null> {
     const row = await this.run(() => this.stmt(SQL.findSession).get(idHash, now) as SessionRow | undefined);
-    return row === undefined ? null : Object.freeze({ idHash: row.id_hash, username: row.username, created: row.created, expires: row.expires });
+    return row === undefined ? null : toSession(row);
   }
 
   async deleteSession(idHash: string, audit?: AuditEntryInput): Promise<void> {
@@ -484,7 +455,7 @@ export class SqliteStore implements Store, TransferableStore {
 
   async listSigningKeys(): Promise<SigningKeyRecord[]> {
     const rows = await this.run(() => this.stmt(SQL.listKeys).all() as KeyRow[]);
-    return rows.map((row) => Object.freeze({ id: row.id, sealedKey: row.sealed_key, created: row.created, retired: row.retired }));
+    return rows.map(toSigningKey);
   }
 
   async addSigningKey(key: SigningKeyRecord, audit?: AuditEntryInput): Promise<void> {
@@ -593,20 +564,4 @@ export class SqliteStore implements Store, TransferableStore {
  */
 export function openSqliteStore(dataDir: string, options: SqliteOpenOptions = {}): SqliteStore {
   return SqliteStore.open(preparePrivateFiles(dataDir), options);
-}
-
-function fromIdempotencyRow(row: IdempotencyRow): IdempotencyRecord {
-  return Object.freeze({ key: row.key, requestHash: row.request_hash, sealedResponse: row.sealed_response, created: row.created });
-}
-
-function toChange(row: ChangeRow): TokenChange {
-  return Object.freeze({ seq: row.seq, tokenId: row.token_id, kind: row.kind, at: row.at });
-}
-
-function toOverview(row: OverviewRow): AccountOverview {
-  return Object.freeze({ username: row.username, created: row.created, tokenCount: row.token_count, disabled: row.disabled === 1 });
-}
-
-function toAdminKey(row: AdminKeyRow): AdminKeyRecord {
-  return Object.freeze({ id: row.id, note: row.note, keyHash: row.key_hash, created: row.created });
 }
