@@ -195,6 +195,9 @@ export function printCluster(c: ClusterFigures): boolean {
   const ratio = median(ratios);
   line(`  warm-cache check: SQLite ${f0(median(c.warm.sqlite.map((r) => r.rps)))} req/s, PostgreSQL ${f0(median(c.warm.postgres.map((r) => r.rps)))} req/s`);
   line(
+    `    server CPU per check: SQLite ${f0(median(c.warm.sqlite.map((r) => r.serverCpuUsPerRequest)))} µs, PostgreSQL ${f0(median(c.warm.postgres.map((r) => r.serverCpuUsPerRequest)))} µs (less sensitive to the machine's other work than req/s)`,
+  );
+  line(
     `  creates on PostgreSQL: ${f0(c.creates.rps)} /s (mean latency ${ms(c.creates.latencyMeanMs)} ms, server CPU ${f0(c.creates.cpuUsPerRequest)} µs/request)`,
   );
   const propagationMet = c.postgres.propagation.p99 < PROPAGATION_GOAL_P99_MS;

@@ -93,6 +93,15 @@ describe('redisUrl', () => {
       assert.equal(result.config.redisUrl, expected);
     }
   });
+
+  it('must be a redis:// or rediss:// URL: a typo is a config error, not a node that limits alone', () => {
+    for (const bad of ['localhost:6379', 'http://cache:6379', 'redis://']) {
+      const result = loadConfig({ env: { REDIS_URL: bad } });
+      assert.ok(!result.ok, bad);
+      assert.match(result.errors.join('\n'), /^redisUrl: must be a Redis URL/);
+    }
+    assert.ok(loadConfig({ env: { REDIS_URL: 'rediss://:pw@cache:6380/2' } }).ok);
+  });
 });
 
 describe('invalid config', () => {

@@ -127,7 +127,11 @@ const configSchema = z.strictObject({
     .min(2, 'must be at least 2 (a housekeeping run holds one connection while its jobs use another)')
     .max(1_000)
     .default(10),
-  redisUrl: z.string().min(1).optional(),
+  redisUrl: z
+    .string()
+    .trim()
+    .regex(/^rediss?:\/\/\S+$/, 'must be a Redis URL (redis://[:password@]host:6379[/db], or rediss:// for TLS)')
+    .optional(),
   publicUrl: z.url({ protocol: /^https?$/ }).optional(),
   trustProxy: trustProxySchema.default(false),
   bodyLimit: positive.max(64 * 1024 * 1024).default(256 * 1024),
