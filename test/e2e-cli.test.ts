@@ -313,6 +313,19 @@ describe('CLI exit codes and error sentences', { timeout: 120_000 }, () => {
     await runJson(['accounts', 'create', 'alice', '--data', dataDir]);
   });
 
+  it('a PostgreSQL that cannot be reached: exit 1, one sentence saying why, for serve and any command', async () => {
+    const env = { TOKENBOX_SECRET: 'a-secret-that-is-at-least-32-characters-long' };
+    for (const args of [
+      ['serve', '--port', '0'],
+      ['accounts', 'list'],
+    ]) {
+      const result = await cli([...args, '--database-url', 'postgres://postgres@127.0.0.1:1/test'], env);
+      assert.equal(result.code, 1, result.stderr);
+      assert.equal(result.stdout, '');
+      assert.match(result.stderr, /^cannot open the store: Service Unavailable \(connect ECONNREFUSED 127\.0\.0\.1:1\)\.\n$/);
+    }
+  });
+
   it('exit 1 when the operation fails, with one sentence on stderr and nothing on stdout', async () => {
     const missingId = `c${'0'.repeat(24)}`;
     const cases: string[][] = [

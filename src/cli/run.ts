@@ -93,6 +93,19 @@ function findCommand(argv: readonly string[]): { spec: CommandSpec; rest: string
   return null;
 }
 
+/**
+ * An error's message for the operator; a store that cannot be reached also says why (the
+ * driver's own words: `connect ECONNREFUSED 127.0.0.1:5432`, a missing database), which a client
+ * of the HTTP API never sees.
+ */
+function describe(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  if (error instanceof AppError && error.code === 'unavailable' && error.cause instanceof Error && error.cause.message !== '') {
+    return `${message.replace(/[.]$/, '')} (${error.cause.message.trim()})`;
+  }
+  return message;
+}
+
 function sentence(text: string): string {
   const trimmed = text.trim();
   return /[.!?]$/.test(trimmed) ? trimmed : `${trimmed}.`;
@@ -157,7 +170,7 @@ export async function runCli(argv: readonly string[], io: CliIo, env: Record<str
       rederiveDefaultScopes: found.spec.rederives === true,
     });
   } catch (error) {
-    io.err(sentence(error instanceof KeyringError || error instanceof SecretKeyError ? error.message : `cannot open the store: ${(error as Error).message}`));
+    io.err(sentence(error instanceof KeyringError || error instanceof SecretKeyError ? error.message : `cannot open the store: ${describe(error)}`));
     return 1;
   }
   const run = found.spec.run;
@@ -178,7 +191,7 @@ function report(error: unknown, io: CliIo): number {
     return 2;
   }
   if (error instanceof AppError || error instanceof TransferError || error instanceof KeyringError || error instanceof SecretKeyError) {
-    io.err(sentence(error.message));
+    io.err(sentence(describe(error)));
     return 1;
   }
   io.err(sentence(`unexpected error: ${(error as Error).message}`));
