@@ -2,8 +2,8 @@
 
 export interface BenchOptions {
   readonly quick: boolean;
-  /** `--only cluster`: only section 10 (many machines), for working on it. */
-  readonly only: 'cluster' | null;
+  /** `--only=cluster` or `--only=audit`: only section 10 (many machines) or 9 (the audit log), for working on it. */
+  readonly only: 'cluster' | 'audit' | null;
   /** Concurrent connections for the throughput runs (creates, retrieve, baseline). */
   readonly connections: number;
   /** Creates into a fresh account: an untimed run first, then a timed one (seconds). */
@@ -51,9 +51,9 @@ const QUICK: Omit<BenchOptions, 'quick' | 'only'> = {
 };
 
 export function parseOptions(argv: readonly string[]): BenchOptions {
-  const only = argv.includes('--only=cluster') ? 'cluster' : null;
-  const unknown = argv.filter((a) => a !== '--quick' && a !== '--only=cluster');
-  if (unknown.length > 0) throw new Error(`unknown argument(s): ${unknown.join(' ')} (--quick and --only=cluster are accepted)`);
+  const only = argv.includes('--only=cluster') ? 'cluster' : argv.includes('--only=audit') ? 'audit' : null;
+  const unknown = argv.filter((a) => a !== '--quick' && a !== '--only=cluster' && a !== '--only=audit');
+  if (unknown.length > 0) throw new Error(`unknown argument(s): ${unknown.join(' ')} (--quick, --only=cluster and --only=audit are accepted)`);
   const quick = argv.includes('--quick');
   return { quick, only, ...(quick ? QUICK : FULL) };
 }

@@ -38,6 +38,10 @@ async function main(): Promise<void> {
       printCluster(await measureCluster(bench, options, progress));
       return;
     }
+    if (options.only === 'audit') {
+      printAuditCost(await measureAuditCost(bench, options));
+      return;
+    }
     progress(`creates: ${options.createWarmupS} s warm-up + ${options.createDurationS} s timed`);
     const creates = await measureCreates(bench, options, 'writer');
 
