@@ -12,7 +12,7 @@ import { AppError } from '../src/domain/errors.js';
 import { DAY_MS, utcDay } from '../src/store/port.js';
 import pg from 'pg';
 import { MIGRATIONS } from '../src/store/postgres/migrations.js';
-import { CHANGELOG_LOCK } from '../src/store/postgres/statements.js';
+import { CHANGELOG_LOCK, MIGRATION_LOCK } from '../src/store/postgres/statements.js';
 import { openPostgresStore, type PostgresOpenOptions, type PostgresStore } from '../src/store/postgres/postgres-store.js';
 import { MIGRATIONS as SQLITE_MIGRATIONS } from '../src/store/sqlite/migrations.js';
 import type { TransferRecord } from '../src/store/transfer.js';
@@ -291,6 +291,56 @@ function postgresOnly(): void {
         true,
       );
       assert.equal(ran, true);
+    });
+
+    it('a lock another session holds: a write waits lockWaitMs, then fails unavailable having written nothing', async () => {
+      const store = open({ lockWaitMs: 200 });
+      await store.migrate();
+      await store.createAccount({ username: 'alice', created: T0 }, makeDefaultToken('alice'));
+      const token = makeToken('alice');
+      await store.insertToken(token, 10);
+      const holder = new pg.Client({ connectionString: TEST_DATABASE_URL });
+      await holder.connect();
+      try {
+        await holder.query('BEGIN');
+        await holder.query('SELECT pg_advisory_xact_lock($1)', [CHANGELOG_LOCK]);
+        const started = performance.now();
+        await assert.rejects(store.deleteToken('alice', token.id, T0 + 1), (error: unknown) => error instanceof AppError && error.code === 'unavailable');
+        const waited = performance.now() - started;
+        assert.ok(waited >= 150 && waited < 5_000, `waited ${waited.toFixed(0)} ms`);
+        await holder.query('COMMIT');
+      } finally {
+        await holder.end();
+      }
+      assert.notEqual(await store.getToken('alice', token.id), null, 'the refused delete wrote nothing');
+      assert.deepEqual(await store.changesSince(0, 10), []);
+      assert.equal(await store.deleteToken('alice', token.id, T0 + 2), true, 'and works once the lock is gone');
+    });
+
+    it("migrate waits for another node's migration however long it takes, not lockWaitMs", async () => {
+      const holder = new pg.Client({ connectionString: TEST_DATABASE_URL });
+      await holder.connect();
+      try {
+        await holder.query('BEGIN');
+        await holder.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
+        let settled = false;
+        const migrating = open({ lockWaitMs: 100 })
+          .migrate()
+          .finally(() => {
+            settled = true;
+          });
+        // Well past lockWaitMs: the migration is still waiting (in the server, for the lock).
+        for (let seen = 0; seen < 3 && !settled;) {
+          const rows = await adminQuery("SELECT 1 FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock'", [schema.name]);
+          if (rows.length > 0) seen += 1;
+          await new Promise((resolve) => setTimeout(resolve, 100));
+        }
+        assert.equal(settled, false, 'migrate gave up while another node held the migration lock');
+        await holder.query('COMMIT');
+        assert.deepEqual((await migrating).applied, [...SQL_MIGRATIONS]);
+      } finally {
+        await holder.end();
+      }
     });
 
     it('an unreachable server rejects with AppError unavailable within the connect timeout', async () => {

@@ -10,10 +10,23 @@ export interface PostgresOpenOptions {
   readonly poolSize?: number;
   /** How long opening a connection, or waiting for a free one, may take before AppError('unavailable'), in ms. Default 5000. */
   readonly connectTimeoutMs?: number;
+  /**
+   * How long a statement waits for a lock another session holds (a row, a table, the change-log
+   * lock) before it fails with AppError('unavailable'), in ms: PostgreSQL's `lock_timeout`.
+   * Default 5000, SQLite's lock wait (SPEC §7: a request never waits behind another's lock for
+   * ever). Migrations wait as long as another node's migration takes.
+   */
+  readonly lockWaitMs?: number;
 }
 
 export const DEFAULT_POOL_SIZE = 10;
-export const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
+const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
+const DEFAULT_LOCK_WAIT_MS = 5000;
+/**
+ * A session left idle inside a transaction (a process wedged or paused between two statements)
+ * is ended by the server after this long, so the locks it holds do not stop every node for ever.
+ */
+const IDLE_IN_TRANSACTION_MS = 60_000;
 /** What the server shows for our connections when the URL names none (`pg_stat_activity.application_name`). */
 const APPLICATION_NAME = 'tokenbox';
 const INT8_OID = 20;
@@ -30,12 +43,14 @@ const TYPES: CustomTypesConfig = {
     oid === INT8_OID && format !== 'binary' ? Number : defaultParser(oid, format)) as typeof pg.types.getTypeParser,
 };
 
-function clientConfig(url: string, connectTimeoutMs: number): ClientConfig {
+function clientConfig(url: string, options: PostgresOpenOptions): ClientConfig {
   return {
     connectionString: url,
     // Used only when the URL sets no application_name: the URL's own wins (pg's rule).
     fallback_application_name: APPLICATION_NAME,
-    connectionTimeoutMillis: connectTimeoutMs,
+    connectionTimeoutMillis: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+    lock_timeout: options.lockWaitMs ?? DEFAULT_LOCK_WAIT_MS,
+    idle_in_transaction_session_timeout: IDLE_IN_TRANSACTION_MS,
     // TCP keepalive: a peer gone without a FIN (a failed-over server, a dropped NAT entry) is
     // noticed, so an idle pooled connection or the LISTEN connection does not wait for ever.
     keepAlive: true,
@@ -48,7 +63,7 @@ export function createPool(url: string, options: PostgresOpenOptions): Pool {
   const max = options.poolSize ?? DEFAULT_POOL_SIZE;
   if (!Number.isInteger(max) || max < 2) throw new RangeError(`poolSize must be an integer of at least 2 (runExclusive holds one connection), got ${max}`);
   const pool = new pg.Pool({
-    ...clientConfig(url, options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS),
+    ...clientConfig(url, options),
     max,
     // An idle pool does not keep a CLI command's process alive if it forgets to close the store.
     allowExitOnIdle: true,
@@ -65,12 +80,12 @@ export function createPool(url: string, options: PostgresOpenOptions): Pool {
  * by default), so an operator, or a test, can find it in `pg_stat_activity`. Set in the URL,
  * because pg lets the URL's parameters win over the config object's.
  */
-export function listenClientConfig(url: string, connectTimeoutMs: number): ClientConfig {
+export function listenClientConfig(url: string, options: PostgresOpenOptions): ClientConfig {
   const named = /([?&]application_name=)([^&#]*)/.exec(url);
   const base = named?.[2] !== undefined && named[2] !== '' ? decodeURIComponent(named[2]) : APPLICATION_NAME;
   const name = encodeURIComponent(`${base}-listen`);
   const listenUrl = named !== null ? url.replace(named[0], `${named[1]}${name}`) : `${url}${url.includes('?') ? '&' : '?'}application_name=${name}`;
-  return clientConfig(listenUrl, connectTimeoutMs);
+  return clientConfig(listenUrl, options);
 }
 
 /**

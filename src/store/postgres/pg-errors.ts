@@ -11,12 +11,13 @@ import { AppError } from '../../domain/errors.js';
 const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'ECONNABORTED']);
 
 /**
- * SQLSTATEs of a server that cannot serve: admin/crash shutdown and "cannot connect now"
+ * SQLSTATEs of a server that cannot serve now: admin/crash shutdown and "cannot connect now"
  * (57P01-57P03), every connection exception (class 08), too many connections (53300) and the
- * other insufficient-resources codes (class 53: disk full, out of memory).
+ * other insufficient-resources codes (class 53: disk full, out of memory), and a lock another
+ * session held past `lock_timeout` (55P03), as SQLite's lock wait ends in 503.
  */
 function isUnavailableState(code: string): boolean {
-  return code === '57P01' || code === '57P02' || code === '57P03' || code.startsWith('08') || code.startsWith('53');
+  return code === '57P01' || code === '57P02' || code === '57P03' || code === '55P03' || code.startsWith('08') || code.startsWith('53');
 }
 
 /** Messages pg and pg-pool throw without a code. */

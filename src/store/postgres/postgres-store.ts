@@ -55,7 +55,7 @@ import {
   type SessionRow,
 } from '../sqlite/record-rows.js';
 import { ChangeListener } from './change-listener.js';
-import { createPool, DEFAULT_CONNECT_TIMEOUT_MS, guardHeldClient, listenClientConfig, type PostgresOpenOptions } from './connection.js';
+import { createPool, guardHeldClient, listenClientConfig, type PostgresOpenOptions } from './connection.js';
 import { MIGRATIONS, MIGRATIONS_TABLE_SQL } from './migrations.js';
 import { closedStore, translate } from './pg-errors.js';
 import { exportSnapshot, openImport, type BeginImportResult } from './postgres-transfer.js';
@@ -88,6 +88,8 @@ export class PostgresStore implements Store, TransferableStore {
   /** Under a transaction-scoped advisory lock, so N processes starting on a fresh database migrate once. */
   async migrate(): Promise<MigrationResult> {
     const applied = await this.transaction(async (tx) => {
+      // Another node may be migrating: wait for it however long it takes, not lock_timeout.
+      await tx.count(SQL.waitForLocks);
       await tx.rows(SQL.migrationLock);
       await tx.count(MIGRATIONS_TABLE_SQL);
       const done = new Set((await tx.rows<{ name: string }>(SQL.appliedMigrations)).map((row) => row.name));
@@ -113,7 +115,7 @@ export class PostgresStore implements Store, TransferableStore {
    */
   watchChanges(onChange: () => void, onListening?: (reconnected: boolean) => void): () => void {
     if (this.closed) return () => undefined;
-    const listener = new ChangeListener(listenClientConfig(this.url, this.options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS), onChange, onListening);
+    const listener = new ChangeListener(listenClientConfig(this.url, this.options), onChange, onListening);
     this.listeners.add(listener);
     listener.start();
     return () => {

@@ -27,6 +27,7 @@ export const CHANGES_CHANNEL = 'tokenbox_changes';
 export const SQL = {
   ping: 'SELECT 1',
   migrationLock: `SELECT pg_advisory_xact_lock(${MIGRATION_LOCK})`,
+  waitForLocks: 'SET LOCAL lock_timeout = 0',
   appliedMigrations: 'SELECT name FROM schema_migrations',
   recordMigration: 'INSERT INTO schema_migrations (name, applied_at) VALUES ($1, $2)',
   // ON CONFLICT: of two concurrent creates of one username, the second waits for the first and
