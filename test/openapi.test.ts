@@ -179,13 +179,13 @@ describe('GET /openapi.json', () => {
 
   it('lists the admin operations, with their parameters, documented status codes and admin keys as Bearer only', () => {
     const expected: Record<string, [string, string, string[]]> = {
-      createAccount: ['post', '/admin/v1/accounts', ['201', '400', '401', '409', '413', '415', '422', '429']],
-      listAccounts: ['get', '/admin/v1/accounts', ['200', '401', '422', '429']],
-      getAccount: ['get', '/admin/v1/accounts/{username}', ['200', '401', '404', '429']],
-      updateAccount: ['patch', '/admin/v1/accounts/{username}', ['200', '400', '401', '404', '413', '415', '422', '429']],
-      deleteAccount: ['delete', '/admin/v1/accounts/{username}', ['204', '400', '401', '404', '413', '415', '429']],
-      setAccountPassword: ['put', '/admin/v1/accounts/{username}/password', ['204', '400', '401', '404', '413', '415', '422', '429']],
-      listAudit: ['get', '/admin/v1/audit', ['200', '401', '422', '429']],
+      createAccount: ['post', '/admin/v1/accounts', ['201', '400', '401', '409', '413', '415', '422', '429', '503']],
+      listAccounts: ['get', '/admin/v1/accounts', ['200', '401', '422', '429', '503']],
+      getAccount: ['get', '/admin/v1/accounts/{username}', ['200', '401', '404', '429', '503']],
+      updateAccount: ['patch', '/admin/v1/accounts/{username}', ['200', '400', '401', '404', '413', '415', '422', '429', '503']],
+      deleteAccount: ['delete', '/admin/v1/accounts/{username}', ['204', '400', '401', '404', '413', '415', '429', '503']],
+      setAccountPassword: ['put', '/admin/v1/accounts/{username}/password', ['204', '400', '401', '404', '413', '415', '422', '429', '503']],
+      listAudit: ['get', '/admin/v1/audit', ['200', '401', '422', '429', '503']],
     };
     const adminOps = operations(doc).filter(({ path }) => path.startsWith('/admin/'));
     assert.deepEqual(adminOps.map(({ op }) => op.operationId).sort(), Object.keys(expected).sort());

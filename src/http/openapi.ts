@@ -41,7 +41,9 @@ const tokenId = { name: 'id', in: 'path', required: true, schema: { type: 'strin
 const json = (s: unknown) => ({ 'application/json': { schema: s } });
 const ok = (description: string, s: unknown = { type: 'object' }) => ({ description, content: json(s) });
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
-const errors = { 401: error, 404: error, 422: error, 429: error };
+/** Every operation that needs the store: PostgreSQL unreachable, or SQLite's lock held past the wait. */
+const unavailable = { 503: refusal('`Service Unavailable`: the store cannot be reached now (retry later)') };
+const errors = { 401: error, 404: error, 422: error, 429: error, ...unavailable };
 
 /** A keyset page (SPEC §4.2): the items, and `Link: <…>; rel="next"` while more remain. */
 const page = (description: string, item: string) => ({
@@ -59,6 +61,7 @@ const page = (description: string, item: string) => ({
 const adminRefusals = {
   401: refusal('`Unauthorized`: no admin key as `Authorization: Bearer`, or a malformed, unknown or deleted one (a key in `access_token` included)'),
   429: refusal("`Too Many Requests`: the key's bucket (`accountRateLimit` per 60 s) is spent; `Retry-After` says when to retry"),
+  ...unavailable,
 };
 /** What the JSON wire rules refuse, on any operation that reads a body (a DELETE reads one if it is sent). */
 const bodyRefusals = {
@@ -186,7 +189,7 @@ export function buildOpenApi(): Record<string, unknown> {
           operationId: 'deleteToken',
           summary: 'Delete a token; the default token is refreshed (needs tokens:write)',
           security: auth,
-          responses: { 204: { description: 'Deleted' }, ...errors },
+          responses: { 204: { description: 'Deleted' }, ...bodyRefusals, ...errors },
         },
       },
       '/scopes/v1/{username}': {
