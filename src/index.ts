@@ -22,6 +22,11 @@ export type { Refusal, Verdict, VerdictCode, VerifyRequest } from './verificatio
 export interface VerifierSettings {
   /** The data directory `serve` uses (SQLite). Default `./data`. */
   readonly dataDir?: string;
+  /**
+   * The PostgreSQL URL the `serve` nodes use, instead of `dataDir` (`TOKENBOX_SECRET` must then be
+   * set in the environment, the same as theirs).
+   */
+  readonly databaseUrl?: string;
   /** Cached pk/sk records (default 100,000). */
   readonly cacheSize?: number;
   /** An optional ceiling on verified requests per token per 60 s (off by default). */

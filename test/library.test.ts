@@ -7,6 +7,7 @@ import { openVerifier } from '../src/index.js';
 import * as library from '../src/index.js';
 import { openTokenbox } from '../src/main.js';
 import { loadConfig } from '../src/config/config.js';
+import { createTestSchema, postgresMissing } from './helpers/postgres.js';
 
 it('openVerifier opens the data directory serve uses and verifies in-process', async () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'tokenbox-lib-'));
@@ -36,6 +37,46 @@ it('openVerifier opens the data directory serve uses and verifies in-process', a
     rmSync(dataDir, { recursive: true, force: true });
   }
 });
+
+const postgres = await postgresMissing();
+it(
+  'openVerifier on the PostgreSQL the serve nodes use: verifies, and sees a delete made elsewhere',
+  { skip: postgres !== null && !process.env.CI ? postgres : false },
+  async () => {
+    assert.equal(postgres, null, 'PostgreSQL is required when CI is set');
+    const schema = await createTestSchema();
+    const secret = 'a-secret-that-is-at-least-32-characters-long';
+    const saved = process.env.TOKENBOX_SECRET;
+    process.env.TOKENBOX_SECRET = secret;
+    try {
+      const loaded = loadConfig({ env: { TOKENBOX_SECRET: secret }, flags: { databaseUrl: schema.url } });
+      assert.ok(loaded.ok);
+      const admin = await openTokenbox(loaded.config);
+      try {
+        const { defaultPublicToken } = await admin.accounts.create('alice');
+        const tokenbox = await openVerifier({ databaseUrl: schema.url });
+        try {
+          assert.equal((await tokenbox.verify(defaultPublicToken.token, { scope: 'styles:tiles' })).ok, true);
+          await admin.tokens.delete(await admin.access.operator('alice'), defaultPublicToken.id);
+          // NOTIFY wakes the verifier's follower; the poll (50 ms) is the guarantee. Ask until it refuses.
+          const started = performance.now();
+          while ((await tokenbox.verify(defaultPublicToken.token, { scope: 'styles:tiles' })).ok && performance.now() - started < 10_000) {
+            await new Promise((resolve) => setImmediate(resolve));
+          }
+          assert.equal((await tokenbox.verify(defaultPublicToken.token, { scope: 'styles:tiles' })).ok, false);
+        } finally {
+          await tokenbox.close();
+        }
+      } finally {
+        await admin.close();
+      }
+    } finally {
+      if (saved === undefined) delete process.env.TOKENBOX_SECRET;
+      else process.env.TOKENBOX_SECRET = saved;
+      await schema.drop();
+    }
+  },
+);
 
 it('the package exports only openVerifier (types aside)', () => {
   assert.deepEqual(Object.keys(library), ['openVerifier']);
