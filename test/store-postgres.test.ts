@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it, test } from 'node:test';
 import { AppError } from '../src/domain/errors.js';
-import { DAY_MS, utcDay } from '../src/store/port.js';
+import { DAY_MS, utcDay, type TokenRecord } from '../src/store/port.js';
 import pg from 'pg';
 import { MIGRATIONS } from '../src/store/postgres/migrations.js';
 import { CHANGELOG_LOCK, MIGRATION_LOCK } from '../src/store/postgres/statements.js';
@@ -78,6 +78,15 @@ function postgresOnly(): void {
   describe('postgres store', () => {
     let schema: TestSchema;
     const opened: PostgresStore[] = [];
+
+    /** Migrates `store`, creates the account `alice` with one more token, and returns that token. */
+    async function aliceWithToken(store: PostgresStore): Promise<TokenRecord> {
+      await store.migrate();
+      await store.createAccount({ username: 'alice', created: T0 }, makeDefaultToken('alice'));
+      const token = makeToken('alice');
+      await store.insertToken(token, 10);
+      return token;
+    }
 
     /** A store on this test's schema, closed after the test. */
     function open(options: PostgresOpenOptions = {}): PostgresStore {
@@ -233,10 +242,7 @@ function postgresOnly(): void {
 
     it('a writer that drew a seq and has not committed holds back every later append until it commits', async () => {
       const store = open();
-      await store.migrate();
-      await store.createAccount({ username: 'alice', created: T0 }, makeDefaultToken('alice'));
-      const token = makeToken('alice');
-      await store.insertToken(token, 10);
+      const token = await aliceWithToken(store);
       // A slow writer, as every appending transaction runs: the change-log lock, then its insert
       // (seq drawn), then... no commit yet.
       const slow = new pg.Client({ connectionString: TEST_DATABASE_URL });
@@ -295,10 +301,7 @@ function postgresOnly(): void {
 
     it('a lock another session holds: a write waits lockWaitMs, then fails unavailable having written nothing', async () => {
       const store = open({ lockWaitMs: 200 });
-      await store.migrate();
-      await store.createAccount({ username: 'alice', created: T0 }, makeDefaultToken('alice'));
-      const token = makeToken('alice');
-      await store.insertToken(token, 10);
+      const token = await aliceWithToken(store);
       const holder = new pg.Client({ connectionString: TEST_DATABASE_URL });
       await holder.connect();
       try {

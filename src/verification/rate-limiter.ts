@@ -31,6 +31,12 @@ export interface RateLimiterStatus {
 /** The window every limit counts in (SPEC §3, §7). */
 export const WINDOW_S = 60;
 
+/** The start (Unix seconds) of the window holding now: every limiter shares this grid. */
+export function windowStartS(clock: Clock): number {
+  const nowS = Math.floor(clock() / 1000);
+  return nowS - (nowS % WINDOW_S);
+}
+
 export class MemoryRateLimiter implements RateLimiter {
   private windowStart = 0;
   private counts = new Map<string, number>();
@@ -38,8 +44,7 @@ export class MemoryRateLimiter implements RateLimiter {
   constructor(private readonly clock: Clock) {}
 
   hit(key: string, limit: number): RateDecision {
-    const nowS = Math.floor(this.clock() / 1000);
-    const start = nowS - (nowS % WINDOW_S);
+    const start = windowStartS(this.clock);
     if (start !== this.windowStart) {
       // Every key shares the window grid, so rolling over drops all old counts at once.
       this.windowStart = start;

@@ -27,7 +27,7 @@
  */
 import { Redis } from 'ioredis';
 import type { Clock } from '../../domain/clock.js';
-import { WINDOW_S, type RateDecision, type RateLimiter, type RateLimiterStatus } from '../../verification/rate-limiter.js';
+import { WINDOW_S, windowStartS, type RateDecision, type RateLimiter, type RateLimiterStatus } from '../../verification/rate-limiter.js';
 
 export type RateLimitMode = RateLimiterStatus['mode'];
 
@@ -124,8 +124,7 @@ export class RedisRateLimiter implements RateLimiter {
   }
 
   hit(key: string, limit: number): RateDecision {
-    const nowS = Math.floor(this.clock() / 1000);
-    const start = nowS - (nowS % WINDOW_S);
+    const start = windowStartS(this.clock);
     if (start !== this.windowStart) {
       // Every key shares the window grid, so rolling over drops all old counts at once; an old
       // window's unsent hits no longer matter.
