@@ -2,7 +2,8 @@
  * Many machines on one PostgreSQL (issue 11), with the real `tokenbox serve` in child processes:
  *
  * - Two nodes: a token used through node B and deleted through node A is refused by B within the
- *   bound SPEC §7 promises (1 s; NOTIFY wakes B at once, the poll is the guarantee).
+ *   bound SPEC §7 promises (1 s; NOTIFY wakes B at once, the poll is the guarantee); so is a tk
+ *   whose parent sk is deleted through A.
  * - Listener loss: B's listening connection is killed (`pg_terminate_backend`); a token deleted
  *   through A meanwhile is still refused by B within the bound, and B listens again by itself.
  * - Outage: a node reaches PostgreSQL through a TCP proxy that the test cuts and restores (the
@@ -129,6 +130,27 @@ describe('two serve nodes on one PostgreSQL', { skip: unavailable !== null, time
     }
     console.log(`# delete through A → 401 from B: ${figures.map((ms) => ms.toFixed(1)).join(', ')} ms`);
     assert.ok(Math.max(...figures) < BOUND_MS, `within ${BOUND_MS} ms: ${figures.join(', ')}`);
+  });
+
+  it('a tk minted through A from an sk: B refuses it within the bound once the sk is deleted through A (the tombstone)', async () => {
+    const parent = await fetch(`${nodeA.origin}/tokens/v2/alice?access_token=${sk}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ scopes: ['tokens:write', 'styles:tiles'] }),
+    });
+    assert.equal(parent.status, 200);
+    const root = (await parent.json()) as Created;
+    const minted = await fetch(`${nodeA.origin}/tokens/v2/alice?access_token=${root.token}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ expires: new Date(Date.now() + 30 * 60_000).toISOString(), scopes: ['styles:tiles'] }),
+    });
+    assert.equal(minted.status, 200);
+    const tk = ((await minted.json()) as { token: string }).token;
+    assert.equal(await check(nodeB.origin, tk), 200, 'B verifies the tk (and caches its parent)');
+    await deleteToken(nodeA.origin, sk, root.id);
+    const ms = await pollUntil('B refuses the tk', async () => (await check(nodeB.origin, tk)) === 401);
+    assert.ok(ms < BOUND_MS, `refused after ${ms.toFixed(0)} ms`);
   });
 
   it("after B's listening connection is killed, B still refuses a token deleted through A within the bound, and listens again", async () => {
