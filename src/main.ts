@@ -27,7 +27,7 @@ import { openSqliteStore } from './store/sqlite/sqlite-store.js';
 import type { TransferableStore } from './store/transfer.js';
 import { timedStore } from './store/timed-store.js';
 import { Authenticator } from './verification/authenticator.js';
-import { CHANGE_POLL_MS } from './verification/change-follower.js';
+import { CHANGE_POLL_MS, PUSHED_CHANGE_POLL_MS } from './verification/change-follower.js';
 import { TokenDirectory } from './verification/token-directory.js';
 import { UsageCounter } from './verification/usage-counter.js';
 import { UsageFlusher } from './verification/usage-flusher.js';
@@ -115,7 +115,7 @@ export async function openTokenbox(config: Config, options: OpenOptions = {}): P
       await keyring.load();
       authenticator.forgetForged();
     });
-    await directory.follower.start(options.changePollMs ?? CHANGE_POLL_MS);
+    await directory.follower.start(options.changePollMs ?? (store.watchChanges === undefined ? CHANGE_POLL_MS : PUSHED_CHANGE_POLL_MS));
     const unwatch = store.watchChanges?.(() => void directory.follower.wake());
     const tokens = new TokensService({
       store,
