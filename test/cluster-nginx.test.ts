@@ -1,0 +1,369 @@
+/**
+ * examples/cluster/nginx.conf against a real nginx (Debian's package, /usr/sbin/nginx) in front
+ * of two real `tokenbox serve` nodes on one PostgreSQL schema, with `TOKENBOX_TRUST_PROXY` naming
+ * the balancer (127.0.0.1). The client connects from 127.0.0.2, so the address a node records can
+ * be told from the balancer's.
+ *
+ * - Requests through nginx reach both nodes (each node's own request log).
+ * - A token created through nginx verifies through nginx, and is refused through nginx within 1 s
+ *   of its delete through nginx, whichever node each request lands on (nginx's access log says
+ *   which did).
+ * - A node stopped with SIGTERM while requests flow: every GET still gets its 200 (nginx retries
+ *   a refused connection or the closing node's 503 on the other node).
+ * - The client's address reaches the nodes (the audit log's `ip`), not the balancer's nor one the
+ *   client forged in X-Forwarded-For; `Link` uses the host the client asked for.
+ *
+ * Without nginx or PostgreSQL the suite is reported as skipped with the reason, except under CI,
+ * where that is a failure.
+ */
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it, test } from 'node:test';
+import { TEST_SECRET } from './helpers/app.js';
+import { ROOT, children, cliJson, ensureBuilt, freePort, startServer, stopServer, storeArgs, type RunningServer } from './helpers/cli.js';
+import { createTestSchema, postgresMissing, type TestSchema } from './helpers/postgres.js';
+
+/** The nginx binary; TOKENBOX_TEST_NGINX points elsewhere (a missing path shows the skip). */
+const NGINX = process.env.TOKENBOX_TEST_NGINX ?? '/usr/sbin/nginx';
+const TEMPLATE = join(ROOT, 'examples', 'cluster', 'nginx.conf');
+/** The balancer's address, as the nodes see it: what `trustProxy` names. */
+const BALANCER = '127.0.0.1';
+/** The test client's own address (any of 127.0.0.0/8 reaches nginx on 127.0.0.1). */
+const CLIENT = '127.0.0.2';
+const ENV = { TOKENBOX_SECRET: TEST_SECRET, TOKENBOX_TRUST_PROXY: BALANCER };
+/** SPEC §7: from a delete to every node refusing the token. */
+const BOUND_MS = 1_000;
+/** How long a poll may run before the test gives up (generous: the machine is shared). */
+const POLL_CAP_MS = 30_000;
+
+async function whyMissing(): Promise<string | null> {
+  const reasons: string[] = [];
+  if (!existsSync(NGINX)) reasons.push(`${NGINX} is not installed (Debian: apt-get install nginx)`);
+  const postgres = await postgresMissing();
+  if (postgres !== null) reasons.push(postgres);
+  return reasons.length > 0 ? reasons.join('; ') : null;
+}
+
+const missing = await whyMissing();
+if (missing !== null && process.env.CI) {
+  test('nginx and PostgreSQL are available (required when CI is set)', () => {
+    assert.fail(missing);
+  });
+} else if (missing !== null) {
+  // A skipped describe() counts no test as skipped in node's summary: report one skipped test,
+  // with the reason, so `# skipped 1` says the suite did not run.
+  test(`nginx in front of two nodes (examples/cluster): skipped, ${missing}`, { skip: missing }, () => undefined);
+}
+
+interface Reply {
+  readonly status: number;
+  readonly headers: IncomingHttpHeaders;
+  readonly body: string;
+}
+
+interface Created {
+  readonly id: string;
+  readonly token: string;
+}
+
+/** One line of the example's access log (`log_format tokenbox_lb`). */
+interface Logged {
+  readonly method: string;
+  readonly uri: string;
+  readonly status: number;
+  /** The nodes nginx tried, in order (`host:port`). */
+  readonly upstreams: string[];
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, Math.max(0, ms)));
+
+describe('nginx in front of two serve nodes on one PostgreSQL (examples/cluster)', { skip: missing !== null, timeout: 180_000 }, () => {
+  let schema: TestSchema;
+  let prefix: string;
+  let nginx: ChildProcess | undefined;
+  let nginxExit: Promise<unknown> | undefined;
+  let nginxOutput = '';
+  let nginxPort: number;
+  let nodeA: RunningServer;
+  let nodeB: RunningServer;
+  let sk: string;
+  /** Every token string the test saw, to look for in nginx's logs. */
+  const secrets: string[] = [];
+  /** Responses received through nginx: each is one access log line. */
+  let answered = 0;
+
+  function nginxArgs(): string[] {
+    const globals = [`daemon off;`, `pid ${prefix}/nginx.pid;`, `error_log ${prefix}/error.log;`];
+    // As root, nginx would switch its workers to `nobody`, who cannot enter the 0700 temp prefix.
+    if (process.getuid?.() === 0) globals.push('user root;');
+    return ['-p', `${prefix}/`, '-c', 'nginx.conf', '-e', `${prefix}/error.log`, '-g', globals.join(' ')];
+  }
+
+  /** A request through nginx, from CLIENT, on a connection of its own. */
+  function send(method: string, path: string, headers: Record<string, string> = {}, body?: unknown): Promise<Reply> {
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const all = { ...headers, ...(payload === undefined ? {} : { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(payload)) }) };
+    return new Promise<Reply>((resolve, reject) => {
+      const req = httpRequest(
+        { host: '127.0.0.1', port: nginxPort, localAddress: CLIENT, path, method, headers: all, agent: false, timeout: 20_000 },
+        (res) => {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (chunk: string) => (text += chunk));
+          res.on('end', () => {
+            answered++;
+            resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text });
+          });
+          res.on('error', reject);
+        },
+      );
+      req.on('timeout', () => req.destroy(new Error(`${method} ${path} timed out`)));
+      req.on('error', reject);
+      req.end(payload);
+    });
+  }
+
+  const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+
+  async function createToken(headers: Record<string, string> = {}): Promise<Created> {
+    const reply = await send('POST', '/tokens/v2/alice', { ...bearer(sk), ...headers }, { scopes: ['styles:tiles'] });
+    assert.equal(reply.status, 200, reply.body);
+    const created = JSON.parse(reply.body) as Created;
+    secrets.push(created.token);
+    return created;
+  }
+
+  /** nginx auth_request style: what `/auth/v1/check` answers, through the balancer, for `token`. */
+  async function check(token: string): Promise<number> {
+    const reply = await send('GET', '/auth/v1/check?scope=styles:tiles', { 'x-original-uri': `/tiles/1/2/3.png?access_token=${encodeURIComponent(token)}` });
+    return reply.status;
+  }
+
+  /** The access log so far, parsed. */
+  function accessLog(): Logged[] {
+    const text = readFileSync(join(prefix, 'logs', 'access.log'), 'utf8');
+    const lines: Logged[] = [];
+    for (const line of text.split('\n')) {
+      const match = /"([A-Z]+) (\S+) HTTP\/[\d.]+" (\d{3}) .* upstream="([^"]*)"/.exec(line);
+      if (!match) continue;
+      const upstreams = (match[4] as string).split(/[,:]\s+/).filter((u) => u.length > 0 && u !== '-');
+      lines.push({ method: match[1] as string, uri: match[2] as string, status: Number(match[3]), upstreams });
+    }
+    return lines;
+  }
+
+  /** Waits until nginx has logged a line for every answer so far (it logs after it answers). */
+  async function loggedLines(count = answered): Promise<Logged[]> {
+    const started = Date.now();
+    for (;;) {
+      const lines = accessLog();
+      if (lines.length >= count) return lines;
+      assert.ok(Date.now() - started < POLL_CAP_MS, `the access log holds ${lines.length} lines, not ${count}`);
+      await sleep(10);
+    }
+  }
+
+  before(async () => {
+    ensureBuilt();
+    schema = await createTestSchema();
+    prefix = mkdtempSync(join(tmpdir(), 'tokenbox-lb-'));
+    mkdirSync(join(prefix, 'logs'));
+    mkdirSync(join(prefix, 'tmp'));
+
+    const flags = storeArgs({ databaseUrl: schema.url });
+    await cliJson(['accounts', 'create', 'alice', ...flags], ENV);
+    sk = (await cliJson<Created>(['tokens', 'create', 'alice', '--scopes', 'tokens:read,tokens:write,styles:tiles', ...flags], ENV)).token;
+    secrets.push(sk);
+    nodeA = await startServer({ databaseUrl: schema.url }, ENV);
+    nodeB = await startServer({ databaseUrl: schema.url }, ENV);
+
+    nginxPort = await freePort();
+    const config = readFileSync(TEMPLATE, 'utf8')
+      .replaceAll('__LISTEN_PORT__', String(nginxPort))
+      .replaceAll('__NODE_A__', new URL(nodeA.origin).host)
+      .replaceAll('__NODE_B__', new URL(nodeB.origin).host)
+      .replaceAll('__PREFIX__', prefix);
+    assert.doesNotMatch(config, /__[A-Z_]+__/, 'a placeholder was left in the template');
+    writeFileSync(join(prefix, 'nginx.conf'), config);
+
+    const verdict = spawnSync(NGINX, ['-t', ...nginxArgs()], { encoding: 'utf8' });
+    assert.equal(verdict.status, 0, `nginx -t refused the example:\n${verdict.stderr}`);
+
+    const proc = spawn(NGINX, nginxArgs(), { stdio: ['ignore', 'pipe', 'pipe'] });
+    nginx = proc;
+    children.add(proc);
+    proc.stdout?.on('data', (chunk: Buffer) => (nginxOutput += chunk.toString()));
+    proc.stderr?.on('data', (chunk: Buffer) => (nginxOutput += chunk.toString()));
+    let exited = false;
+    nginxExit = new Promise((resolve) =>
+      proc.once('exit', (code, signal) => {
+        exited = true;
+        children.delete(proc);
+        resolve({ code, signal });
+      }),
+    );
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      if (exited) assert.fail(`nginx exited at start:\n${nginxOutput}\n${readIfExists(join(prefix, 'error.log'))}`);
+      try {
+        if ((await send('GET', '/health')).status === 200) break;
+      } catch {
+        // not listening yet
+      }
+      if (Date.now() > deadline) assert.fail(`nginx did not answer within 10 s:\n${nginxOutput}`);
+      await sleep(50);
+    }
+  });
+
+  after(async () => {
+    if (nginx && children.has(nginx)) {
+      // SIGQUIT: graceful shutdown of the master and its workers.
+      nginx.kill('SIGQUIT');
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise((resolve) => (timer = setTimeout(() => resolve('timeout'), 5_000)));
+      if ((await Promise.race([nginxExit, timeout])) === 'timeout') nginx.kill('SIGKILL');
+      clearTimeout(timer);
+    }
+    for (const child of children) child.kill('SIGKILL');
+    await schema?.drop();
+    if (prefix) rmSync(prefix, { recursive: true, force: true });
+  });
+
+  it('requests through nginx reach both nodes (each counted in its own log)', async () => {
+    const marker = `probe${Date.now()}`;
+    const total = 20;
+    for (let i = 0; i < total; i++) {
+      const reply = await send('GET', `/tokens/v2/alice?limit=1&${marker}=${i}`, bearer(sk));
+      assert.equal(reply.status, 200, reply.body);
+    }
+    // A node logs `incoming request` before it answers; its stdout may still be on the way.
+    const count = (node: RunningServer) =>
+      node
+        .output()
+        .split('\n')
+        .filter((line) => line.includes('"incoming request"') && line.includes(`&${marker}=`)).length;
+    const started = Date.now();
+    while (count(nodeA) + count(nodeB) < total) {
+      assert.ok(Date.now() - started < POLL_CAP_MS, `the nodes logged ${count(nodeA)} + ${count(nodeB)} of ${total} requests`);
+      await sleep(10);
+    }
+    console.log(`# ${total} GETs through nginx: node A logged ${count(nodeA)}, node B ${count(nodeB)}`);
+    assert.equal(count(nodeA) + count(nodeB), total, 'each request reached exactly one node');
+    assert.ok(count(nodeA) > 0 && count(nodeB) > 0, `both nodes served: A ${count(nodeA)}, B ${count(nodeB)}`);
+  });
+
+  it('a token created through nginx verifies through nginx, and is refused through nginx within 1 s of its delete through nginx', async () => {
+    const figures: number[] = [];
+    const deleted: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      const created = await createToken();
+      assert.equal(await check(created.token), 200, 'the new token verifies through nginx');
+      const gone = await send('DELETE', `/tokens/v2/alice/${created.id}`, bearer(sk));
+      assert.equal(gone.status, 204, gone.body);
+      deleted.push(created.id);
+      const started = performance.now();
+      for (;;) {
+        if ((await check(created.token)) === 401) break;
+        assert.ok(performance.now() - started < POLL_CAP_MS, `the deleted token still verifies after ${POLL_CAP_MS} ms`);
+      }
+      figures.push(performance.now() - started);
+    }
+    console.log(`# delete through nginx → 401 through nginx: ${figures.map((ms) => ms.toFixed(1)).join(', ')} ms`);
+    assert.ok(Math.max(...figures) < BOUND_MS, `within ${BOUND_MS} ms: ${figures.join(', ')}`);
+
+    // Which node took each delete, and which refused the token afterwards (nginx's access log).
+    const lines = await loggedLines();
+    let crossNode = 0;
+    const refusedBy = new Set<string>();
+    for (const id of deleted) {
+      const at = lines.findIndex((line) => line.method === 'DELETE' && line.uri === `/tokens/v2/alice/${id}`);
+      assert.ok(at >= 0, `the DELETE of ${id} is in the access log`);
+      const deleter = lines[at]?.upstreams.at(-1);
+      const refusal = lines.slice(at + 1).find((line) => line.uri === '/auth/v1/check' && line.status === 401);
+      assert.ok(refusal, `the refusal after the DELETE of ${id} is in the access log`);
+      const refuser = refusal.upstreams.at(-1) ?? '';
+      refusedBy.add(refuser);
+      if (refuser !== deleter) crossNode++;
+    }
+    console.log(`# refused by a node other than the one that took the delete: ${crossNode} of ${deleted.length}`);
+    assert.ok(crossNode > 0, 'at least one delete and its refusal landed on different nodes');
+  });
+
+  it('a node stopped with SIGTERM while requests flow: every GET through nginx still gets 200', async () => {
+    const token = (await createToken()).token;
+    const startLine = (await loggedLines()).length;
+    const statuses: number[] = [];
+    let stopped: Promise<unknown> | undefined;
+    const total = 50;
+    for (let i = 0; i < total; i++) {
+      // After 10 requests B is told to stop; the next 40 run while it shuts down and after it exited.
+      if (i === 10) stopped = stopServer(nodeB, ['SIGTERM']);
+      const reply = i % 2 === 0 ? await send('GET', '/tokens/v2/alice?limit=1', bearer(sk)) : { status: await check(token) };
+      statuses.push(reply.status);
+    }
+    const exit = (await stopped) as { code: number | null };
+    assert.equal(exit.code, 0, 'B exited cleanly');
+    // And after B has exited, more: a create too (a refused connection was never sent, so nginx
+    // may pass even a POST on).
+    for (let i = 0; i < 10; i++) statuses.push((await send('GET', '/tokens/v2/alice?limit=1', bearer(sk))).status);
+    await createToken();
+    statuses.push(200);
+    assert.deepEqual(
+      statuses.filter((s) => s !== 200),
+      [],
+      `every answer was 200: ${statuses.join(' ')}`,
+    );
+
+    const lines = (await loggedLines(startLine + statuses.length)).slice(startLine);
+    const nodeBHost = new URL(nodeB.origin).host;
+    const retried = lines.filter((line) => line.upstreams.length > 1);
+    const toB = lines.filter((line) => line.upstreams.includes(nodeBHost));
+    console.log(`# ${statuses.length} requests across B's SIGTERM: all 200; ${toB.length} tried B, ${retried.length} retried on A`);
+    for (const line of retried) assert.equal(line.status, 200);
+    assert.ok(
+      lines.every((line) => line.status !== 502),
+      'no 502',
+    );
+  });
+
+  it("the nodes see the client's address, not the balancer's nor one the client forged; Link uses the client's host", async () => {
+    const honest = await createToken();
+    const forged = await createToken({ 'x-forwarded-for': '203.0.113.9', 'x-forwarded-host': 'evil.example' });
+    const entries = await cliJson<{ action: string; target: string | null; ip: string | null }[]>(
+      ['audit', '--account', 'alice', '--limit', '1000', ...storeArgs({ databaseUrl: schema.url })],
+      ENV,
+    );
+    const creates = entries.filter((entry) => entry.action === 'token.create' && entry.ip !== null);
+    assert.ok(creates.length >= 12, `the creates through nginx are audited (${creates.length})`);
+    for (const entry of creates) assert.equal(entry.ip, CLIENT, `token.create ${entry.target} recorded ${entry.ip}`);
+    assert.ok(creates.some((entry) => entry.target === honest.id));
+    assert.ok(creates.some((entry) => entry.target === forged.id));
+
+    const list = await send('GET', '/tokens/v2/alice?limit=1', bearer(sk));
+    assert.equal(list.status, 200, list.body);
+    const link = /^<([^>]+)>/.exec(String(list.headers.link))?.[1];
+    assert.ok(link, 'a Link header');
+    assert.equal(new URL(link).host, `127.0.0.1:${nginxPort}`, 'Link points at the balancer, port included');
+  });
+
+  it("nginx's logs hold no token", () => {
+    const logs = [
+      readFileSync(join(prefix, 'logs', 'access.log'), 'utf8'),
+      readIfExists(join(prefix, 'logs', 'error.log')),
+      readIfExists(join(prefix, 'error.log')),
+      nginxOutput,
+    ];
+    for (const log of logs) {
+      assert.doesNotMatch(log, /access_token/);
+      for (const secret of secrets) assert.ok(!log.includes(secret), `a token is in nginx's logs:\n${log}`);
+    }
+  });
+});
+
+function readIfExists(path: string): string {
+  return existsSync(path) ? readFileSync(path, 'utf8') : '';
+}
