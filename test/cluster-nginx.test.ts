@@ -8,6 +8,9 @@
  * - A token created through nginx verifies through nginx, and is refused through nginx within 1 s
  *   of its delete through nginx, whichever node each request lands on (nginx's access log says
  *   which did).
+ * - A node that loses PostgreSQL (a TCP proxy between it and the server, cut by the test)
+ *   answers 503: nginx passes GETs on to the other node (200 to the client), but not a POST
+ *   that node received (the client gets its 503; nothing is created twice).
  * - A node stopped with SIGTERM while requests flow: every GET still gets its 200 (nginx retries
  *   a refused connection or the closing node's 503 on the other node).
  * - The client's address reaches the nodes (the audit log's `ip`), not the balancer's nor one the
@@ -26,6 +29,7 @@ import { after, before, describe, it, test } from 'node:test';
 import { TEST_SECRET } from './helpers/app.js';
 import { ROOT, children, cliJson, ensureBuilt, freePort, startServer, stopServer, storeArgs, type RunningServer } from './helpers/cli.js';
 import { createTestSchema, postgresMissing, type TestSchema } from './helpers/postgres.js';
+import { startTcpProxy, type TcpProxy } from './helpers/tcp-proxy.js';
 
 /** The nginx binary; TOKENBOX_TEST_NGINX points elsewhere (a missing path shows the skip). */
 const NGINX = process.env.TOKENBOX_TEST_NGINX ?? '/usr/sbin/nginx';
@@ -34,7 +38,9 @@ const TEMPLATE = join(ROOT, 'examples', 'cluster', 'nginx.conf');
 const BALANCER = '127.0.0.1';
 /** The test client's own address (any of 127.0.0.0/8 reaches nginx on 127.0.0.1). */
 const CLIENT = '127.0.0.2';
-const ENV = { TOKENBOX_SECRET: TEST_SECRET, TOKENBOX_TRUST_PROXY: BALANCER };
+// The sk makes ~100 API calls within a minute, most of them on one node once B is stopped: above
+// the default per-token limit (100 per 60 s), which is not what this test is about.
+const ENV = { TOKENBOX_SECRET: TEST_SECRET, TOKENBOX_TRUST_PROXY: BALANCER, TOKENBOX_ACCOUNT_RATE_LIMIT: '10000' };
 /** SPEC §7: from a delete to every node refusing the token. */
 const BOUND_MS = 1_000;
 /** How long a poll may run before the test gives up (generous: the machine is shared). */
@@ -75,8 +81,9 @@ interface Logged {
   readonly method: string;
   readonly uri: string;
   readonly status: number;
-  /** The nodes nginx tried, in order (`host:port`). */
+  /** The nodes nginx tried, in order (`host:port`), and what each answered. */
   readonly upstreams: string[];
+  readonly upstreamStatuses: string[];
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, Math.max(0, ms)));
@@ -90,6 +97,8 @@ describe('nginx in front of two serve nodes on one PostgreSQL (examples/cluster)
   let nginxPort: number;
   let nodeA: RunningServer;
   let nodeB: RunningServer;
+  /** Between node B and PostgreSQL. */
+  let proxy: TcpProxy;
   let sk: string;
   /** Every token string the test saw, to look for in nginx's logs. */
   const secrets: string[] = [];
@@ -148,10 +157,16 @@ describe('nginx in front of two serve nodes on one PostgreSQL (examples/cluster)
     const text = readFileSync(join(prefix, 'logs', 'access.log'), 'utf8');
     const lines: Logged[] = [];
     for (const line of text.split('\n')) {
-      const match = /"([A-Z]+) (\S+) HTTP\/[\d.]+" (\d{3}) .* upstream="([^"]*)"/.exec(line);
+      const match = /"([A-Z]+) (\S+) HTTP\/[\d.]+" (\d{3}) .* upstream="([^"]*)" upstream_status="([^"]*)"/.exec(line);
       if (!match) continue;
-      const upstreams = (match[4] as string).split(/[,:]\s+/).filter((u) => u.length > 0 && u !== '-');
-      lines.push({ method: match[1] as string, uri: match[2] as string, status: Number(match[3]), upstreams });
+      const list = (value: string) => value.split(/[,:]\s+/).filter((u) => u.length > 0 && u !== '-');
+      lines.push({
+        method: match[1] as string,
+        uri: match[2] as string,
+        status: Number(match[3]),
+        upstreams: list(match[4] as string),
+        upstreamStatuses: list(match[5] as string),
+      });
     }
     return lines;
   }
@@ -179,7 +194,11 @@ describe('nginx in front of two serve nodes on one PostgreSQL (examples/cluster)
     sk = (await cliJson<Created>(['tokens', 'create', 'alice', '--scopes', 'tokens:read,tokens:write,styles:tiles', ...flags], ENV)).token;
     secrets.push(sk);
     nodeA = await startServer({ databaseUrl: schema.url }, ENV);
-    nodeB = await startServer({ databaseUrl: schema.url }, ENV);
+    const direct = new URL(schema.url);
+    proxy = await startTcpProxy(direct.hostname, Number(direct.port || 5432));
+    const proxied = new URL(schema.url);
+    proxied.port = String(proxy.port);
+    nodeB = await startServer({ databaseUrl: proxied.toString() }, ENV);
 
     nginxPort = await freePort();
     const config = readFileSync(TEMPLATE, 'utf8')
@@ -229,6 +248,7 @@ describe('nginx in front of two serve nodes on one PostgreSQL (examples/cluster)
       clearTimeout(timer);
     }
     for (const child of children) child.kill('SIGKILL');
+    await proxy?.close();
     await schema?.drop();
     if (prefix) rmSync(prefix, { recursive: true, force: true });
   });
@@ -293,6 +313,69 @@ describe('nginx in front of two serve nodes on one PostgreSQL (examples/cluster)
     assert.ok(crossNode > 0, 'at least one delete and its refusal landed on different nodes');
   });
 
+  it('a node that loses PostgreSQL answers 503: GETs through nginx go on to the other node, a POST it received is not retried', async () => {
+    const hostB = new URL(nodeB.origin).host;
+    const hostA = new URL(nodeA.origin).host;
+    proxy.cut();
+    await pollDirect(nodeB, 503);
+
+    // Round robin: of two creates, one lands on B, which answers 503 having written nothing.
+    // nginx does not pass a POST on once a node has received it, so the client gets that 503.
+    const startLine = (await loggedLines()).length;
+    const fresh: Created[] = [];
+    let refusedCreate: Reply | undefined;
+    for (let i = 0; i < 4 && refusedCreate === undefined; i++) {
+      const reply = await send('POST', '/tokens/v2/alice', bearer(sk), { scopes: ['styles:tiles'] });
+      if (reply.status === 503) refusedCreate = reply;
+      else {
+        assert.equal(reply.status, 200, reply.body);
+        const created = JSON.parse(reply.body) as Created;
+        secrets.push(created.token);
+        fresh.push(created);
+      }
+    }
+    assert.ok(refusedCreate, 'a create landed on B');
+    assert.deepEqual(JSON.parse(refusedCreate.body), { message: 'Service Unavailable' });
+    const posts = (await loggedLines()).slice(startLine).filter((line) => line.method === 'POST');
+    assert.deepEqual(
+      posts.map((line) => line.upstreams.join(' ')),
+      posts.map((line) => (line.status === 503 ? hostB : hostA)),
+      'each create went to one node only',
+    );
+
+    // GETs: a list needs the store, and B has never seen the new tokens, so B answers 503 to
+    // both; nginx passes them on to A.
+    const token = fresh[0]?.token ?? (await createToken()).token;
+    const statuses: number[] = [];
+    for (let i = 0; i < 20; i++) statuses.push(i % 2 === 0 ? (await send('GET', '/tokens/v2/alice?limit=1', bearer(sk))).status : await check(token));
+    assert.deepEqual(
+      statuses.filter((s) => s !== 200),
+      [],
+      `every GET got 200: ${statuses.join(' ')}`,
+    );
+    const gets = (await loggedLines()).slice(startLine).filter((line) => line.method === 'GET');
+    const retried = gets.filter((line) => line.upstreamStatuses.join(' ') === '503 200');
+    console.log(
+      `# B without PostgreSQL: ${gets.length} GETs through nginx all 200, ${retried.length} answered 503 by B and retried on A; the create that reached B: 503, not retried`,
+    );
+    assert.ok(retried.length > 0, 'some GET was answered 503 by B and passed on');
+    for (const line of retried) assert.deepEqual(line.upstreams, [hostB, hostA]);
+
+    // B recovers by itself; nginx tries it again once fail_timeout (10 s) has passed.
+    proxy.restore();
+    await pollDirect(nodeB, 200);
+    const started = Date.now();
+    for (;;) {
+      const reply = await send('GET', '/health');
+      assert.equal(reply.status, 200, reply.body);
+      const last = (await loggedLines()).at(-1);
+      if (last?.upstreams.join(' ') === hostB && last.status === 200) break;
+      assert.ok(Date.now() - started < POLL_CAP_MS, 'nginx did not send to B again');
+      await sleep(100);
+    }
+    console.log(`# nginx sent to B again ${((Date.now() - started) / 1000).toFixed(1)} s after B was healthy`);
+  });
+
   it('a node stopped with SIGTERM while requests flow: every GET through nginx still gets 200', async () => {
     const token = (await createToken()).token;
     const startLine = (await loggedLines()).length;
@@ -324,6 +407,7 @@ describe('nginx in front of two serve nodes on one PostgreSQL (examples/cluster)
     const toB = lines.filter((line) => line.upstreams.includes(nodeBHost));
     console.log(`# ${statuses.length} requests across B's SIGTERM: all 200; ${toB.length} tried B, ${retried.length} retried on A`);
     for (const line of retried) assert.equal(line.status, 200);
+    assert.ok(toB.length > 0, 'nginx tried B during or after its shutdown');
     assert.ok(
       lines.every((line) => line.status !== 502),
       'no 502',
@@ -363,6 +447,18 @@ describe('nginx in front of two serve nodes on one PostgreSQL (examples/cluster)
     }
   });
 });
+
+/** Polls a node's own `/health` (not through nginx) until it answers `status`. */
+async function pollDirect(node: RunningServer, status: number): Promise<void> {
+  const started = Date.now();
+  for (;;) {
+    const res = await fetch(`${node.origin}/health`);
+    await res.arrayBuffer();
+    if (res.status === status) return;
+    assert.ok(Date.now() - started < POLL_CAP_MS, `${node.origin}/health did not answer ${status}`);
+    await sleep(20);
+  }
+}
 
 function readIfExists(path: string): string {
   return existsSync(path) ? readFileSync(path, 'utf8') : '';
