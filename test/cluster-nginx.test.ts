@@ -20,19 +20,15 @@
  * where that is a failure.
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it, test } from 'node:test';
 import { TEST_SECRET } from './helpers/app.js';
-import { ROOT, children, cliJson, ensureBuilt, freePort, startServer, stopServer, storeArgs, type RunningServer } from './helpers/cli.js';
+import { ROOT, children, cliJson, ensureBuilt, startServer, stopServer, storeArgs, type RunningServer } from './helpers/cli.js';
+import { nginxMissing, startNginx, type RunningNginx } from './helpers/nginx.js';
 import { createTestSchema, postgresMissing, type TestSchema } from './helpers/postgres.js';
 import { startTcpProxy, type TcpProxy } from './helpers/tcp-proxy.js';
 
-/** The nginx binary; TOKENBOX_TEST_NGINX points elsewhere (a missing path shows the skip). */
-const NGINX = process.env.TOKENBOX_TEST_NGINX ?? '/usr/sbin/nginx';
 const TEMPLATE = join(ROOT, 'examples', 'cluster', 'nginx.conf');
 /** The balancer's address, as the nodes see it: what `trustProxy` names. */
 const BALANCER = '127.0.0.1';
@@ -48,7 +44,8 @@ const POLL_CAP_MS = 30_000;
 
 async function whyMissing(): Promise<string | null> {
   const reasons: string[] = [];
-  if (!existsSync(NGINX)) reasons.push(`${NGINX} is not installed (Debian: apt-get install nginx)`);
+  const nginx = nginxMissing();
+  if (nginx !== null) reasons.push(nginx);
   const postgres = await postgresMissing();
   if (postgres !== null) reasons.push(postgres);
   return reasons.length > 0 ? reasons.join('; ') : null;
@@ -90,10 +87,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, Math.max(0, ms)))
 
 describe('nginx in front of two serve nodes on one PostgreSQL (examples/cluster)', { skip: missing !== null, timeout: 180_000 }, () => {
   let schema: TestSchema;
-  let prefix: string;
-  let nginx: ChildProcess | undefined;
-  let nginxExit: Promise<unknown> | undefined;
-  let nginxOutput = '';
+  let nginx: RunningNginx | undefined;
   let nginxPort: number;
   let nodeA: RunningServer;
   let nodeB: RunningServer;
@@ -104,13 +98,6 @@ describe('nginx in front of two serve nodes on one PostgreSQL (examples/cluster)
   const secrets: string[] = [];
   /** Responses received through nginx: each is one access log line. */
   let answered = 0;
-
-  function nginxArgs(): string[] {
-    const globals = [`daemon off;`, `pid ${prefix}/nginx.pid;`, `error_log ${prefix}/error.log;`];
-    // As root, nginx would switch its workers to `nobody`, who cannot enter the 0700 temp prefix.
-    if (process.getuid?.() === 0) globals.push('user root;');
-    return ['-p', `${prefix}/`, '-c', 'nginx.conf', '-e', `${prefix}/error.log`, '-g', globals.join(' ')];
-  }
 
   /** A request through nginx, from CLIENT, on a connection of its own. */
   function send(method: string, path: string, headers: Record<string, string> = {}, body?: unknown): Promise<Reply> {
@@ -154,7 +141,7 @@ describe('nginx in front of two serve nodes on one PostgreSQL (examples/cluster)
 
   /** The access log so far, parsed. */
   function accessLog(): Logged[] {
-    const text = readFileSync(join(prefix, 'logs', 'access.log'), 'utf8');
+    const text = nginx?.accessLog() ?? '';
     const lines: Logged[] = [];
     for (const line of text.split('\n')) {
       const match = /"([A-Z]+) (\S+) HTTP\/[\d.]+" (\d{3}) .* upstream="([^"]*)" upstream_status="([^"]*)"/.exec(line);
@@ -185,9 +172,6 @@ describe('nginx in front of two serve nodes on one PostgreSQL (examples/cluster)
   before(async () => {
     ensureBuilt();
     schema = await createTestSchema();
-    prefix = mkdtempSync(join(tmpdir(), 'tokenbox-lb-'));
-    mkdirSync(join(prefix, 'logs'));
-    mkdirSync(join(prefix, 'tmp'));
 
     const flags = storeArgs({ databaseUrl: schema.url });
     await cliJson(['accounts', 'create', 'alice', ...flags], ENV);
@@ -200,57 +184,17 @@ describe('nginx in front of two serve nodes on one PostgreSQL (examples/cluster)
     proxied.port = String(proxy.port);
     nodeB = await startServer({ databaseUrl: proxied.toString() }, ENV);
 
-    nginxPort = await freePort();
-    const config = readFileSync(TEMPLATE, 'utf8')
-      .replaceAll('__LISTEN_PORT__', String(nginxPort))
-      .replaceAll('__NODE_A__', new URL(nodeA.origin).host)
-      .replaceAll('__NODE_B__', new URL(nodeB.origin).host)
-      .replaceAll('__PREFIX__', prefix);
-    assert.doesNotMatch(config, /__[A-Z_]+__/, 'a placeholder was left in the template');
-    writeFileSync(join(prefix, 'nginx.conf'), config);
-
-    const verdict = spawnSync(NGINX, ['-t', ...nginxArgs()], { encoding: 'utf8' });
-    assert.equal(verdict.status, 0, `nginx -t refused the example:\n${verdict.stderr}`);
-
-    const proc = spawn(NGINX, nginxArgs(), { stdio: ['ignore', 'pipe', 'pipe'] });
-    nginx = proc;
-    children.add(proc);
-    proc.stdout?.on('data', (chunk: Buffer) => (nginxOutput += chunk.toString()));
-    proc.stderr?.on('data', (chunk: Buffer) => (nginxOutput += chunk.toString()));
-    let exited = false;
-    nginxExit = new Promise((resolve) =>
-      proc.once('exit', (code, signal) => {
-        exited = true;
-        children.delete(proc);
-        resolve({ code, signal });
-      }),
-    );
-    const deadline = Date.now() + 10_000;
-    for (;;) {
-      if (exited) assert.fail(`nginx exited at start:\n${nginxOutput}\n${readIfExists(join(prefix, 'error.log'))}`);
-      try {
-        if ((await send('GET', '/health')).status === 200) break;
-      } catch {
-        // not listening yet
-      }
-      if (Date.now() > deadline) assert.fail(`nginx did not answer within 10 s:\n${nginxOutput}`);
-      await sleep(50);
-    }
+    nginx = await startNginx(TEMPLATE, { NODE_A: new URL(nodeA.origin).host, NODE_B: new URL(nodeB.origin).host }, async (port) => {
+      nginxPort = port;
+      return (await send('GET', '/health')).status === 200;
+    });
   });
 
   after(async () => {
-    if (nginx && children.has(nginx)) {
-      // SIGQUIT: graceful shutdown of the master and its workers.
-      nginx.kill('SIGQUIT');
-      let timer: NodeJS.Timeout | undefined;
-      const timeout = new Promise((resolve) => (timer = setTimeout(() => resolve('timeout'), 5_000)));
-      if ((await Promise.race([nginxExit, timeout])) === 'timeout') nginx.kill('SIGKILL');
-      clearTimeout(timer);
-    }
+    await nginx?.stop();
     for (const child of children) child.kill('SIGKILL');
     await proxy?.close();
     await schema?.drop();
-    if (prefix) rmSync(prefix, { recursive: true, force: true });
   });
 
   it('requests through nginx reach both nodes (each counted in its own log)', async () => {
@@ -435,13 +379,7 @@ describe('nginx in front of two serve nodes on one PostgreSQL (examples/cluster)
   });
 
   it("nginx's logs hold no token", () => {
-    const logs = [
-      readFileSync(join(prefix, 'logs', 'access.log'), 'utf8'),
-      readIfExists(join(prefix, 'logs', 'error.log')),
-      readIfExists(join(prefix, 'error.log')),
-      nginxOutput,
-    ];
-    for (const log of logs) {
+    for (const log of nginx?.allLogs() ?? []) {
       assert.doesNotMatch(log, /access_token/);
       for (const secret of secrets) assert.ok(!log.includes(secret), `a token is in nginx's logs:\n${log}`);
     }
@@ -458,8 +396,4 @@ async function pollDirect(node: RunningServer, status: number): Promise<void> {
     assert.ok(Date.now() - started < POLL_CAP_MS, `${node.origin}/health did not answer ${status}`);
     await sleep(20);
   }
-}
-
-function readIfExists(path: string): string {
-  return existsSync(path) ? readFileSync(path, 'utf8') : '';
 }

@@ -51,11 +51,12 @@ async function check(origin: string, token: string): Promise<number> {
   return res.status;
 }
 
-async function createToken(origin: string, sk: string): Promise<Created> {
-  const res = await fetch(`${origin}/tokens/v2/alice?access_token=${sk}`, {
+/** Creates a token of alice's with `token` (a pk holding styles:tiles unless `body` says otherwise). */
+async function createToken(origin: string, token: string, body: object = { scopes: ['styles:tiles'] }): Promise<Created> {
+  const res = await fetch(`${origin}/tokens/v2/alice?access_token=${token}`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ scopes: ['styles:tiles'] }),
+    body: JSON.stringify(body),
   });
   assert.equal(res.status, 200, await res.clone().text());
   return (await res.json()) as Created;
@@ -133,20 +134,9 @@ describe('two serve nodes on one PostgreSQL', { skip: unavailable !== null, time
   });
 
   it('a tk minted through A from an sk: B refuses it within the bound once the sk is deleted through A (the tombstone)', async () => {
-    const parent = await fetch(`${nodeA.origin}/tokens/v2/alice?access_token=${sk}`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ scopes: ['tokens:write', 'styles:tiles'] }),
-    });
-    assert.equal(parent.status, 200);
-    const root = (await parent.json()) as Created;
-    const minted = await fetch(`${nodeA.origin}/tokens/v2/alice?access_token=${root.token}`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ expires: new Date(Date.now() + 30 * 60_000).toISOString(), scopes: ['styles:tiles'] }),
-    });
-    assert.equal(minted.status, 200);
-    const tk = ((await minted.json()) as { token: string }).token;
+    const root = await createToken(nodeA.origin, sk, { scopes: ['tokens:write', 'styles:tiles'] });
+    const expires = new Date(Date.now() + 30 * 60_000).toISOString();
+    const tk = (await createToken(nodeA.origin, root.token, { expires, scopes: ['styles:tiles'] })).token;
     assert.equal(await check(nodeB.origin, tk), 200, 'B verifies the tk (and caches its parent)');
     await deleteToken(nodeA.origin, sk, root.id);
     const ms = await pollUntil('B refuses the tk', async () => (await check(nodeB.origin, tk)) === 401);

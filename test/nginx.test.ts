@@ -9,30 +9,17 @@
  * nginx is a failure: .ci/run installs it.
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, request as httpRequest, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it, test } from 'node:test';
-import { ROOT, children, cli, cliJson, ensureBuilt, freePort, startServer, stopServer, type RunningServer } from './helpers/cli.js';
+import { ROOT, children, cli, cliJson, ensureBuilt, startServer, stopServer, type RunningServer } from './helpers/cli.js';
+import { nginxMissing, startNginx, type RunningNginx } from './helpers/nginx.js';
 
-/** The nginx binary; TOKENBOX_TEST_NGINX points elsewhere (a missing path shows the skip). */
-const NGINX = process.env.TOKENBOX_TEST_NGINX ?? '/usr/sbin/nginx';
 const TEMPLATE = join(ROOT, 'examples', 'nginx', 'nginx.conf');
 const RATE_LIMIT = 3;
-
-/** Why nginx cannot run here, or null. */
-function nginxMissing(): string | null {
-  if (!existsSync(NGINX)) return `${NGINX} is not installed (Debian: apt-get install nginx)`;
-  const version = spawnSync(NGINX, ['-V'], { encoding: 'utf8' });
-  if (version.error) return `${NGINX} -V failed: ${version.error.message}`;
-  if (!`${version.stdout}${version.stderr}`.includes('--with-http_auth_request_module')) {
-    return `${NGINX} was built without ngx_http_auth_request_module`;
-  }
-  return null;
-}
 
 const missing = nginxMissing();
 if (missing !== null && process.env.CI) {
@@ -66,11 +53,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, Math.max(0, ms)))
 
 describe('nginx auth_request in front of tokenbox (examples/nginx)', { skip: missing !== null, timeout: 120_000 }, () => {
   const dirs: string[] = [];
-  let prefix: string;
   let dataDir: string;
-  let nginx: ChildProcess | undefined;
-  let nginxExit: Promise<unknown> | undefined;
-  let nginxOutput = '';
+  let nginx: RunningNginx | undefined;
   let nginxPort: number;
   let upstream: Server;
   let tokenbox: RunningServer | undefined;
@@ -79,13 +63,6 @@ describe('nginx auth_request in front of tokenbox (examples/nginx)', { skip: mis
   const sent: { path: string; status: number }[] = [];
   const tokens = {} as Record<'pass' | 'bearer' | 'forged' | 'noScope' | 'restricted' | 'doomed' | 'limited', TokenObject>;
   let counter = 0;
-
-  function nginxArgs(): string[] {
-    const globals = [`daemon off;`, `pid ${prefix}/nginx.pid;`, `error_log ${prefix}/error.log;`];
-    // As root, nginx would switch its workers to `nobody`, who cannot enter the 0700 temp prefix.
-    if (process.getuid?.() === 0) globals.push('user root;');
-    return ['-p', `${prefix}/`, '-c', 'nginx.conf', '-e', `${prefix}/error.log`, '-g', globals.join(' ')];
-  }
 
   /** A GET through nginx to `/tiles/<label>-<n>` plus `query`; every path is unique. */
   async function get(label: string, query = '', headers: Record<string, string> = {}): Promise<Reply & { path: string }> {
@@ -119,11 +96,8 @@ describe('nginx auth_request in front of tokenbox (examples/nginx)', { skip: mis
 
   before(async () => {
     ensureBuilt();
-    prefix = mkdtempSync(join(tmpdir(), 'tokenbox-nginx-'));
     dataDir = mkdtempSync(join(tmpdir(), 'tokenbox-nginx-data-'));
-    dirs.push(prefix, dataDir);
-    mkdirSync(join(prefix, 'logs'));
-    mkdirSync(join(prefix, 'tmp'));
+    dirs.push(dataDir);
 
     // Tokens, made with the CLI as an operator would.
     await cliJson(['accounts', 'create', 'alice', '--data', dataDir]);
@@ -146,55 +120,16 @@ describe('nginx auth_request in front of tokenbox (examples/nginx)', { skip: mis
 
     tokenbox = await startServer(dataDir, { TOKENBOX_TOKEN_RATE_LIMIT: String(RATE_LIMIT) });
 
-    nginxPort = await freePort();
-    const config = readFileSync(TEMPLATE, 'utf8')
-      .replaceAll('__LISTEN_PORT__', String(nginxPort))
-      .replaceAll('__TOKENBOX__', new URL(tokenbox.origin).host)
-      .replaceAll('__UPSTREAM__', `127.0.0.1:${upstreamPort}`)
-      .replaceAll('__PREFIX__', prefix);
-    assert.doesNotMatch(config, /__[A-Z_]+__/, 'a placeholder was left in the template');
-    writeFileSync(join(prefix, 'nginx.conf'), config);
-
-    const check = spawnSync(NGINX, ['-t', ...nginxArgs()], { encoding: 'utf8' });
-    assert.equal(check.status, 0, `nginx -t refused the example:\n${check.stderr}`);
-
-    const proc = spawn(NGINX, nginxArgs(), { stdio: ['ignore', 'pipe', 'pipe'] });
-    nginx = proc;
-    children.add(proc);
-    proc.stdout?.on('data', (chunk: Buffer) => (nginxOutput += chunk.toString()));
-    proc.stderr?.on('data', (chunk: Buffer) => (nginxOutput += chunk.toString()));
-    let exited = false;
-    nginxExit = new Promise((resolve) =>
-      proc.once('exit', (code, signal) => {
-        exited = true;
-        children.delete(proc);
-        resolve({ code, signal });
-      }),
-    );
-    const deadline = Date.now() + 10_000;
-    for (;;) {
-      if (exited) assert.fail(`nginx exited at start:\n${nginxOutput}\n${readIfExists(join(prefix, 'error.log'))}`);
-      try {
-        const res = await fetch(`http://127.0.0.1:${nginxPort}/`, { signal: AbortSignal.timeout(1_000) });
-        await res.arrayBuffer();
-        if (res.status === 404) break;
-      } catch {
-        // not listening yet
-      }
-      if (Date.now() > deadline) assert.fail(`nginx did not answer within 10 s:\n${nginxOutput}`);
-      await sleep(50);
-    }
+    nginx = await startNginx(TEMPLATE, { TOKENBOX: new URL(tokenbox.origin).host, UPSTREAM: `127.0.0.1:${upstreamPort}` }, async (port) => {
+      const res = await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(1_000) });
+      await res.arrayBuffer();
+      return res.status === 404;
+    });
+    nginxPort = nginx.port;
   });
 
   after(async () => {
-    if (nginx && children.has(nginx)) {
-      // SIGQUIT: graceful shutdown of the master and its workers.
-      nginx.kill('SIGQUIT');
-      let timer: NodeJS.Timeout | undefined;
-      const timeout = new Promise((resolve) => (timer = setTimeout(() => resolve('timeout'), 5_000)));
-      if ((await Promise.race([nginxExit, timeout])) === 'timeout') nginx.kill('SIGKILL');
-      clearTimeout(timer);
-    }
+    await nginx?.stop();
     if (tokenbox && children.has(tokenbox.proc)) await stopServer(tokenbox, ['SIGTERM']);
     if (upstream) await new Promise<void>((resolve) => upstream.close(() => resolve()));
     for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
@@ -331,20 +266,15 @@ describe('nginx auth_request in front of tokenbox (examples/nginx)', { skip: mis
   });
 
   it("nginx's logs hold no token", () => {
-    const access = readFileSync(join(prefix, 'logs', 'access.log'), 'utf8');
+    const access = nginx?.accessLog() ?? '';
     // Lines for /tiles/ only: the start-up probes of `/` are logged too.
     const lines = access.split('\n').filter((line) => line.includes(' /tiles/'));
     assert.equal(lines.length, sent.length, `one access log line per request:\n${access}`);
     for (const status of [200, 400, 401, 403, 429, 503]) assert.match(access, new RegExp(`" ${status} `), `no ${status} line`);
     assert.match(access, /user="alice" token_id="\w+"/, 'the identity is logged for allowed requests');
-    const logs = [access, readIfExists(join(prefix, 'logs', 'error.log')), readIfExists(join(prefix, 'error.log')), nginxOutput];
-    for (const log of logs) {
+    for (const log of nginx?.allLogs() ?? []) {
       assert.doesNotMatch(log, /access_token/);
       for (const token of Object.values(tokens)) assert.ok(!log.includes(token.token), `a token is in nginx's logs:\n${log}`);
     }
   });
 });
-
-function readIfExists(path: string): string {
-  return existsSync(path) ? readFileSync(path, 'utf8') : '';
-}

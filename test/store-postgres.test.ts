@@ -19,6 +19,7 @@ import type { TransferRecord } from '../src/store/transfer.js';
 import { adminQuery, createTestSchema, postgresMissing, TEST_DATABASE_URL, type TestSchema } from './helpers/postgres.js';
 import { makeDefaultToken, makeToken, runStoreContract, SQL_MIGRATIONS } from './store-contract.js';
 import { runTransferContract } from './transfer-contract.js';
+import { openedPostgresStore } from './helpers/stores.js';
 
 const T0 = 1_700_000_000_000;
 const missing = await postgresMissing();
@@ -31,31 +32,32 @@ if (missing !== null && process.env.CI) {
   // A skipped describe() counts no test as skipped: report one skipped test, with the reason.
   test(`PostgreSQL store (contract and its own tests): skipped, ${missing}`, { skip: missing }, () => undefined);
 } else {
-  runStoreContract('postgres', async () => {
-    const schema = await createTestSchema();
-    const store = openPostgresStore(schema.url);
-    return {
-      store,
-      cleanup: async () => {
-        await store.close();
-        await schema.drop();
-      },
-      migrations: SQL_MIGRATIONS,
-    };
-  });
-  runTransferContract('postgres', async () => {
-    const schema = await createTestSchema();
-    const store = openPostgresStore(schema.url);
-    return {
-      store,
-      cleanup: async () => {
-        await store.close();
-        await schema.drop();
-      },
-      migrations: SQL_MIGRATIONS,
-    };
-  });
+  runStoreContract('postgres', openedPostgresStore);
+  runTransferContract('postgres', openedPostgresStore);
   postgresOnly();
+}
+
+/**
+ * Another session holding a transaction-level advisory lock (as a writer between its change-log
+ * append and its commit, or a node migrating does). `release` commits; `end` closes the session
+ * (releasing the lock too, if it is still held).
+ */
+async function holdLock(
+  lock: number,
+): Promise<{ query: (text: string, values?: unknown[]) => Promise<void>; release: () => Promise<void>; end: () => Promise<void> }> {
+  const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
+  await client.connect();
+  await client.query('BEGIN');
+  await client.query('SELECT pg_advisory_xact_lock($1)', [lock]);
+  return {
+    query: async (text, values) => {
+      await client.query(text, values);
+    },
+    release: async () => {
+      await client.query('COMMIT');
+    },
+    end: () => client.end(),
+  };
 }
 
 /** Counts calls and lets a test await the next one: no sleeps. */
@@ -245,11 +247,8 @@ function postgresOnly(): void {
       const token = await aliceWithToken(store);
       // A slow writer, as every appending transaction runs: the change-log lock, then its insert
       // (seq drawn), then... no commit yet.
-      const slow = new pg.Client({ connectionString: TEST_DATABASE_URL });
-      await slow.connect();
+      const slow = await holdLock(CHANGELOG_LOCK);
       try {
-        await slow.query('BEGIN');
-        await slow.query('SELECT pg_advisory_xact_lock($1)', [CHANGELOG_LOCK]);
         await slow.query(`INSERT INTO ${schema.name}.token_changes (token_id, kind, at) VALUES ('cslow', 'update', $1)`, [T0]);
         let settled = false;
         const deleted = store.deleteToken('alice', token.id, T0 + 1).finally(() => {
@@ -266,7 +265,7 @@ function postgresOnly(): void {
         };
         assert.equal(await blocked(), true, 'the delete waits for the change-log lock');
         assert.deepEqual(await store.changesSince(0, 10), []);
-        await slow.query('COMMIT');
+        await slow.release();
         assert.equal(await deleted, true);
         assert.deepEqual(
           (await store.changesSince(0, 10)).map((c) => c.tokenId),
@@ -302,16 +301,13 @@ function postgresOnly(): void {
     it('a lock another session holds: a write waits lockWaitMs, then fails unavailable having written nothing', async () => {
       const store = open({ lockWaitMs: 200 });
       const token = await aliceWithToken(store);
-      const holder = new pg.Client({ connectionString: TEST_DATABASE_URL });
-      await holder.connect();
+      const holder = await holdLock(CHANGELOG_LOCK);
       try {
-        await holder.query('BEGIN');
-        await holder.query('SELECT pg_advisory_xact_lock($1)', [CHANGELOG_LOCK]);
         const started = performance.now();
         await assert.rejects(store.deleteToken('alice', token.id, T0 + 1), (error: unknown) => error instanceof AppError && error.code === 'unavailable');
         const waited = performance.now() - started;
         assert.ok(waited >= 150 && waited < 5_000, `waited ${waited.toFixed(0)} ms`);
-        await holder.query('COMMIT');
+        await holder.release();
       } finally {
         await holder.end();
       }
@@ -321,11 +317,8 @@ function postgresOnly(): void {
     });
 
     it("migrate waits for another node's migration however long it takes, not lockWaitMs", async () => {
-      const holder = new pg.Client({ connectionString: TEST_DATABASE_URL });
-      await holder.connect();
+      const holder = await holdLock(MIGRATION_LOCK);
       try {
-        await holder.query('BEGIN');
-        await holder.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
         let settled = false;
         const migrating = open({ lockWaitMs: 100 })
           .migrate()
@@ -339,7 +332,7 @@ function postgresOnly(): void {
           await new Promise((resolve) => setTimeout(resolve, 100));
         }
         assert.equal(settled, false, 'migrate gave up while another node held the migration lock');
-        await holder.query('COMMIT');
+        await holder.release();
         assert.deepEqual((await migrating).applied, [...SQL_MIGRATIONS]);
       } finally {
         await holder.end();

@@ -12,12 +12,12 @@ import { createInterface } from 'node:readline';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
-import { MemoryStore } from '../src/store/memory/memory-store.js';
 import { storedSize, type TokenRecord } from '../src/store/port.js';
 import { MIGRATIONS, MIGRATIONS_TABLE_SQL } from '../src/store/sqlite/migrations.js';
 import { listTokensSql, openSqliteStore, SqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import { fromTokenRow, storedRowSize, toTokenRow, type TokenRow } from '../src/store/sqlite/token-row.js';
 import { makeDefaultToken, makeToken, runStoreContract, SQL_MIGRATIONS } from './store-contract.js';
+import { openedMemoryStore, openedSqliteStore } from './helpers/stores.js';
 
 const T0 = 1_700_000_000_000;
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -26,23 +26,8 @@ function tempDir(): string {
   return mkdtempSync(join(tmpdir(), 'tokenbox-store-'));
 }
 
-runStoreContract('memory', async () => {
-  const store = new MemoryStore();
-  return { store, cleanup: () => store.close(), migrations: [] };
-});
-
-runStoreContract('sqlite', async () => {
-  const dir = tempDir();
-  const store = openSqliteStore(dir);
-  return {
-    store,
-    cleanup: async () => {
-      await store.close();
-      rmSync(dir, { recursive: true, force: true });
-    },
-    migrations: SQL_MIGRATIONS,
-  };
-});
+runStoreContract('memory', openedMemoryStore);
+runStoreContract('sqlite', openedSqliteStore);
 
 describe('sqlite store', () => {
   let dir: string;

@@ -14,8 +14,8 @@ import { Sealer } from '../src/domain/sealer.js';
 import { TransferError, TransferService, type TransferCounts } from '../src/services/transfer-service.js';
 import { MemoryStore } from '../src/store/memory/memory-store.js';
 import { openSqliteStore } from '../src/store/sqlite/sqlite-store.js';
-import { SQL_MIGRATIONS } from './store-contract.js';
 import { canonical, exportAll, populate, runTransferContract, type TransferStore } from './transfer-contract.js';
+import { openedMemoryStore, openedSqliteStore } from './helpers/stores.js';
 
 const T0 = 1_700_000_000_000;
 
@@ -23,23 +23,8 @@ function tempDir(): string {
   return mkdtempSync(join(tmpdir(), 'tokenbox-transfer-'));
 }
 
-runTransferContract('memory', async () => {
-  const store = new MemoryStore();
-  return { store, cleanup: () => store.close(), migrations: [] };
-});
-
-runTransferContract('sqlite', async () => {
-  const dir = tempDir();
-  const store = openSqliteStore(dir);
-  return {
-    store,
-    cleanup: async () => {
-      await store.close();
-      rmSync(dir, { recursive: true, force: true });
-    },
-    migrations: SQL_MIGRATIONS,
-  };
-});
+runTransferContract('memory', openedMemoryStore);
+runTransferContract('sqlite', openedSqliteStore);
 
 describe('sqlite export: its own read transaction', () => {
   it('holds a snapshot while it runs (a full checkpoint is busy) and lets go when abandoned', async () => {

@@ -28,6 +28,8 @@ function refined(s: JsonSchema, extra: Record<string, Record<string, unknown>>):
 }
 
 const USERNAME = '^[a-z0-9][a-z0-9_-]{0,31}$';
+/** What every account object on the admin API shows first. */
+const ACCOUNT_FIELDS = { username: { type: 'string' }, created: { type: 'string', format: 'date-time' } };
 // Checked by hand (isPassword, in code points, as JSON Schema counts them), not by the zod schemas.
 const PASSWORD = { minLength: PASSWORD_MIN_LENGTH, maxLength: PASSWORD_MAX_LENGTH };
 
@@ -111,8 +113,7 @@ export function buildOpenApi(): Record<string, unknown> {
           type: 'object',
           required: ['username', 'created', 'disabled', 'tokens'],
           properties: {
-            username: { type: 'string' },
-            created: { type: 'string', format: 'date-time' },
+            ...ACCOUNT_FIELDS,
             disabled: { type: 'boolean' },
             tokens: { type: 'integer', minimum: 0, description: 'Stored pk and sk tokens, the default token included' },
           },
@@ -121,8 +122,7 @@ export function buildOpenApi(): Record<string, unknown> {
           type: 'object',
           required: ['username', 'created', 'disabled', 'defaultPublicToken'],
           properties: {
-            username: { type: 'string' },
-            created: { type: 'string', format: 'date-time' },
+            ...ACCOUNT_FIELDS,
             disabled: { const: false },
             defaultPublicToken: { type: 'object', description: 'The default public token object, with `token`' },
           },

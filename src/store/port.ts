@@ -472,6 +472,13 @@ export interface Store {
   usageByDay(tokenId: string, fromDay: number, toDay: number): Promise<DailyUsage[]>;
 }
 
+/** The check `createAccount` makes before it writes anything: the token is the account's default. */
+export function assertDefaultTokenOf(account: AccountRecord, defaultToken: TokenRecord): void {
+  if (defaultToken.username !== account.username || !defaultToken.isDefault) {
+    throw new TypeError('createAccount needs a default token of the same account');
+  }
+}
+
 /** The check `addUsage` makes of every row before it writes anything. */
 export function assertUsageBatch(batch: readonly UsageIncrement[]): void {
   for (const row of batch) {

@@ -33,7 +33,7 @@ import type {
   UsageIncrement,
 } from '../port.js';
 import { AppError } from '../../domain/errors.js';
-import { applyPatch, assertUsageBatch, storedSize, takePage, tokenUpdateChanges } from '../port.js';
+import { applyPatch, assertDefaultTokenOf, assertUsageBatch, storedSize, takePage, tokenUpdateChanges } from '../port.js';
 import type { ImportWriter, StoreContents, TransferableStore, TransferRecord } from '../transfer.js';
 
 export class MemoryStore implements Store, TransferableStore {
@@ -82,9 +82,7 @@ export class MemoryStore implements Store, TransferableStore {
     audit: readonly AuditEntryInput[] = [],
   ): Promise<boolean> {
     this.assertOpen();
-    if (defaultToken.username !== account.username || !defaultToken.isDefault) {
-      throw new TypeError('createAccount needs a default token of the same account');
-    }
+    assertDefaultTokenOf(account, defaultToken);
     if (this.accounts.has(account.username)) return false;
     this.assertInsertable(defaultToken, null);
     this.accounts.set(account.username, Object.freeze({ username: account.username, created: account.created }));

@@ -36,7 +36,7 @@ import type {
   TokenRecord,
   UsageIncrement,
 } from '../port.js';
-import { applyPatch, assertUsageBatch, takePage, tokenUpdateChanges } from '../port.js';
+import { applyPatch, assertDefaultTokenOf, assertUsageBatch, takePage, tokenUpdateChanges } from '../port.js';
 import type { TransferableStore, TransferRecord } from '../transfer.js';
 import { fromAuditRow, type AuditRow } from '../sqlite/audit-row.js';
 import { fromTokenRow, storedRowSize, toTokenRow, type TokenRow } from '../sqlite/token-row.js';
@@ -140,9 +140,7 @@ export class PostgresStore implements Store, TransferableStore {
     passwordHash: string | null = null,
     audit: readonly AuditEntryInput[] = [],
   ): Promise<boolean> {
-    if (defaultToken.username !== account.username || !defaultToken.isDefault) {
-      throw new TypeError('createAccount needs a default token of the same account');
-    }
+    assertDefaultTokenOf(account, defaultToken);
     return this.transaction(async (tx) => {
       if ((await tx.first(SQL.insertAccount, [account.username, account.created, passwordHash])) === undefined) return false;
       await tx.count(SQL.insertToken, tokenParams(defaultToken));

@@ -6,6 +6,18 @@
 import type { PoolClient } from 'pg';
 import { fromAuditRow, type AuditRow } from '../sqlite/audit-row.js';
 import { fromTokenRow, type TokenRow } from '../sqlite/token-row.js';
+import {
+  fromDeleteRow,
+  fromUsageRow,
+  toAdminKey,
+  toSession,
+  toSigningKey,
+  type AdminKeyRow,
+  type DeleteRow,
+  type KeyRow,
+  type SessionRow,
+  type UsageRow,
+} from '../sqlite/record-rows.js';
 import { TRANSFER_ORDER, type ImportWriter, type StoreContents, type TransferKind, type TransferRecord } from '../transfer.js';
 import { guardHeldClient } from './connection.js';
 import { isRetryable, isUnavailable, translate } from './pg-errors.js';
@@ -59,39 +71,27 @@ const EXPORTS: Record<TransferKind, KindExport> = {
   usage: {
     ...pages('token_id, day, count', 'token_usage', 'token_id, day'),
     cursor: (row) => [row.token_id, row.day],
-    record: (row) => ({ kind: 'usage', tokenId: row.token_id as string, day: row.day as number, count: row.count as number }),
+    record: (row) => ({ kind: 'usage', ...fromUsageRow(row as unknown as UsageRow) }),
   },
   session: {
     ...pages('id_hash, username, created, expires', 'sessions', 'id_hash'),
     cursor: (row) => [row.id_hash],
-    record: (row) => ({
-      kind: 'session',
-      idHash: row.id_hash as string,
-      username: row.username as string,
-      created: row.created as number,
-      expires: row.expires as number,
-    }),
+    record: (row) => ({ kind: 'session', ...toSession(row as unknown as SessionRow) }),
   },
   signingKey: {
     ...pages('id, sealed_key, created, retired', 'signing_keys', 'id'),
     cursor: (row) => [row.id],
-    record: (row) => ({
-      kind: 'signingKey',
-      id: row.id as string,
-      sealedKey: row.sealed_key as string,
-      created: row.created as number,
-      retired: row.retired as number | null,
-    }),
+    record: (row) => ({ kind: 'signingKey', ...toSigningKey(row as unknown as KeyRow) }),
   },
   adminKey: {
     ...pages('id, note, key_hash, created', 'admin_keys', 'id'),
     cursor: (row) => [row.id],
-    record: (row) => ({ kind: 'adminKey', id: row.id as string, note: row.note as string, keyHash: row.key_hash as string, created: row.created as number }),
+    record: (row) => ({ kind: 'adminKey', ...toAdminKey(row as unknown as AdminKeyRow) }),
   },
   delete: {
     ...pages('seq, token_id, at, token_hash', 'token_changes', 'seq', "kind = 'delete' AND token_hash IS NOT NULL"),
     cursor: (row) => [row.seq],
-    record: (row) => ({ kind: 'delete', tokenId: row.token_id as string, at: row.at as number, tokenHash: row.token_hash as string }),
+    record: (row) => ({ kind: 'delete', ...fromDeleteRow(row as unknown as DeleteRow) }),
   },
   audit: {
     ...pages('id, at, actor_kind, actor_id, account, action, target, ip, details', 'audit_log', 'id'),

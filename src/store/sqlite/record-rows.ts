@@ -41,6 +41,20 @@ export interface AdminKeyRow {
   created: number;
 }
 
+/** A `token_usage` row. */
+export interface UsageRow {
+  token_id: string;
+  day: number;
+  count: number;
+}
+
+/** A `delete` entry of the change log, with the deleted token's hash (what an export moves). */
+export interface DeleteRow {
+  token_id: string;
+  at: number;
+  token_hash: string;
+}
+
 export interface KeyRow {
   id: string;
   sealed_key: string;
@@ -70,4 +84,12 @@ export function toAdminKey(row: AdminKeyRow): AdminKeyRecord {
 
 export function toSigningKey(row: KeyRow): SigningKeyRecord {
   return Object.freeze({ id: row.id, sealedKey: row.sealed_key, created: row.created, retired: row.retired });
+}
+
+export function fromUsageRow(row: UsageRow): { tokenId: string; day: number; count: number } {
+  return { tokenId: row.token_id, day: row.day, count: row.count };
+}
+
+export function fromDeleteRow(row: DeleteRow): { tokenId: string; at: number; tokenHash: string } {
+  return { tokenId: row.token_id, at: row.at, tokenHash: row.token_hash };
 }

@@ -34,12 +34,13 @@ import type {
   TokenRecord,
   UsageIncrement,
 } from '../port.js';
-import { applyPatch, assertUsageBatch, takePage, tokenUpdateChanges } from '../port.js';
+import { applyPatch, assertDefaultTokenOf, assertUsageBatch, takePage, tokenUpdateChanges } from '../port.js';
 import { AUDIT_SQL, fromAuditRow, listAuditSql, toAuditRow, type AuditRow } from './audit-row.js';
 import { openDatabase, preparePrivateFiles } from './connection.js';
 import { MIGRATIONS, MIGRATIONS_TABLE_SQL } from './migrations.js';
 import { LOCK_WAIT_MS, retryWhileLocked } from './retry-while-locked.js';
 import { beginSqliteImport, exportSqliteRecords } from './sqlite-transfer.js';
+import { StatementCache } from './statement-cache.js';
 import { listTokensSql, SQL } from './statements.js';
 import { fromTokenRow, storedRowSize, toTokenRow, type TokenRow } from './token-row.js';
 import {
@@ -86,7 +87,7 @@ export class SqliteStore implements Store, TransferableStore {
   private readonly db: Database.Database;
   private readonly lockWaitMs: number;
   /** Statements are prepared on first use (the tables may not exist before `migrate`), then reused. */
-  private readonly statements = new Map<string, Database.Statement>();
+  private readonly statements: StatementCache;
   private readonly migrateTx: () => string[];
   private readonly createAccountTx: (account: AccountRecord, token: TokenRecord, passwordHash: string | null, audit: readonly AuditEntryInput[]) => boolean;
   private readonly insertTokenTx: (token: TokenRecord, maxTokens: number, audit: Audit) => boolean;
@@ -114,6 +115,7 @@ export class SqliteStore implements Store, TransferableStore {
   private constructor(db: Database.Database, lockWaitMs: number) {
     this.db = db;
     this.lockWaitMs = lockWaitMs;
+    this.statements = new StatementCache(db);
     // `.immediate`: take the write lock at BEGIN. A deferred transaction that reads and then
     // writes can fail with SQLITE_BUSY_SNAPSHOT when another process wrote in between, and
     // no wait can help with that; IMMEDIATE asks for the lock first, so a busy lock fails at
@@ -283,9 +285,7 @@ export class SqliteStore implements Store, TransferableStore {
     passwordHash: string | null = null,
     audit: readonly AuditEntryInput[] = [],
   ): Promise<boolean> {
-    if (defaultToken.username !== account.username || !defaultToken.isDefault) {
-      throw new TypeError('createAccount needs a default token of the same account');
-    }
+    assertDefaultTokenOf(account, defaultToken);
     return this.run(() => this.createAccountTx(account, defaultToken, passwordHash, audit));
   }
 
@@ -530,12 +530,7 @@ export class SqliteStore implements Store, TransferableStore {
   }
 
   private stmt(sql: string): Database.Statement {
-    let statement = this.statements.get(sql);
-    if (statement === undefined) {
-      statement = this.db.prepare(sql);
-      this.statements.set(sql, statement);
-    }
-    return statement;
+    return this.statements.get(sql);
   }
 
   private readToken(username: string, id: string): TokenRecord | null {

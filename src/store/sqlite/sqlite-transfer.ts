@@ -16,8 +16,21 @@ import type { ImportWriter, StoreContents, TransferableStore, TransferRecord } f
 import { fromAuditRow, toAuditRow, type AuditRow } from './audit-row.js';
 import { openDatabase } from './connection.js';
 import { retryWhileLocked } from './retry-while-locked.js';
+import { StatementCache } from './statement-cache.js';
 import { SQL } from './statements.js';
 import { fromTokenRow, toTokenRow, type TokenRow } from './token-row.js';
+import {
+  fromDeleteRow,
+  fromUsageRow,
+  toAdminKey,
+  toSession,
+  toSigningKey,
+  type AdminKeyRow,
+  type DeleteRow,
+  type KeyRow,
+  type SessionRow,
+  type UsageRow,
+} from './record-rows.js';
 
 /** Rows one export read takes, when the caller names no page size. */
 export const EXPORT_PAGE_SIZE = 500;
@@ -58,36 +71,18 @@ const PAGERS: readonly Pager[] = [
     first: 'SELECT token_id, day, count FROM token_usage ORDER BY token_id, day LIMIT @limit',
     after: 'SELECT token_id, day, count FROM token_usage WHERE (token_id, day) > (@tokenId, @day) ORDER BY token_id, day LIMIT @limit',
     cursor: (row) => ({ tokenId: row.token_id, day: row.day }),
-    toRecord: (row) => ({ kind: 'usage', tokenId: row.token_id as string, day: row.day as number, count: row.count as number }),
+    toRecord: (row) => ({ kind: 'usage', ...fromUsageRow(row as unknown as UsageRow) }),
   },
-  byKey('sessions', 'id_hash, username, created, expires', 'id_hash', (row) => ({
-    kind: 'session',
-    idHash: row.id_hash as string,
-    username: row.username as string,
-    created: row.created as number,
-    expires: row.expires as number,
-  })),
-  byKey('signing_keys', 'id, sealed_key, created, retired', 'id', (row) => ({
-    kind: 'signingKey',
-    id: row.id as string,
-    sealedKey: row.sealed_key as string,
-    created: row.created as number,
-    retired: row.retired as number | null,
-  })),
-  byKey('admin_keys', 'id, note, key_hash, created', 'id', (row) => ({
-    kind: 'adminKey',
-    id: row.id as string,
-    note: row.note as string,
-    keyHash: row.key_hash as string,
-    created: row.created as number,
-  })),
+  byKey('sessions', 'id_hash, username, created, expires', 'id_hash', (row) => ({ kind: 'session', ...toSession(row as unknown as SessionRow) })),
+  byKey('signing_keys', 'id, sealed_key, created, retired', 'id', (row) => ({ kind: 'signingKey', ...toSigningKey(row as unknown as KeyRow) })),
+  byKey('admin_keys', 'id, note, key_hash, created', 'id', (row) => ({ kind: 'adminKey', ...toAdminKey(row as unknown as AdminKeyRow) })),
   // A delete whose hash is unknown could not tell a revoked token from a forged one anyway;
   // every delete tokenbox writes has one.
   byKey(
     'token_changes',
     'seq, token_id, at, token_hash',
     'seq',
-    (row) => ({ kind: 'delete', tokenId: row.token_id as string, at: row.at as number, tokenHash: row.token_hash as string }),
+    (row) => ({ kind: 'delete', ...fromDeleteRow(row as unknown as DeleteRow) }),
     "kind = 'delete' AND token_hash IS NOT NULL",
   ),
   byKey('audit_log', 'id, at, actor_kind, actor_id, account, action, target, ip, details', 'id', (row) => ({
@@ -168,9 +163,11 @@ export async function beginSqliteImport(filePath: string, lockWaitMs: number): R
 
 /** The import's transaction on its own connection; closed by `commit` or `abort`. */
 class SqliteImportWriter implements ImportWriter {
-  private readonly statements = new Map<string, Database.Statement>();
+  private readonly statements: StatementCache;
 
-  constructor(private readonly db: Database.Database) {}
+  constructor(private readonly db: Database.Database) {
+    this.statements = new StatementCache(db);
+  }
 
   /**
    * Synchronous inside, and never retried: the write lock is already held, and re-running a batch
@@ -231,11 +228,6 @@ class SqliteImportWriter implements ImportWriter {
   }
 
   private stmt(sql: string): Database.Statement {
-    let statement = this.statements.get(sql);
-    if (statement === undefined) {
-      statement = this.db.prepare(sql);
-      this.statements.set(sql, statement);
-    }
-    return statement;
+    return this.statements.get(sql);
   }
 }
