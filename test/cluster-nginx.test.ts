@@ -22,12 +22,13 @@
 import assert from 'node:assert/strict';
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { join } from 'node:path';
-import { after, before, describe, it, test } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import { TEST_SECRET } from './helpers/app.js';
 import { ROOT, children, cliJson, ensureBuilt, startServer, stopServer, storeArgs, type RunningServer } from './helpers/cli.js';
 import { nginxMissing, startNginx, type RunningNginx } from './helpers/nginx.js';
 import { createTestSchema, postgresMissing, type TestSchema } from './helpers/postgres.js';
 import { startTcpProxy, type TcpProxy } from './helpers/tcp-proxy.js';
+import { canRun } from './helpers/requirements.js';
 
 const TEMPLATE = join(ROOT, 'examples', 'cluster', 'nginx.conf');
 /** The balancer's address, as the nodes see it: what `trustProxy` names. */
@@ -52,15 +53,7 @@ async function whyMissing(): Promise<string | null> {
 }
 
 const missing = await whyMissing();
-if (missing !== null && process.env.CI) {
-  test('nginx and PostgreSQL are available (required when CI is set)', () => {
-    assert.fail(missing);
-  });
-} else if (missing !== null) {
-  // A skipped describe() counts no test as skipped in node's summary: report one skipped test,
-  // with the reason, so `# skipped 1` says the suite did not run.
-  test(`nginx in front of two nodes (examples/cluster): skipped, ${missing}`, { skip: missing }, () => undefined);
-}
+canRun('nginx in front of two nodes (examples/cluster)', missing);
 
 interface Reply {
   readonly status: number;

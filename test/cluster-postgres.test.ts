@@ -15,12 +15,13 @@
  * with the reason, except under CI, where that is a failure.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it, test } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { TEST_SECRET } from './helpers/app.js';
 import { children, cliJson, ensureBuilt, startServer, storeArgs, type RunningServer, type StoreLocation } from './helpers/cli.js';
 import { createTestSchema, postgresMissing, type TestSchema } from './helpers/postgres.js';
 import { startTcpProxy, type TcpProxy } from './helpers/tcp-proxy.js';
+import { canRun } from './helpers/requirements.js';
 
 /** SPEC §7: from a delete to every node refusing the token. */
 const BOUND_MS = 1_000;
@@ -34,13 +35,7 @@ interface Created {
 }
 
 const unavailable = await postgresMissing();
-if (unavailable !== null && process.env.CI) {
-  test('PostgreSQL is reachable (required when CI is set)', () => {
-    assert.fail(unavailable);
-  });
-} else if (unavailable !== null) {
-  test(`many machines on PostgreSQL: skipped, ${unavailable}`, { skip: unavailable }, () => undefined);
-}
+canRun('many machines on PostgreSQL', unavailable);
 
 /** nginx style, over real HTTP: what `/auth/v1/check` answers for this token. */
 async function check(origin: string, token: string): Promise<number> {

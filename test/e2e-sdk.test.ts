@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, it, test } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import mbxClient from '@mapbox/mapbox-sdk';
 import mbxTokens, { type MapiError, type MapiRequest, type MapiResponse } from '@mapbox/mapbox-sdk/services/tokens.js';
 
@@ -19,6 +19,7 @@ import { ensureBuilt, cli, cliJson, children, startServer, stopServer, storeArgs
 import { TEST_SECRET } from './helpers/app.js';
 import { createTestSchema, postgresMissing } from './helpers/postgres.js';
 import type { TokenObject } from '../src/services/token-view.js';
+import { canRun } from './helpers/requirements.js';
 
 // ---------------------------------------------------------------------------------------------
 // SDK helpers
@@ -119,13 +120,7 @@ const postgres: Backend = {
 };
 
 runSdkSuite(sqlite);
-const unavailable = await postgresMissing();
-if (unavailable === null) runSdkSuite(postgres);
-else if (process.env.CI) {
-  test('PostgreSQL is reachable (required when CI is set)', () => {
-    assert.fail(unavailable);
-  });
-} else test(`e2e: the official SDK on postgres: skipped, ${unavailable}`, { skip: unavailable }, () => undefined);
+if (canRun('e2e: the official SDK on postgres', await postgresMissing())) runSdkSuite(postgres);
 
 function runSdkSuite(backend: Backend): void {
   describe(`e2e: the official SDK against the real CLI and server (${backend.name})`, { timeout: 180_000 }, () => {

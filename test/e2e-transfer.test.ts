@@ -13,12 +13,13 @@ import { createWriteStream, existsSync, mkdirSync, readFileSync, statSync, write
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
-import { after, before, describe, it, test, type TestContext } from 'node:test';
+import { after, before, describe, it, type TestContext } from 'node:test';
 import { Sealer } from '../src/domain/sealer.js';
 import { sealSecretCheck } from '../src/services/transfer-format.js';
 import { BIN, childEnv, cli, e2eDataDir, ensureBuilt, startServer, stopServer, storeArgs, type RunningServer, type StoreLocation } from './helpers/cli.js';
 import { createTestSchema, postgresMissing } from './helpers/postgres.js';
 import type { TokenObject } from '../src/services/token-view.js';
+import { canRun } from './helpers/requirements.js';
 
 interface Moved {
   pk: string;
@@ -31,11 +32,7 @@ interface Moved {
 }
 
 const postgresUnavailable = await postgresMissing();
-if (postgresUnavailable !== null && process.env.CI) {
-  test('PostgreSQL is reachable (required when CI is set)', () => {
-    assert.fail(postgresUnavailable);
-  });
-}
+canRun('export and import with PostgreSQL', postgresUnavailable);
 
 async function ok(args: readonly string[], env: Record<string, string> = {}, stdin = ''): Promise<string> {
   const result = await cli(args, env, stdin);

@@ -14,23 +14,16 @@ import { createServer, request as httpRequest, type IncomingHttpHeaders, type Se
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, it, test } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import { ROOT, children, cli, cliJson, ensureBuilt, startServer, stopServer, type RunningServer } from './helpers/cli.js';
 import { nginxMissing, startNginx, type RunningNginx } from './helpers/nginx.js';
+import { canRun } from './helpers/requirements.js';
 
 const TEMPLATE = join(ROOT, 'examples', 'nginx', 'nginx.conf');
 const RATE_LIMIT = 3;
 
 const missing = nginxMissing();
-if (missing !== null && process.env.CI) {
-  test('nginx is installed (required when CI is set)', () => {
-    assert.fail(`${missing}; .ci/run installs it before the tests`);
-  });
-} else if (missing !== null) {
-  // A skipped describe() counts no test as skipped in node's summary: report one skipped test,
-  // with the reason, so `# skipped 1` says the suite did not run.
-  test(`nginx auth_request in front of tokenbox (examples/nginx): skipped, ${missing}`, { skip: missing }, () => undefined);
-}
+canRun('nginx auth_request in front of tokenbox (examples/nginx)', missing);
 
 interface Reply {
   readonly status: number;

@@ -7,7 +7,7 @@
  * skipped test says why, except under CI (`CI` set), where it is a failure.
  */
 import assert from 'node:assert/strict';
-import { afterEach, beforeEach, describe, it, test } from 'node:test';
+import { afterEach, beforeEach, describe, it } from 'node:test';
 import { AppError } from '../src/domain/errors.js';
 import { DAY_MS, utcDay, type TokenRecord } from '../src/store/port.js';
 import pg from 'pg';
@@ -20,18 +20,10 @@ import { adminQuery, createTestSchema, postgresMissing, TEST_DATABASE_URL, type 
 import { makeDefaultToken, makeToken, runStoreContract, SQL_MIGRATIONS } from './store-contract.js';
 import { runTransferContract } from './transfer-contract.js';
 import { openedPostgresStore } from './helpers/stores.js';
+import { canRun } from './helpers/requirements.js';
 
 const T0 = 1_700_000_000_000;
-const missing = await postgresMissing();
-
-if (missing !== null && process.env.CI) {
-  test('PostgreSQL answers (required when CI is set)', () => {
-    assert.fail(missing);
-  });
-} else if (missing !== null) {
-  // A skipped describe() counts no test as skipped: report one skipped test, with the reason.
-  test(`PostgreSQL store (contract and its own tests): skipped, ${missing}`, { skip: missing }, () => undefined);
-} else {
+if (canRun('PostgreSQL store (contract and its own tests)', await postgresMissing())) {
   runStoreContract('postgres', openedPostgresStore);
   runTransferContract('postgres', openedPostgresStore);
   postgresOnly();
