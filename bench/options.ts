@@ -2,8 +2,11 @@
 
 export interface BenchOptions {
   readonly quick: boolean;
-  /** `--only=cluster` or `--only=audit`: only section 10 (many machines) or 9 (the audit log), for working on it. */
-  readonly only: 'cluster' | 'audit' | null;
+  /**
+   * `--only=cluster`, `--only=audit` or `--only=check`: only section 10 (many machines), 9 (the
+   * audit log) or 4 to 6 (verification, `/auth/v1/check`, refusals), for working on it.
+   */
+  readonly only: Only | null;
   /** Concurrent connections for the throughput runs (creates, retrieve, baseline). */
   readonly connections: number;
   /** Creates into a fresh account: an untimed run first, then a timed one (seconds). */
@@ -50,10 +53,14 @@ const QUICK: Omit<BenchOptions, 'quick' | 'only'> = {
   probeCreates: 50,
 };
 
+const ONLY = ['cluster', 'audit', 'check'] as const;
+type Only = (typeof ONLY)[number];
+
 export function parseOptions(argv: readonly string[]): BenchOptions {
-  const only = argv.includes('--only=cluster') ? 'cluster' : argv.includes('--only=audit') ? 'audit' : null;
-  const unknown = argv.filter((a) => a !== '--quick' && a !== '--only=cluster' && a !== '--only=audit');
-  if (unknown.length > 0) throw new Error(`unknown argument(s): ${unknown.join(' ')} (--quick, --only=cluster and --only=audit are accepted)`);
+  const only = ONLY.find((name) => argv.includes(`--only=${name}`)) ?? null;
+  const accepted = ['--quick', ...ONLY.map((name) => `--only=${name}`)];
+  const unknown = argv.filter((a) => !accepted.includes(a));
+  if (unknown.length > 0) throw new Error(`unknown argument(s): ${unknown.join(' ')} (accepted: ${accepted.join(', ')})`);
   const quick = argv.includes('--quick');
   return { quick, only, ...(quick ? QUICK : FULL) };
 }

@@ -42,6 +42,10 @@ async function main(): Promise<void> {
       printAuditCost(await measureAuditCost(bench, options));
       return;
     }
+    if (options.only === 'check') {
+      printVerification(await measureVerification(bench, options));
+      return;
+    }
     progress(`creates: ${options.createWarmupS} s warm-up + ${options.createDurationS} s timed`);
     const creates = await measureCreates(bench, options, 'writer');
 

@@ -21,7 +21,7 @@ import type { RequestCounters } from './metrics.js';
 import type { HttpDeps } from './context.js';
 import { toHttpError } from './error-mapper.js';
 import { readRequestTarget, type OriginalRequest } from './original-request.js';
-import { authorizeResource, setRefusalRateHeaders, type ResourceJudge, type ResourceVerdict } from './request-authorizer.js';
+import { authorizeResource, refusalRateHeaders, type ResourceJudge, type ResourceVerdict } from './request-authorizer.js';
 
 /** How long the gateway waits for a TCP (and TLS) connection to an upstream: then 504. */
 const CONNECT_TIMEOUT_MS = 10_000;
@@ -190,8 +190,7 @@ function onError(reply: FastifyReply, error: Error): void {
 }
 
 function refuse(reply: FastifyReply, verdict: Refusal): FastifyReply {
-  reply.code(verdict.status).header('cache-control', 'no-store');
-  setRefusalRateHeaders(reply, verdict);
+  reply.code(verdict.status).header('cache-control', 'no-store').headers(refusalRateHeaders(verdict));
   return reply.type('application/json; charset=utf-8').send(JSON.stringify({ message: verdict.message }));
 }
 

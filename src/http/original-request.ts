@@ -5,7 +5,7 @@
  * way a proxy normalises it before routing (dot segments resolved), so `/public/../private`
  * cannot borrow the scope of `/public/*`.
  */
-import type { FastifyRequest } from 'fastify';
+import type { IncomingHttpHeaders } from 'node:http';
 import { AppError } from '../domain/errors.js';
 import { parseQuery, type QueryValues } from './query.js';
 
@@ -47,13 +47,20 @@ export interface OriginalRequest {
   readonly authQueryIsProxys: boolean;
 }
 
-function header(request: FastifyRequest, name: string): string | undefined {
+/** What the original request is read from: the auth request (Fastify's or Node's). */
+export interface AuthRequest {
+  readonly method: string;
+  readonly url: string;
+  readonly headers: IncomingHttpHeaders;
+}
+
+function header(request: AuthRequest, name: string): string | undefined {
   const value = request.headers[name];
   return typeof value === 'string' ? value : undefined;
 }
 
 /** @throws AppError `original_uri_required` or `original_uri_invalid`. */
-export function originalRequest(request: FastifyRequest): OriginalRequest {
+export function originalRequest(request: AuthRequest): OriginalRequest {
   const nginx = header(request, 'x-original-uri');
   const traefik = header(request, 'x-forwarded-uri');
   // Envoy: everything after the prefix, query included, is the original request's.

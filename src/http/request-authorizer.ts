@@ -4,7 +4,6 @@
  * resource-facing ways in (forward auth, the gateway) judge it with `authorizeResource`.
  */
 import type { IncomingHttpHeaders } from 'node:http';
-import type { FastifyReply } from 'fastify';
 import type { Clock } from '../domain/clock.js';
 import { CATALOGUE } from '../domain/errors.js';
 import type { CompiledRoute } from '../domain/route-rules.js';
@@ -111,15 +110,20 @@ function tokenLimited(judge: ResourceJudge, verdict: Refusal): RateLimited {
   return { ...verdict, code: 'rate_limited', retryAfter, window: { limit: judge.tokenRateLimit ?? 0, interval: WINDOW_S, reset } };
 }
 
-/** `Retry-After` and `X-Rate-Limit-*` on a refusal that has them (a 429); nothing otherwise. */
-export function setRefusalRateHeaders(reply: FastifyReply, verdict: Refusal): void {
-  if (verdict.retryAfter === undefined) return;
-  reply.header('Retry-After', String(verdict.retryAfter));
+const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
+
+/** `Retry-After` and `X-Rate-Limit-*` of a refusal that has them (a 429); none otherwise. */
+export function refusalRateHeaders(verdict: Refusal): Readonly<Record<string, string>> {
+  if (verdict.retryAfter === undefined) return NO_HEADERS;
   const { window } = verdict as Partial<RateLimited>;
-  if (window === undefined) return;
-  reply.header('X-Rate-Limit-Interval', String(window.interval));
-  reply.header('X-Rate-Limit-Limit', String(window.limit));
-  reply.header('X-Rate-Limit-Reset', String(window.reset));
+  const retryAfter = String(verdict.retryAfter);
+  if (window === undefined) return { 'retry-after': retryAfter };
+  return {
+    'retry-after': retryAfter,
+    'x-rate-limit-interval': String(window.interval),
+    'x-rate-limit-limit': String(window.limit),
+    'x-rate-limit-reset': String(window.reset),
+  };
 }
 
 function verifyRequest({ headers, scope }: ResourceRequest): VerifyRequest {

@@ -2,7 +2,7 @@
  * The HTTP server: wire rules of SPEC §3 (JSON only, CORS, no-store, errors as `{message}`),
  * the routes, and logs that never hold a token.
  */
-import { METHODS } from 'node:http';
+import { createServer, METHODS } from 'node:http';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify';
 import pino from 'pino';
 import { CATALOGUE } from '../domain/errors.js';
@@ -19,7 +19,8 @@ import { analyticsRoute } from './routes/analytics.js';
 import { gatewayRoutes, hasGateway } from './gateway.js';
 import { isReservedPath } from '../domain/route-rules.js';
 import { createTokenRoute } from './routes/create-token.js';
-import { forwardAuthRoutes } from './routes/forward-auth.js';
+import { CheckLogger, forwardAuthCheck, forwardAuthRoutes } from './routes/forward-auth.js';
+import { checkLane } from './check-lane.js';
 import { deleteTokenRoute } from './routes/delete-token.js';
 import { healthRoute } from './routes/health.js';
 import { pageSurface } from './page/page-surface.js';
@@ -107,7 +108,25 @@ function trustFor(setting: Config['trustProxy']): boolean | string[] | ((address
 
 export function buildServer(deps: HttpDeps, options: ServerOptions = {}): FastifyInstance {
   const gateway = hasGateway(deps.config);
+  const { counters } = options;
+  const check = forwardAuthCheck(deps, counters);
+  const checkLogger = new CheckLogger();
+  // Forward auth's fast lane (src/http/check-lane.ts) sees each request first; what it leaves
+  // goes to Fastify. While the server closes, Fastify answers everything (503).
+  let closing = false;
+  const lane = checkLane(check, () => checkLogger.get(app.log));
   const app = Fastify({
+    serverFactory: (handler, settings) => {
+      const server = createServer((req, res) => {
+        if (closing || !lane(req, res)) handler(req, res);
+      });
+      // What Fastify sets on the server it makes itself (it has filled in its defaults).
+      const timeouts = settings as { keepAliveTimeout: number; requestTimeout: number; connectionTimeout: number };
+      server.keepAliveTimeout = timeouts.keepAliveTimeout;
+      server.requestTimeout = timeouts.requestTimeout;
+      server.setTimeout(timeouts.connectionTimeout);
+      return server;
+    },
     logger: options.logger ?? loggerOptions(options.logDestination),
     bodyLimit: deps.config.bodyLimit,
     trustProxy: trustFor(deps.config.trustProxy),
@@ -134,6 +153,10 @@ export function buildServer(deps: HttpDeps, options: ServerOptions = {}): Fastif
     },
   });
 
+  app.addHook('preClose', (done) => {
+    closing = true;
+    done();
+  });
   app.decorateRequest('grant', null);
   app.decorateRequest('adminKeyId', null);
   supportEveryNodeMethod(app);
@@ -153,7 +176,6 @@ export function buildServer(deps: HttpDeps, options: ServerOptions = {}): Fastif
   // Each surface is its own encapsulated scope, so no hook or parser of one reaches another: the
   // API's CORS and JSON-only rules never touch forward auth (or, later, the gateway's upstream
   // answers and the page).
-  const { counters } = options;
   void app.register(async (api) => {
     if (counters) countRequests(api, counters);
     apiSurface(api, deps);
@@ -173,7 +195,7 @@ export function buildServer(deps: HttpDeps, options: ServerOptions = {}): Fastif
   );
   void app.register(async (proxy) => {
     // The proxy may forward the client's body (Envoy can): it is never read, whatever its type.
-    forwardAuthRoutes(proxy, deps, counters);
+    forwardAuthRoutes(proxy, check, checkLogger);
   });
   // The gateway last, on a catch-all: tokenbox's own routes are more specific and win.
   if (gateway) void app.register(async (proxied) => gatewayRoutes(proxied, deps, counters));
