@@ -57,12 +57,14 @@ async function measureUsageWrites(bench: BenchApp): Promise<UsageWrites> {
 
 export interface VerificationFigures {
   readonly usage: UsageWrites;
-  readonly inProcess: { readonly floorNs: number[]; readonly verifyNs: number[]; readonly tkNs: number[] };
+  readonly inProcess: { readonly floorNs: number[]; readonly verifyNs: number[]; readonly tkNs: number[]; readonly skNs: number[] };
   readonly bare: Array<MixedResult & { serverCpuUsPerRequest: number }>;
   readonly check: Array<MixedResult & { serverCpuUsPerRequest: number }>;
   /** Lines `serve` logged during the check runs (warm-ups included). */
   readonly checkLogLines: number;
-  readonly flood: MixedResult & {
+  /** One flood run per round, in the same rounds as `check` (its ratio is judged per round). */
+  readonly flood: {
+    readonly runs: MixedResult[];
     readonly reads: number;
     readonly readsOver: number;
     readonly distinctUnknown: number;
@@ -71,6 +73,8 @@ export interface VerificationFigures {
 }
 
 const SCOPE = 'styles:tiles';
+/** A secret scope (SPEC §1): a token holding it is an sk. */
+const SECRET_SCOPE = 'map:read';
 const UNKNOWN_IDS = 50;
 
 function timeNs(iterations: number, fn: () => void): number {
@@ -85,7 +89,13 @@ async function timeAsyncNs(iterations: number, fn: () => Promise<unknown>): Prom
   return Number(process.hrtime.bigint() - start) / iterations;
 }
 
-async function measureInProcess(bench: BenchApp, pk: string, tk: string, rounds: number, iterations: number): Promise<VerificationFigures['inProcess']> {
+async function measureInProcess(
+  bench: BenchApp,
+  tokens: { pk: string; sk: string; tk: string },
+  rounds: number,
+  iterations: number,
+): Promise<VerificationFigures['inProcess']> {
+  const { pk, sk, tk } = tokens;
   const { verifier } = bench.app;
   const request = { scope: SCOPE };
   const map = new Map([[hash('sha256', pk, 'base64'), request]]);
@@ -99,14 +109,20 @@ async function measureInProcess(bench: BenchApp, pk: string, tk: string, rounds:
   const verifyTk = async () => {
     if ((await verifier.verify(tk, request)).ok) sink++;
   };
+  const skRequest = { scope: SECRET_SCOPE };
+  const verifySk = async () => {
+    if ((await verifier.verify(sk, skRequest)).ok) sink++;
+  };
   timeNs(iterations, floor);
   await timeAsyncNs(iterations, verify);
   await timeAsyncNs(iterations / 4, verifyTk);
-  const out = { floorNs: [] as number[], verifyNs: [] as number[], tkNs: [] as number[] };
+  await timeAsyncNs(iterations / 4, verifySk);
+  const out = { floorNs: [] as number[], verifyNs: [] as number[], tkNs: [] as number[], skNs: [] as number[] };
   for (let round = 0; round < rounds; round++) {
     out.floorNs.push(timeNs(iterations, floor));
     out.verifyNs.push(await timeAsyncNs(iterations, verify));
     out.tkNs.push(await timeAsyncNs(iterations / 4, verifyTk));
+    out.skNs.push(await timeAsyncNs(iterations / 4, verifySk));
   }
   if (sink === 0) throw new Error('nothing verified');
   return out;
@@ -149,33 +165,38 @@ export async function measureVerification(bench: BenchApp, options: BenchOptions
   const parent = created.defaultPublicToken.id;
   const nowS = Math.floor(Date.now() / 1000);
   const tk = signTemporaryToken(app.keyring.signingKey().key, { u: 'verify', exp: nowS + 3000, iat: nowS, scopes: [SCOPE], client: 'api', p: parent });
-  const inProcess = await measureInProcess(bench, pk, tk, options.quick ? 3 : 7, options.quick ? 50_000 : 200_000);
+  const grant = await app.access.operator('verify');
+  const sk = (await app.tokens.create(grant, { note: 'bench', scopes: [SECRET_SCOPE] })).token as string;
+  const inProcess = await measureInProcess(bench, { pk, sk, tk }, options.quick ? 3 : 7, options.quick ? 50_000 : 200_000);
   const usage = await measureUsageWrites(bench);
 
   const valid = [{ method: 'GET', path: `/auth/v1/check?scope=${SCOPE}`, headers: { 'x-original-uri': `/tiles/1/2/3.png?access_token=${pk}` } }];
   const bareServer = await startBareServer({ checkHeaders: CHECK_HEADERS });
   const bare: VerificationFigures['bare'] = [];
   const check: VerificationFigures['check'] = [];
-  const logLinesBefore = bench.serve.logLines();
   const load = { connections: options.connections, durationS: options.retrieveDurationS, warmupS: options.retrieveWarmupS };
+  const { requests: floodMix, kinds, tokens } = floodRequests('verify', parent);
+  const floodRuns: MixedResult[] = [];
+  let checkLogLines = 0;
+  // Rounds of (bare, valid checks, refusals), the order rotating, so load that comes and goes on
+  // the machine falls on every side alike; each ratio is judged on its per-round medians.
+  const SIDES = ['bare', 'check', 'flood'] as const;
   try {
     for (let round = 0; round < options.retrieveRounds; round++) {
-      const sides = round % 2 === 0 ? (['bare', 'check'] as const) : (['check', 'bare'] as const);
+      const sides = [...SIDES.slice(round % 3), ...SIDES.slice(0, round % 3)];
       for (const side of sides) {
         const server = side === 'bare' ? bareServer : bench.serve;
-        const result = await measureMixed(server, { origin: server.origin, requests: valid, ...load });
-        if (Object.keys(result.statusCounts).some((s) => s !== '200')) throw new Error(`${side}: statuses ${JSON.stringify(result.statusCounts)}`);
-        (side === 'bare' ? bare : check).push(result);
+        const expected = side === 'flood' ? '401' : '200';
+        const logLinesBefore = bench.serve.logLines();
+        const result = await measureMixed(server, { origin: server.origin, requests: side === 'flood' ? floodMix : valid, ...load });
+        if (Object.keys(result.statusCounts).some((s) => s !== expected)) throw new Error(`${side}: statuses ${JSON.stringify(result.statusCounts)}`);
+        if (side === 'check') checkLogLines += bench.serve.logLines() - logLinesBefore;
+        (side === 'bare' ? bare : side === 'check' ? check : floodRuns).push(result);
       }
     }
   } finally {
     await bareServer.close();
   }
-  const checkLogLines = bench.serve.logLines() - logLinesBefore;
-
-  const { requests, kinds, tokens } = floodRequests('verify', parent);
-  const floodResult = await measureMixed(bench.serve, { origin: bench.origin, requests, ...load, durationS: options.retrieveDurationS * 2 });
-  if (Object.keys(floodResult.statusCounts).some((s) => s !== '401')) throw new Error(`flood: statuses ${JSON.stringify(floodResult.statusCounts)}`);
   // The same flood, 20 times over, through the in-process verifier: how many store reads it costs.
   const readsBefore = app.directory.stats.reads;
   for (let round = 0; round < 20; round++) for (const token of tokens) await app.verifier.verify(token, { scope: SCOPE });
@@ -185,7 +206,7 @@ export async function measureVerification(bench: BenchApp, options: BenchOptions
     bare,
     check,
     checkLogLines,
-    flood: { ...floodResult, reads: app.directory.stats.reads - readsBefore, readsOver: tokens.length * 20, distinctUnknown: UNKNOWN_IDS, kinds },
+    flood: { runs: floodRuns, reads: app.directory.stats.reads - readsBefore, readsOver: tokens.length * 20, distinctUnknown: UNKNOWN_IDS, kinds },
   };
 }
 
@@ -204,6 +225,9 @@ export function printVerification(v: VerificationFigures): boolean[] {
   );
   line(`  ratio verify/floor: ${f2(floorRatio)}x  (per round: ${ratios.map(f2).join(', ')})`);
   line(`  for comparison, a tk (HMAC, no store read): ${f0(median(v.inProcess.tkNs))} ns`);
+  line(
+    `  and a cached sk (secret: its string is never kept, so it is hashed on every call): ${f0(median(v.inProcess.skNs))} ns, ${f2(median(v.inProcess.skNs) / median(v.inProcess.floorNs))}x the floor`,
+  );
   line(
     `  usage counting (on, as by default): ${f0(v.usage.requests)} verified requests over ${v.usage.tokens} tokens -> one flush wrote ${v.usage.rows} rows in ${v.usage.calls} store call(s) (goal: at most tokens x flushes = ${v.usage.tokens})`,
   );
@@ -227,14 +251,17 @@ export function printVerification(v: VerificationFigures): boolean[] {
     `  ratio throughput tokenbox/bare: ${f2(rpsRatio)}x (per round ${rpsRatios.map(f2).join(', ')});  p99 tokenbox/bare: ${f2(p99Ratio)}x (per round ${p99Ratios.map(f2).join(', ')})`,
   );
   line();
-  const validRps = median(v.check.map((c) => c.rps));
-  const floodRatio = v.flood.rps / validRps;
+  const floodRatios = v.flood.runs.map((f, i) => f.rps / (v.check[i]?.rps ?? Number.NaN));
+  const floodRatio = median(floodRatios);
   line(
     `6. Flood of refusals through /auth/v1/check: ${Object.entries(v.flood.kinds)
       .map(([k, n]) => `${n} ${k}`)
       .join(', ')}, cycled`,
   );
-  line(`  ${f0(v.flood.rps)} refusals/s (all 401), p99 ${f2(v.flood.p99Ms)} ms; ratio to the valid-token rate above: ${f2(floodRatio)}x`);
+  line(
+    `  ${f0(median(v.flood.runs.map((f) => f.rps)))} refusals/s (all 401), p99 ${f2(median(v.flood.runs.map((f) => f.p99Ms)))} ms   (rounds: ${v.flood.runs.map((f) => f0(f.rps)).join(', ')})`,
+  );
+  line(`  ratio to the valid-token rate, same round: ${f2(floodRatio)}x (per round ${floodRatios.map(f2).join(', ')})`);
   line(
     `  store reads for the same flood through the verifier (in process): ${v.flood.reads} for ${f0(v.flood.readsOver)} verifications (${v.flood.distinctUnknown} distinct unknown ids: at most one read each, then none)`,
   );

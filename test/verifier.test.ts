@@ -221,6 +221,24 @@ describe('changes reach the verifier (SPEC §4.4: at once on this node; §7 chan
       for (const token of [target.token, parent.token, child]) assert.deepEqual({ ...(await v.verify(token, { scope: PUBLIC_SCOPE })) }, INVALID);
     }));
 
+  it('a busy pk (its hash remembered, not recomputed) still sees a scope removal and a delete from the very next verify', () =>
+    withWorld(async (w) => {
+      const v = w.t.app.verifier;
+      const target = await w.t.token('alice', [PUBLIC_SCOPE, 'styles:read']);
+      for (let i = 0; i < 5; i++) assert.equal((await v.verify(target.token, { scope: 'styles:read' })).ok, true);
+      const auth = { authorization: `Bearer ${w.tokens.sk.token}` };
+      const patched = await w.t.server.inject({ method: 'PATCH', url: `/tokens/v2/alice/${target.id}`, headers: auth, payload: { scopes: [PUBLIC_SCOPE] } });
+      assert.equal(patched.statusCode, 200, patched.body);
+      assert.equal((await v.verify(target.token, { scope: 'styles:read' })).ok, false);
+      assert.equal((await v.verify(target.token, { scope: PUBLIC_SCOPE })).ok, true);
+      const deleted = await w.t.server.inject({ method: 'DELETE', url: `/tokens/v2/alice/${target.id}`, headers: auth });
+      assert.equal(deleted.statusCode, 204, deleted.body);
+      for (let i = 0; i < 3; i++) assert.deepEqual({ ...(await v.verify(target.token, { scope: PUBLIC_SCOPE })) }, INVALID);
+      // One character changed: a different string, never mistaken for the remembered one.
+      const last = target.token.at(-1) === 'A' ? 'B' : 'A';
+      assert.deepEqual({ ...(await v.verify(`${target.token.slice(0, -1)}${last}`, { scope: PUBLIC_SCOPE })) }, INVALID);
+    }));
+
   it('refreshing the default token (DELETE) refuses the old string from the very next verify', () =>
     withWorld(async (w) => {
       const v = w.t.app.verifier;

@@ -50,6 +50,15 @@ const REVOKED: AuthOutcome = Object.freeze({ ok: false, reason: 'revoked' });
 export class Authenticator {
   /** Verified and forged tk strings seen recently, bounded, oldest out first. */
   private readonly temporaries = new Map<string, RememberedTemporary>();
+  /**
+   * The hash of each pk string the directory's caches answered for (a known token, or a known
+   * unknown one), so a busy pk is hashed once, not on every request (the hash was a fifth of a
+   * cached check's own work). A pk is public (it ships in web pages), so its string may stay in
+   * memory; an sk's string never does. Bounded, emptied when full: a flood of made-up strings
+   * only churns it. The directory still judges every request: it maps a string to its hash, and
+   * a revoked pk's hash finds no token.
+   */
+  private readonly publicHashes = new Map<string, string>();
 
   constructor(
     private readonly store: Store,
@@ -66,10 +75,13 @@ export class Authenticator {
       // Looked up by the hash of the whole string before any parsing: a hit means the string is
       // exactly a stored token (one hash and one Map.get), and only well-formed strings are ever
       // cached as unknown, so a negative hit is invalid, not malformed.
-      const cached = this.directory.cached(hashToken(raw));
-      if (cached === null) return INVALID;
-      if (cached !== undefined) return stored(cached, prefix === 'pk.' ? 'pk' : 'sk');
-      return parseToken(raw) ? undefined : MALFORMED;
+      const isPublic = prefix === 'pk.';
+      const remembered = isPublic ? this.publicHashes.get(raw) : undefined;
+      const hash = remembered ?? hashToken(raw);
+      const cached = this.directory.cached(hash);
+      if (cached === undefined) return parseToken(raw) ? undefined : MALFORMED;
+      if (isPublic && remembered === undefined) this.rememberPublicHash(raw, hash);
+      return cached === null ? INVALID : stored(cached, isPublic ? 'pk' : 'sk');
     }
     if (prefix === 'tk.') {
       const now = this.clock();
@@ -175,6 +187,12 @@ export class Authenticator {
     }
     this.temporaries.set(seen.raw, seen);
     return seen;
+  }
+
+  /** As many as tk strings are remembered; when full, emptied (the busy ones come straight back). */
+  private rememberPublicHash(raw: string, hash: string): void {
+    if (this.publicHashes.size >= this.temporaryCapacity) this.publicHashes.clear();
+    this.publicHashes.set(raw, hash);
   }
 }
 
