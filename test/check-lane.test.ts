@@ -8,7 +8,11 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { FastifyInstance, InjectOptions } from 'fastify';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { FastifyBaseLogger, FastifyInstance, InjectOptions } from 'fastify';
+import { checkLane } from '../src/http/check-lane.js';
+import type { ForwardAuthCheck } from '../src/http/routes/forward-auth.js';
 import { buildServer } from '../src/http/server.js';
 import { checkRequest, ROUTES, rowCheck, STYLES } from './helpers/check-requests.js';
 import { rawExchange } from './helpers/raw-http.js';
@@ -201,4 +205,47 @@ describe('the fast lane: a 429 and a store that fails', () => {
       await w.t.close().catch(() => undefined);
     }
   });
+});
+
+describe('the fast lane alone, with a stand-in check (its failure paths)', () => {
+  const failures: Array<{ readonly name: string; readonly check: ForwardAuthCheck }> = [
+    {
+      name: 'an answer Node cannot send (a control character in a header value)',
+      check: () => ({ status: 200, headers: { 'x-tokenbox-user': 'a\nb' }, body: '' }),
+    },
+    {
+      name: 'a check that throws',
+      check: () => {
+        throw new Error('boom');
+      },
+    },
+    { name: 'a check that rejects', check: () => Promise.reject(new Error('boom')) },
+    {
+      name: 'a check that resolves to an answer Node cannot send',
+      check: () => Promise.resolve({ status: 200, headers: { 'x-tokenbox-user': 'a\rb' }, body: '' }),
+    },
+  ];
+  for (const { name, check } of failures) {
+    it(`${name}: 500 with the proxy headers, logged once, and the server still answers`, async () => {
+      const logged: unknown[] = [];
+      const log = { error: (...args: unknown[]) => logged.push(args) } as unknown as FastifyBaseLogger;
+      const lane = checkLane(check, () => log);
+      const server = createServer((req, res) => {
+        if (!lane(req, res)) res.writeHead(404).end();
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      try {
+        const port = (server.address() as AddressInfo).port;
+        for (let i = 0; i < 2; i++) {
+          const answer = parseResponse(await rawExchange(port, 'GET /auth/v1/check HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n'));
+          assert.equal(answer.status, 500);
+          assert.equal(answer.headers['x-tokenbox-status'], '500');
+          assert.equal(answer.body, JSON.stringify({ message: answer.headers['x-tokenbox-message'] }));
+        }
+        assert.equal(logged.length, 2, 'one error line per failed check');
+      } finally {
+        await new Promise((resolve) => server.close(resolve));
+      }
+    });
+  }
 });

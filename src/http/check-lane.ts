@@ -32,7 +32,21 @@ const NO_QUERY: QueryValues = new Map();
 export type Lane = (req: IncomingMessage, res: ServerResponse) => boolean;
 
 export function checkLane(check: ForwardAuthCheck, log: () => FastifyBaseLogger): Lane {
-  const fail = (res: ServerResponse, error: unknown): void => write(res, failedCheck(error, log()));
+  /** An answer that cannot be written (a header Node refuses) is a failure; one that fails too closes the socket. */
+  const respond = (res: ServerResponse, answer: CheckAnswer): void => {
+    try {
+      write(res, answer);
+    } catch (error) {
+      fail(res, error);
+    }
+  };
+  const fail = (res: ServerResponse, error: unknown): void => {
+    try {
+      write(res, failedCheck(error, log()));
+    } catch {
+      res.destroy();
+    }
+  };
   return (req, res) => {
     const url = req.url as string;
     if (!url.startsWith(CHECK_PREFIX)) return false;
@@ -51,8 +65,12 @@ export function checkLane(check: ForwardAuthCheck, log: () => FastifyBaseLogger)
       fail(res, error);
       return true;
     }
-    if (answer instanceof Promise) answer.then((a) => write(res, a)).catch((error: unknown) => fail(res, error));
-    else write(res, answer);
+    if (answer instanceof Promise)
+      answer.then(
+        (a) => respond(res, a),
+        (error: unknown) => fail(res, error),
+      );
+    else respond(res, answer);
     return true;
   };
 }
