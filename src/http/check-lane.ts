@@ -76,14 +76,13 @@ export function checkLane(check: ForwardAuthCheck, log: () => FastifyBaseLogger)
 }
 
 /**
- * As Fastify's reply writes it: the answer's headers, then `content-length` (none for an empty
- * answer to HEAD, as Fastify leaves it out there).
+ * As Fastify's reply writes it: the answer's headers, with `content-length` (a refusal carries
+ * its own; an empty answer gets `0`, but none to HEAD, as Fastify leaves it out there).
  */
 function write(res: ServerResponse, answer: CheckAnswer): void {
   if (res.headersSent) return;
   const headers = answer.headers;
-  if (answer.body !== '') headers['content-length'] = String(Buffer.byteLength(answer.body));
-  else if (res.req.method !== 'HEAD') headers['content-length'] = '0';
+  if (answer.body === '' && res.req.method !== 'HEAD') headers['content-length'] = '0';
   res.writeHead(answer.status, headers);
   res.end(answer.body);
 }

@@ -36,7 +36,10 @@ export interface CheckRequest {
   readonly query: QueryValues;
 }
 
-/** A check's answer: the status, its headers (lower-case names), and the body (`''` on a 200). */
+/**
+ * A check's answer: the status, its headers (lower-case names; a body comes with its
+ * `content-length`), and the body (`''` on a 200).
+ */
 export interface CheckAnswer {
   readonly status: number;
   readonly headers: Record<string, string>;
@@ -152,23 +155,26 @@ function allowed(user: string, tokenId: string, usage: string): CheckAnswer {
 }
 
 function refused(verdict: Refusal): CheckAnswer {
+  const body = bodyOf(verdict.message);
   const headers: Record<string, string> = {
     'cache-control': 'no-store',
     'x-tokenbox-status': String(verdict.status),
     'x-tokenbox-message': verdict.message,
-    ...refusalRateHeaders(verdict),
     'content-type': 'application/json; charset=utf-8',
+    'content-length': body.length,
   };
-  return { status: verdict.status, headers, body: bodyOf(verdict.message) };
+  if (verdict.retryAfter !== undefined) Object.assign(headers, refusalRateHeaders(verdict));
+  return { status: verdict.status, headers, body: body.text };
 }
 
-/** Refusal bodies, serialised once per message (a flood of refusals repeats a handful of them). */
-const BODIES = new Map<string, string>();
+/** Refusal bodies (and their byte lengths), serialised once per message: a flood of refusals repeats a handful of them. */
+const BODIES = new Map<string, { readonly text: string; readonly length: string }>();
 
-function bodyOf(message: string): string {
+function bodyOf(message: string): { readonly text: string; readonly length: string } {
   let body = BODIES.get(message);
   if (body === undefined) {
-    body = JSON.stringify({ message });
+    const text = JSON.stringify({ message });
+    body = { text, length: String(Buffer.byteLength(text)) };
     if (BODIES.size < 1000) BODIES.set(message, body);
   }
   return body;
