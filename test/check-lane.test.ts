@@ -134,6 +134,17 @@ describe('the fast lane answers exactly as the Fastify routes do', () => {
     { name: 'Envoy: the bare prefix and a slash', lane: true, options: () => ({ method: 'GET', url: '/auth/v1/check/' }) },
     { name: 'Envoy: dot segments', lane: true, options: () => checkRequest('envoy', { path: '/public/../private/x', token: pk() }) },
     {
+      name: 'Envoy: a scheme-relative path (//host/…)',
+      lane: true,
+      options: () => ({ method: 'GET', url: `/auth/v1/check//evil.example/any/x?access_token=${pk()}` }),
+    },
+    { name: 'Envoy: a path over 8 KiB', lane: true, options: () => ({ method: 'GET', url: `/auth/v1/check/any/${'a'.repeat(9000)}?access_token=${pk()}` }) },
+    {
+      name: 'an empty auth query',
+      lane: true,
+      options: () => ({ method: 'GET', url: '/auth/v1/check?', headers: { 'x-original-uri': `/any/x?access_token=${pk()}` } }),
+    },
+    {
       name: 'Envoy: an encoded dot segment (left to Fastify)',
       lane: false,
       options: () => checkRequest('envoy', { path: '/public/%2e%2e/private/x', token: pk() }),
