@@ -89,6 +89,16 @@ function postgresOnly(): void {
       return store;
     }
 
+    /** Two stores on this test's schema: one that writes (holding alice), one that watches. */
+    async function writerAndWatcher(): Promise<{ writer: PostgresStore; watcher: PostgresStore; alice: ReturnType<typeof makeDefaultToken> }> {
+      const writer = open();
+      const watcher = open();
+      await writer.migrate();
+      const alice = makeDefaultToken('alice');
+      await writer.createAccount({ username: 'alice', created: T0 }, alice);
+      return { writer, watcher, alice };
+    }
+
     beforeEach(async () => {
       schema = await createTestSchema();
     });
@@ -139,11 +149,7 @@ function postgresOnly(): void {
     });
 
     it('a change committed by another store instance wakes watchChanges', async () => {
-      const writer = open();
-      const watcher = open();
-      await writer.migrate();
-      const alice = makeDefaultToken('alice');
-      await writer.createAccount({ username: 'alice', created: T0 }, alice);
+      const { writer, watcher, alice } = await writerAndWatcher();
       const changed = signal();
       const listening = signal();
       const nextListen = listening.next();
@@ -156,11 +162,7 @@ function postgresOnly(): void {
     });
 
     it('after its connection is terminated, LISTEN comes back, catches up once, and later changes still wake it', async () => {
-      const writer = open();
-      const watcher = open();
-      await writer.migrate();
-      const alice = makeDefaultToken('alice');
-      await writer.createAccount({ username: 'alice', created: T0 }, alice);
+      const { writer, watcher, alice } = await writerAndWatcher();
       const changed = signal();
       const reconnects: boolean[] = [];
       const listening = signal();
