@@ -96,13 +96,14 @@ export function openConfiguredStore(config: Config): Store & TransferableStore {
 }
 
 /**
- * The Redis limiter, loaded only when `redisUrl` is set. Loading ioredis is not free for the rest
- * of the process: its RESP3 decoder (ioredis 6) declares `class VerbatimString extends String`,
- * and once any object inherits from `String.prototype`, V8 11 (Node 20) stops inlining method
- * and property loads on strings everywhere, so every `indexOf`, `slice` and `length` on the hot
- * path, Node's HTTP parser glue included, goes through a generic lookup. Measured on a forward
- * auth check: about 25 % more time reading the original URI in process, and 9 % more
- * instructions per check in `serve` (docs/benchmarks.md).
+ * The Redis limiter, loaded only when `redisUrl` is set: a node without Redis never loads a Redis
+ * client. A client is not free for the rest of the process: ioredis 6's RESP3 decoder declares
+ * `class VerbatimString extends String`, and once any object inherits from `String.prototype`,
+ * V8 11 (Node 20) stops inlining property loads on strings everywhere, so every `indexOf`,
+ * `slice` and `length` on the hot path, Node's own HTTP code included, becomes a generic lookup.
+ * Measured on `serve`: 95.3k instructions per forward-auth check with it loaded, 89.1k without
+ * (docs/benchmarks.md). tokenbox stays on ioredis 5, which has no such class
+ * (test/startup-modules.test.ts checks both).
  */
 async function loadRedisLimiter(): Promise<typeof import('./store/redis/redis-rate-limiter.js').RedisRateLimiter> {
   return (await import('./store/redis/redis-rate-limiter.js')).RedisRateLimiter;

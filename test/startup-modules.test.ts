@@ -1,14 +1,15 @@
 /**
- * What a tokenbox without Redis loads: never ioredis. Loading it slows every string operation in
- * the process (its RESP3 decoder subclasses `String`, which stops V8 11 from inlining string
- * property loads anywhere: src/main.ts, `loadRedisLimiter`), so only `redisUrl` may bring it in.
+ * What tokenbox loads for Redis: nothing without `redisUrl`, and with it an ioredis that declares
+ * no `String` subclass. ioredis 6 does (its RESP3 decoder), and one object inheriting from
+ * `String.prototype` stops V8 11 from inlining string property loads anywhere in the process
+ * (src/main.ts, `loadRedisLimiter`).
  *
- * Each case runs in a fresh child process: this test runner's own process may have loaded
+ * The loading case runs in a fresh child process: this test runner's own process may have loaded
  * anything.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, it } from 'node:test';
@@ -50,4 +51,14 @@ it('does not load ioredis when no redisUrl is set (the default, and every SQLite
   const seen = await ioredisLoaded({ dataDir });
   assert.equal(seen.probeSeesIt, true, 'the probe must see ioredis once it is loaded');
   assert.equal(seen.afterOpen, false, 'tokenbox without redisUrl loaded ioredis');
+});
+
+it('the installed ioredis declares no String subclass (ioredis 6 does; it would slow the nodes that use Redis)', () => {
+  const built = fileURLToPath(new URL('../node_modules/ioredis/built', import.meta.url));
+  const SUBCLASS = /\bextends\s+String\b/;
+  assert.equal(SUBCLASS.test('class VerbatimString extends String {'), true, 'the pattern must catch the ioredis 6 declaration');
+  const files = (readdirSync(built, { recursive: true }) as string[]).filter((file) => file.endsWith('.js'));
+  assert.ok(files.length > 20, `found only ${files.length} files under ${built}`);
+  const offenders = files.filter((file) => SUBCLASS.test(readFileSync(join(built, file), 'utf8')));
+  assert.deepEqual(offenders, []);
 });
