@@ -78,3 +78,19 @@ it('adapters do not import each other; only main.ts picks a concrete store; the 
   }
   assert.deepEqual(bad, []);
 });
+
+it('no SQLite statement binds a bare LIMIT (SQLite re-prepares it on every run: src/store/sqlite/statements.ts)', () => {
+  const BARE_LIMIT = /\bLIMIT\s+[?@:$]/i;
+  assert.equal(BARE_LIMIT.test('ORDER BY seq LIMIT ?'), true, 'the pattern must catch a bare bound limit');
+  assert.equal(BARE_LIMIT.test('LIMIT CAST(? AS INTEGER)'), false);
+  const dir = join(SRC, 'store/sqlite');
+  const offenders = readdirSync(dir)
+    .filter((file) => file.endsWith('.ts'))
+    .flatMap((file) =>
+      readFileSync(join(dir, file), 'utf8')
+        .split('\n')
+        .filter((line) => BARE_LIMIT.test(line) && !line.trim().startsWith('*'))
+        .map((line) => `${file}: ${line.trim()}`),
+    );
+  assert.deepEqual(offenders, []);
+});

@@ -20,7 +20,7 @@ export const AUDIT_SQL = {
   insert: `INSERT INTO audit_log (at, actor_kind, actor_id, account, action, target, ip, details)
     VALUES (@at, @actor_kind, @actor_id, @account, @action, @target, @ip, @details)`,
   // Oldest first, a bounded batch: each prune step is one short transaction.
-  pruneBatch: 'DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log WHERE at < ? ORDER BY at LIMIT ?)',
+  pruneBatch: 'DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log WHERE at < ? ORDER BY at LIMIT CAST(? AS INTEGER))',
 } as const;
 
 /**
@@ -31,7 +31,7 @@ export function listAuditSql(query: Pick<AuditQuery, 'account' | 'action'>): str
   const where = ['id < @before'];
   if (query.account !== undefined) where.push('account = @account');
   if (query.action !== undefined) where.push('action = @action');
-  return `SELECT ${COLUMNS} FROM audit_log WHERE ${where.join(' AND ')} ORDER BY id DESC LIMIT @limit`;
+  return `SELECT ${COLUMNS} FROM audit_log WHERE ${where.join(' AND ')} ORDER BY id DESC LIMIT CAST(@limit AS INTEGER)`;
 }
 
 export function toAuditRow(entry: AuditEntryInput): Omit<AuditRow, 'id'> {

@@ -493,7 +493,7 @@ export class SqliteStore implements Store, TransferableStore {
     return true;
   }
 
-  /** Runs a `DELETE … LIMIT ?` statement (bound: `before`, batch size) until a batch comes back short. */
+  /** Runs a batched `DELETE` statement (bound: `before`, batch size) until a batch comes back short. */
   private async pruneInBatches(sql: string, before: number): Promise<number> {
     let removed = 0;
     for (;;) {

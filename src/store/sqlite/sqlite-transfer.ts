@@ -49,8 +49,8 @@ const TOKEN_COLUMNS = `id, username, usage, note, scopes, allowed_urls, allowed_
 /** A pager over one table by its primary key `key` (unique, indexed: each page is a range seek). */
 function byKey(table: string, columns: string, key: string, toRecord: Pager['toRecord'], where = 'TRUE'): Pager {
   return {
-    first: `SELECT ${columns} FROM ${table} WHERE ${where} ORDER BY ${key} LIMIT @limit`,
-    after: `SELECT ${columns} FROM ${table} WHERE ${where} AND ${key} > @after ORDER BY ${key} LIMIT @limit`,
+    first: `SELECT ${columns} FROM ${table} WHERE ${where} ORDER BY ${key} LIMIT CAST(@limit AS INTEGER)`,
+    after: `SELECT ${columns} FROM ${table} WHERE ${where} AND ${key} > @after ORDER BY ${key} LIMIT CAST(@limit AS INTEGER)`,
     cursor: (row) => ({ after: row[key] }),
     toRecord,
   };
@@ -68,8 +68,8 @@ const PAGERS: readonly Pager[] = [
   byKey('tokens', TOKEN_COLUMNS, 'id', (row) => ({ kind: 'token', ...fromTokenRow(row as unknown as TokenRow) })),
   {
     // token_usage is WITHOUT ROWID on (token_id, day): the row value compares on that key.
-    first: 'SELECT token_id, day, count FROM token_usage ORDER BY token_id, day LIMIT @limit',
-    after: 'SELECT token_id, day, count FROM token_usage WHERE (token_id, day) > (@tokenId, @day) ORDER BY token_id, day LIMIT @limit',
+    first: 'SELECT token_id, day, count FROM token_usage ORDER BY token_id, day LIMIT CAST(@limit AS INTEGER)',
+    after: 'SELECT token_id, day, count FROM token_usage WHERE (token_id, day) > (@tokenId, @day) ORDER BY token_id, day LIMIT CAST(@limit AS INTEGER)',
     cursor: (row) => ({ tokenId: row.token_id, day: row.day }),
     toRecord: (row) => ({ kind: 'usage', ...fromUsageRow(row as unknown as UsageRow) }),
   },
