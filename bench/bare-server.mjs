@@ -31,7 +31,8 @@ if (spec.checkHeaders !== undefined) {
   app.get('/auth/v1/check', async (_request, reply) => reply.code(200).headers(spec.checkHeaders).send());
 }
 
-const origin = await app.listen({ host: '127.0.0.1', port: 0 });
+// PORT: a fixed port (bench/instructions.sh), else any free one.
+const origin = await app.listen({ host: '127.0.0.1', port: Number(process.env.PORT ?? 0) });
 process.stdout.write(`listening ${origin}\n`);
 process.once('SIGTERM', () => {
   void app.close().then(() => process.exit(0));

@@ -67,7 +67,8 @@ export async function measureMixed(server: MeasuredServer, job: Omit<MixedJob, '
   const cpu = server.cpuUs() - cpuBefore;
   if (result.kind !== 'mixed') throw new Error('load generator answered the wrong job');
   if (result.errors > 0) throw new Error(`${result.errors} connection errors`);
-  return { ...result, serverCpuUsPerRequest: cpu / Math.max(1, result.responses) };
+  // The CPU spans the warm-up too, so its responses count.
+  return { ...result, serverCpuUsPerRequest: cpu / Math.max(1, result.responses + result.warmupResponses) };
 }
 
 /** Error messages never show a token. */

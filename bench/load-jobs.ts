@@ -59,6 +59,8 @@ export interface MixedJob {
 export interface MixedResult {
   readonly kind: 'mixed';
   readonly responses: number;
+  /** Responses answered during the warm-up (not in `responses`): the server's CPU counts them. */
+  readonly warmupResponses: number;
   readonly durationS: number;
   /** Responses per second of measured wall time. */
   readonly rps: number;

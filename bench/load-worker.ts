@@ -85,7 +85,7 @@ function mixedRun(job: MixedJob, durationS: number, onResponse?: (status: number
 }
 
 async function runMixed(job: MixedJob): Promise<MixedResult> {
-  if (job.warmupS > 0) await mixedRun(job, job.warmupS);
+  const warm = job.warmupS > 0 ? await mixedRun(job, job.warmupS) : undefined;
   const latencies: number[] = [];
   const statusCounts: Record<string, number> = {};
   const result = await mixedRun(job, job.durationS, (status, ms) => {
@@ -96,6 +96,7 @@ async function runMixed(job: MixedJob): Promise<MixedResult> {
   return {
     kind: 'mixed',
     responses: latencies.length,
+    warmupResponses: warm === undefined ? 0 : warm['2xx'] + warm.non2xx,
     durationS: result.duration,
     rps: latencies.length / result.duration,
     p50Ms: percentile(latencies, 0.5),
