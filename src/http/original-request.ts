@@ -56,15 +56,20 @@ export interface AuthRequest {
   readonly headers: IncomingHttpHeaders;
 }
 
-function header(request: AuthRequest, name: string): string | undefined {
-  const value = request.headers[name];
+/**
+ * A header's one value (a repeated header Node joins or keeps as an array: not a string here).
+ * Callers read each header by its literal name: a shared `headers[name]` would be one property
+ * access site for every name, which V8 then looks up generically (megamorphic) on every check.
+ */
+function single(value: string | string[] | undefined): string | undefined {
   return typeof value === 'string' ? value : undefined;
 }
 
 /** @throws AppError `original_uri_required` or `original_uri_invalid`. */
 export function originalRequest(request: AuthRequest): OriginalRequest {
-  const nginx = header(request, 'x-original-uri');
-  const traefik = header(request, 'x-forwarded-uri');
+  const { headers } = request;
+  const nginx = single(headers['x-original-uri']);
+  const traefik = single(headers['x-forwarded-uri']);
   // Envoy: everything after the prefix, query included, is the original request's.
   const rest = request.url.slice(CHECK_PREFIX.length);
   const envoy = rest === '' || rest.startsWith('?') ? undefined : rest;
@@ -73,8 +78,8 @@ export function originalRequest(request: AuthRequest): OriginalRequest {
   // rather than guessed at, or a client could choose which URI, and which scope, is checked.
   const sources = (nginx !== undefined ? 1 : 0) + (traefik !== undefined ? 1 : 0) + (envoy !== undefined ? 1 : 0);
   if (sources > 1) throw new AppError('original_uri_invalid');
-  if (nginx !== undefined) return parse(nginx, header(request, 'x-original-method') ?? request.method, true);
-  if (traefik !== undefined) return parse(traefik, header(request, 'x-forwarded-method') ?? request.method, true);
+  if (nginx !== undefined) return parse(nginx, single(headers['x-original-method']) ?? request.method, true);
+  if (traefik !== undefined) return parse(traefik, single(headers['x-forwarded-method']) ?? request.method, true);
   if (envoy !== undefined) return parse(envoy, request.method, false);
   throw new AppError('original_uri_required');
 }

@@ -9,15 +9,21 @@ export type QueryValues = ReadonlyMap<string, readonly string[]>;
 /** Fastify `querystringParser`: every parameter's values in order. Invalid escapes stay literal. */
 export function parseQuery(raw: string): QueryValues {
   const values = new Map<string, string[]>();
-  if (raw.length === 0) return values;
-  for (const part of raw.split('&')) {
-    if (part.length === 0) continue;
-    const eq = part.indexOf('=');
-    const name = decodeComponent(eq === -1 ? part : part.slice(0, eq));
-    const value = eq === -1 ? '' : decodeComponent(part.slice(eq + 1));
-    const list = values.get(name);
-    if (list) list.push(value);
-    else values.set(name, [value]);
+  // Walked with indexOf rather than split('&'): V8 runs split in its runtime, and a check parses
+  // two queries (the auth URL's and the original URI's), most of them one parameter long.
+  for (let start = 0; start < raw.length;) {
+    let end = raw.indexOf('&', start);
+    if (end === -1) end = raw.length;
+    if (end > start) {
+      const eq = raw.indexOf('=', start);
+      const hasValue = eq !== -1 && eq < end;
+      const name = decodeComponent(raw.slice(start, hasValue ? eq : end));
+      const value = hasValue ? decodeComponent(raw.slice(eq + 1, end)) : '';
+      const list = values.get(name);
+      if (list) list.push(value);
+      else values.set(name, [value]);
+    }
+    start = end + 1;
   }
   return values;
 }
