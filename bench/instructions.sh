@@ -3,8 +3,9 @@
 # (as the CLI starts it, default logger) against the bare Fastify yardstick (bench/bare-server.mjs),
 # each warmed with WARM checks before MEASURE checks are counted. Instruction counts do not move
 # with other load on the machine (the same build gives the same count to a fraction of a percent),
-# so this is the figure to compare two builds with on a shared host. Kernel time (about half of a
-# check's CPU) is not in it. Needs valgrind; takes about two minutes.
+# so this is the figure to compare two builds with on a shared host (run nothing else heavy beside
+# it: see below). Kernel time (about half of a check's CPU) is not in it. Needs valgrind; takes
+# about three minutes.
 #
 #   bash bench/instructions.sh [WARM=30000] [MEASURE=10000]
 set -euo pipefail
@@ -49,8 +50,9 @@ count() {
 SERVE_PORT=$(free_port)
 BARE_PORT=$(free_port)
 HEADERS='{"checkHeaders":{"cache-control":"no-store","x-tokenbox-user":"bench","x-tokenbox-token-id":"c000000000000000000000000","x-tokenbox-usage":"pk"}}'
-count serve "$SERVE_PORT" -- node dist/cli/bin.js serve --data "$WORK/data" --port "$SERVE_PORT" > "$WORK/serve.txt" &
-PORT=$BARE_PORT count bare "$BARE_PORT" -- node bench/bare-server.mjs "$HEADERS" > "$WORK/bare.txt" &
-wait
+# One at a time: V8 compiles on a background thread, and a busier machine changes when its
+# optimised code arrives, so a count taken beside another run can read several percent high.
+count serve "$SERVE_PORT" -- node dist/cli/bin.js serve --data "$WORK/data" --port "$SERVE_PORT" > "$WORK/serve.txt"
+PORT=$BARE_PORT count bare "$BARE_PORT" -- node bench/bare-server.mjs "$HEADERS" > "$WORK/bare.txt"
 cat "$WORK/bare.txt" "$WORK/serve.txt"
 node -e 'const [b, s] = process.argv.slice(1).map((f) => Number(require("fs").readFileSync(f, "utf8").match(/(\d+) instructions/)[1])); console.log(`ratio tokenbox/bare: ${(s / b).toFixed(3)}x instructions (bare/tokenbox ${(b / s).toFixed(2)})`)' "$WORK/bare.txt" "$WORK/serve.txt"
