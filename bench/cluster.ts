@@ -7,7 +7,7 @@
  *   401, over 200 deletes (50 with --quick). On
  *   PostgreSQL, NOTIFY wakes B; on SQLite, B's 50 ms poll finds the change. Goal: p99 < 100 ms.
  * - Warm-cache `/auth/v1/check` throughput, a serve over PostgreSQL against one over SQLite,
- *   rounds alternating. Goal: PostgreSQL at least 0.95x SQLite.
+ *   in alternating slices (bench/http-load.ts, compareInSlices). Goal: PostgreSQL at least 0.95x SQLite.
  * - Cold-cache verification: one request per token the node has never seen (one store read
  *   each), one at a time; p50 and p99.
  * - Creates per second through the API on PostgreSQL (SQLite's figure is section 1).
@@ -18,10 +18,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import fc from 'fast-check';
 import { measureCreates, type CreatesFigures } from './creates.js';
-import { alternatingRounds } from './http-load.js';
-import type { MixedResult } from './load-jobs.js';
-import type { BenchOptions } from './options.js';
-import { startShippedServe, type ChildServer } from './processes.js';
+import { compareInSlices } from './http-load.js';
+import type { SideRun } from './load-jobs.js';
+import { sliceLoad, type BenchOptions } from './options.js';
+import { startShippedServe } from './processes.js';
 import { startBenchApp, type BenchApp } from './setup.js';
 import { median, summarize, type LatencySummary } from './stats.js';
 import { line, f0, f2 } from './print.js';
@@ -33,7 +33,7 @@ const SCOPE = 'styles:tiles';
 /** A delete not seen by the other node within this long counts as a failure of the run. */
 const PROPAGATION_CAP_MS = 5_000;
 
-type Rounds = Array<MixedResult & { serverCpuUsPerRequest: number }>;
+type Rounds = SideRun[];
 
 export interface BackendFigures {
   readonly propagation: LatencySummary;
@@ -128,7 +128,7 @@ async function measureCold(bench: BenchApp, count: number): Promise<LatencySumma
   }
 }
 
-/** A pk of a new account on each store, for the warm-cache rounds. */
+/** A pk of a new account on each store, for the warm-cache comparison. */
 async function warmToken(bench: BenchApp): Promise<string> {
   return (await bench.app.accounts.create('warm')).defaultPublicToken.token as string;
 }
@@ -146,14 +146,18 @@ export async function measureCluster(sqlite: BenchApp, options: BenchOptions, pr
     progress(`cold-cache verification: ${coldCount} unseen tokens, one at a time, on each store`);
     const sqliteCold = await measureCold(sqlite, coldCount);
     const postgresCold = await measureCold(postgres, coldCount);
-    progress(`warm-cache /auth/v1/check, PostgreSQL vs SQLite (${options.retrieveRounds} round(s))`);
+    progress(`warm-cache /auth/v1/check, PostgreSQL vs SQLite (${options.cycles} cycles of ${options.sliceS} s slices)`);
     const tokens = { sqlite: await warmToken(sqlite), postgres: await warmToken(postgres) };
-    const load = { connections: options.connections, durationS: options.retrieveDurationS, warmupS: options.retrieveWarmupS };
-    const warm = await alternatingRounds(['sqlite', 'postgres'], options.retrieveRounds, (side) => {
-      const server: ChildServer = side === 'sqlite' ? sqlite.serve : postgres.serve;
-      const headers = { 'x-original-uri': `/tiles/1/2/3.pbf?access_token=${tokens[side]}` };
-      return { server, origin: server.origin, requests: [{ method: 'GET', path: `/auth/v1/check?scope=${SCOPE}`, headers }], ...load };
-    });
+    const checks = (token: string) => [
+      { method: 'GET', path: `/auth/v1/check?scope=${SCOPE}`, headers: { 'x-original-uri': `/tiles/1/2/3.pbf?access_token=${token}` } },
+    ];
+    const warm = await compareInSlices(
+      [
+        { name: 'sqlite', server: sqlite.serve, requests: checks(tokens.sqlite) },
+        { name: 'postgres', server: postgres.serve, requests: checks(tokens.postgres) },
+      ],
+      sliceLoad(options),
+    );
     progress('creates on PostgreSQL');
     const creates = await measureCreates(postgres, options, 'pg-writer');
     return {
@@ -203,6 +207,6 @@ export function printCluster(c: ClusterFigures): boolean {
   const propagationMet = c.postgres.propagation.p99 < PROPAGATION_GOAL_P99_MS;
   const warmMet = ratio >= WARM_RATIO_GOAL;
   line(`  revocation p99 on PostgreSQL < ${PROPAGATION_GOAL_P99_MS} ms: ${ms(c.postgres.propagation.p99)} ms  ${propagationMet ? 'MET' : 'MISSED'}`);
-  line(`  warm PostgreSQL >= ${WARM_RATIO_GOAL}x SQLite: ${f2(ratio)}x (per round ${ratios.map(f2).join(', ')})  ${warmMet ? 'MET' : 'MISSED'}`);
+  line(`  warm PostgreSQL >= ${WARM_RATIO_GOAL}x SQLite: ${f2(ratio)}x (per cycle ${ratios.map(f2).join(', ')})  ${warmMet ? 'MET' : 'MISSED'}`);
   return propagationMet && warmMet;
 }

@@ -5,9 +5,9 @@
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { alternatingRounds } from './http-load.js';
-import type { MixedResult } from './load-jobs.js';
-import type { BenchOptions } from './options.js';
+import { compareInSlices } from './http-load.js';
+import type { SideRun } from './load-jobs.js';
+import { sliceLoad, type BenchOptions } from './options.js';
 import { startBareServer, startShippedServe } from './processes.js';
 import type { BenchApp } from './setup.js';
 import { median } from './stats.js';
@@ -16,8 +16,8 @@ import { line, f0, f2 } from './print.js';
 export const GATEWAY_GOAL = 0.75;
 
 export interface GatewayFigures {
-  readonly plain: Array<MixedResult & { serverCpuUsPerRequest: number }>;
-  readonly gateway: Array<MixedResult & { serverCpuUsPerRequest: number }>;
+  readonly plain: SideRun[];
+  readonly gateway: SideRun[];
   readonly bodyBytes: number;
 }
 
@@ -30,13 +30,14 @@ export async function measureGateway(bench: BenchApp, options: BenchOptions): Pr
   const gateway = await startShippedServe(bench.dataDir, bench.secret, configPath);
   const created = await bench.app.accounts.create('gateway');
   const pk = created.defaultPublicToken.token as string;
-  const load = { connections: options.connections, durationS: options.retrieveDurationS, warmupS: options.retrieveWarmupS };
   try {
-    const runs = await alternatingRounds(['plain', 'gateway'], options.retrieveRounds, (side) => {
-      const server = side === 'plain' ? plain : gateway;
-      const path = side === 'plain' ? '/tiles/1/2/3.pbf' : `/tiles/1/2/3.pbf?access_token=${pk}`;
-      return { server, origin: server.origin, requests: [{ method: 'GET', path }], ...load };
-    });
+    const runs = await compareInSlices(
+      [
+        { name: 'plain', server: plain, requests: [{ method: 'GET', path: '/tiles/1/2/3.pbf' }] },
+        { name: 'gateway', server: gateway, requests: [{ method: 'GET', path: `/tiles/1/2/3.pbf?access_token=${pk}` }] },
+      ],
+      sliceLoad(options),
+    );
     return { ...runs, bodyBytes: body.length };
   } finally {
     await gateway.close();
@@ -56,7 +57,7 @@ export function printGateway(g: GatewayFigures): boolean {
   line(
     `  tokenbox: ${f0(median(g.gateway.map((r) => r.rps)))} req/s, p99 ${f2(median(g.gateway.map((r) => r.p99Ms)))} ms, server CPU ${f0(median(g.gateway.map((r) => r.serverCpuUsPerRequest)))} µs/request`,
   );
-  line(`  ratio throughput tokenbox/plain: ${f2(ratio)}x (per round ${rps.map(f2).join(', ')});  p99 tokenbox/plain: ${f2(median(p99))}x`);
+  line(`  ratio throughput tokenbox/plain: ${f2(ratio)}x (per cycle ${rps.map(f2).join(', ')});  p99 tokenbox/plain: ${f2(median(p99))}x`);
   line(`  gateway >= ${GATEWAY_GOAL}x the plain proxy: ${f2(ratio)}x  ${ratio >= GATEWAY_GOAL ? 'MET' : 'MISSED'}`);
   return ratio >= GATEWAY_GOAL;
 }

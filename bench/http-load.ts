@@ -5,7 +5,7 @@
  */
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import type { LatencyJob, LatencyResult, LoadJob, LoadResult, MixedJob, MixedResult, ThroughputJob, ThroughputResult } from './load-jobs.js';
+import type { LatencyJob, LatencyResult, LoadJob, LoadRequest, LoadResult, SideRun, ThroughputJob, ThroughputResult } from './load-jobs.js';
 
 const WORKER = fileURLToPath(new URL('./load-worker.ts', import.meta.url));
 
@@ -60,40 +60,40 @@ export async function measureLatency(job: Omit<LatencyJob, 'kind'>): Promise<Lat
   return result;
 }
 
-/** Concurrent load over a list of requests, any status accepted; precise p50/p99. */
-export async function measureMixed(server: MeasuredServer, job: Omit<MixedJob, 'kind'>): Promise<MixedResult & { serverCpuUsPerRequest: number }> {
-  const cpuBefore = server.cpuUs();
-  const result = await runJob({ kind: 'mixed', ...job });
-  const cpu = server.cpuUs() - cpuBefore;
-  if (result.kind !== 'mixed') throw new Error('load generator answered the wrong job');
-  if (result.errors > 0) throw new Error(`${result.errors} connection errors`);
-  // The CPU spans the warm-up too, so its responses count.
-  return { ...result, serverCpuUsPerRequest: cpu / Math.max(1, result.responses + result.warmupResponses) };
-}
-
 /** Error messages never show a token. */
 function redact(url: string): string {
   return url.replace(/access_token=[^&]*/g, 'access_token=[redacted]');
 }
 
+/** A server in its own process, as a sliced comparison measures it. */
+export interface SlicedServer {
+  readonly origin: string;
+  readonly pid: number;
+}
+
 /**
- * Two servers measured in turns with the same load: `rounds` rounds, the order swapping every
- * round so load that comes and goes on the machine falls on both alike. Any answer but 200 fails
- * the run (a refusal measured as a success would flatter the side that refused).
+ * Servers compared in slices by one warm generator (`SlicedJob`), each side with its own requests
+ * and expected status; a cycle holds every side twice. Any other status fails the run (a refusal
+ * measured as a success would flatter the side that refused). Returns each side's runs, one per
+ * cycle, so that ratios pair runs seconds apart.
  */
-export async function alternatingRounds<S extends string>(
-  sides: readonly [S, S],
-  rounds: number,
-  job: (side: S) => { readonly server: MeasuredServer } & Omit<MixedJob, 'kind'>,
-): Promise<Record<S, Array<MixedResult & { serverCpuUsPerRequest: number }>>> {
-  const results = { [sides[0]]: [], [sides[1]]: [] } as unknown as Record<S, Array<MixedResult & { serverCpuUsPerRequest: number }>>;
-  for (let round = 0; round < rounds; round++) {
-    for (const side of round % 2 === 0 ? sides : ([sides[1], sides[0]] as const)) {
-      const { server, ...load } = job(side);
-      const result = await measureMixed(server, load);
-      if (Object.keys(result.statusCounts).some((s) => s !== '200')) throw new Error(`${side}: statuses ${JSON.stringify(result.statusCounts)}`);
-      results[side].push(result);
+export async function compareInSlices<S extends string>(
+  sides: ReadonlyArray<{ readonly name: S; readonly server: SlicedServer; readonly requests: readonly LoadRequest[]; readonly status?: string }>,
+  load: { readonly connections: number; readonly warmupS: number; readonly sliceS: number; readonly cycles: number },
+): Promise<Record<S, SideRun[]>> {
+  const result = await runJob({
+    kind: 'sliced',
+    sides: sides.map(({ name, server, requests }) => ({ name, origin: server.origin, pid: server.pid, requests })),
+    ...load,
+  });
+  if (result.kind !== 'sliced') throw new Error('load generator answered the wrong job');
+  const out = {} as Record<S, SideRun[]>;
+  for (const { name, status = '200' } of sides) {
+    out[name] = result.cycles.map((cycle) => cycle[name] as SideRun);
+    for (const run of out[name]) {
+      if (run.errors > 0) throw new Error(`${name}: ${run.errors} connection errors`);
+      if (Object.keys(run.statusCounts).some((s) => s !== status)) throw new Error(`${name}: statuses ${JSON.stringify(run.statusCounts)}`);
     }
   }
-  return results;
+  return out;
 }

@@ -43,34 +43,6 @@ export interface ThroughputResult {
 }
 
 /**
- * Many connections at once, cycling through a list of requests, any status accepted: refusals
- * are results too (forward auth's 401s). Every response's latency is recorded at full precision
- * (autocannon's own histogram rounds to whole milliseconds), so p99 means something.
- */
-export interface MixedJob {
-  readonly kind: 'mixed';
-  readonly origin: string;
-  readonly requests: ReadonlyArray<{ readonly method: string; readonly path: string; readonly headers?: Record<string, string> }>;
-  readonly connections: number;
-  readonly durationS: number;
-  readonly warmupS: number;
-}
-
-export interface MixedResult {
-  readonly kind: 'mixed';
-  readonly responses: number;
-  /** Responses answered during the warm-up (not in `responses`): the server's CPU counts them. */
-  readonly warmupResponses: number;
-  readonly durationS: number;
-  /** Responses per second of measured wall time. */
-  readonly rps: number;
-  readonly p50Ms: number;
-  readonly p99Ms: number;
-  readonly statusCounts: Record<string, number>;
-  readonly errors: number;
-}
-
-/**
  * One request at a time on one keep-alive connection, timing each with hrtime: latency, not
  * throughput. The URLs are visited in turn (a, b, a, b, …) so drift hits them equally.
  */
@@ -90,5 +62,61 @@ export interface LatencyResult {
   readonly non200: number;
 }
 
-export type LoadJob = ThroughputJob | LatencyJob | MixedJob;
-export type LoadResult = ThroughputResult | LatencyResult | MixedResult;
+/** A request a mixed or sliced run cycles through. */
+export interface LoadRequest {
+  readonly method: string;
+  readonly path: string;
+  readonly headers?: Record<string, string>;
+}
+
+/**
+ * Servers compared in short slices by one generator, which stays warm throughout: after a warm-up
+ * per side, `cycles` cycles, each running every side for `sliceS` in order and then in reverse
+ * (A B C C B A), so that load which comes and goes on the machine, and any steady drift, falls on
+ * every side alike. A ratio is then taken per cycle, between runs seconds apart.
+ */
+export interface SlicedJob {
+  readonly kind: 'sliced';
+  readonly sides: ReadonlyArray<{
+    readonly name: string;
+    readonly origin: string;
+    /** The server's process: its CPU time is read around each of its slices. */
+    readonly pid: number;
+    readonly requests: readonly LoadRequest[];
+  }>;
+  readonly connections: number;
+  readonly warmupS: number;
+  readonly sliceS: number;
+  readonly cycles: number;
+}
+
+/**
+ * One side's share of one cycle (its two slices). Any status is counted (refusals are results
+ * too); every response's latency is kept at full precision (autocannon's own histogram rounds to
+ * whole milliseconds), so p99 means something.
+ */
+export interface SideRun {
+  readonly responses: number;
+  /** Wall time of the slices, from the first connection to the last response, seconds. */
+  readonly durationS: number;
+  readonly rps: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly statusCounts: Record<string, number>;
+  readonly errors: number;
+  /** CPU time (user + system) of the server process during the slices, per response, µs. */
+  readonly serverCpuUsPerRequest: number;
+  /** CPU time of the load generator itself during the slices, per response, µs. */
+  readonly generatorCpuUsPerRequest: number;
+}
+
+export interface SlicedResult {
+  readonly kind: 'sliced';
+  /** Per cycle, per side name. */
+  readonly cycles: ReadonlyArray<Record<string, SideRun>>;
+  /** Responses each side's warm-up received. */
+  readonly warmupResponses: Record<string, number>;
+}
+
+export type LoadJob = ThroughputJob | LatencyJob | SlicedJob;
+export type LoadResult = ThroughputResult | LatencyResult | SlicedResult;

@@ -4,7 +4,8 @@
  */
 import { Agent, request } from 'node:http';
 import autocannon from 'autocannon';
-import type { LatencyJob, LatencyResult, LoadJob, MixedJob, MixedResult, ThroughputJob, ThroughputResult } from './load-jobs.js';
+import type { LatencyJob, LatencyResult, LoadJob, LoadRequest, SideRun, SlicedJob, SlicedResult, ThroughputJob, ThroughputResult } from './load-jobs.js';
+import { processCpuUs } from './process-cpu.js';
 import { percentile } from './stats.js';
 
 function cannon(job: ThroughputJob, length: { durationS?: number; amount?: number }): Promise<autocannon.Result> {
@@ -70,7 +71,13 @@ async function runLatency(job: LatencyJob): Promise<LatencyResult> {
   return { kind: 'latency', samplesMs, non200 };
 }
 
-function mixedRun(job: MixedJob, durationS: number, onResponse?: (status: number, ms: number) => void): Promise<autocannon.Result> {
+interface Target {
+  readonly origin: string;
+  readonly connections: number;
+  readonly requests: readonly LoadRequest[];
+}
+
+function mixedRun(job: Target, durationS: number, onResponse?: (status: number, ms: number) => void): Promise<autocannon.Result> {
   const instance = autocannon({
     url: job.origin,
     connections: job.connections,
@@ -84,30 +91,66 @@ function mixedRun(job: MixedJob, durationS: number, onResponse?: (status: number
   return instance;
 }
 
-async function runMixed(job: MixedJob): Promise<MixedResult> {
-  const warm = job.warmupS > 0 ? await mixedRun(job, job.warmupS) : undefined;
-  const latencies: number[] = [];
-  const statusCounts: Record<string, number> = {};
-  const result = await mixedRun(job, job.durationS, (status, ms) => {
-    latencies.push(ms);
-    statusCounts[status] = (statusCounts[status] ?? 0) + 1;
-  });
-  latencies.sort((a, b) => a - b);
-  return {
-    kind: 'mixed',
-    responses: latencies.length,
-    warmupResponses: warm === undefined ? 0 : warm['2xx'] + warm.non2xx,
-    durationS: result.duration,
-    rps: latencies.length / result.duration,
-    p50Ms: percentile(latencies, 0.5),
-    p99Ms: percentile(latencies, 0.99),
-    statusCounts,
-    errors: result.errors,
+/** What one side of a sliced run gathers over a cycle's slices. */
+class SideTally {
+  readonly latencies: number[] = [];
+  readonly statusCounts: Record<string, number> = {};
+  durationS = 0;
+  errors = 0;
+  cpuUs = 0;
+  generatorCpuUs = 0;
+
+  readonly record = (status: number, ms: number): void => {
+    this.latencies.push(ms);
+    this.statusCounts[status] = (this.statusCounts[status] ?? 0) + 1;
   };
+
+  summary(): SideRun {
+    const sorted = this.latencies.sort((a, b) => a - b);
+    return {
+      responses: sorted.length,
+      durationS: this.durationS,
+      rps: sorted.length / this.durationS,
+      p50Ms: percentile(sorted, 0.5),
+      p99Ms: percentile(sorted, 0.99),
+      statusCounts: this.statusCounts,
+      errors: this.errors,
+      serverCpuUsPerRequest: this.cpuUs / Math.max(1, sorted.length),
+      generatorCpuUsPerRequest: this.generatorCpuUs / Math.max(1, sorted.length),
+    };
+  }
+}
+
+async function runSliced(job: SlicedJob): Promise<SlicedResult> {
+  const target = (side: SlicedJob['sides'][number]): Target => ({ origin: side.origin, connections: job.connections, requests: side.requests });
+  const warmupResponses: Record<string, number> = {};
+  for (const side of job.sides) {
+    const warm = await mixedRun(target(side), job.warmupS);
+    warmupResponses[side.name] = warm['2xx'] + warm.non2xx;
+  }
+  const order = [...job.sides, ...[...job.sides].reverse()];
+  const cycles: Array<Record<string, SideRun>> = [];
+  for (let cycle = 0; cycle < job.cycles; cycle++) {
+    const tallies = new Map(job.sides.map((side) => [side.name, new SideTally()]));
+    for (const side of order) {
+      const tally = tallies.get(side.name) as SideTally;
+      const cpuBefore = processCpuUs(side.pid);
+      const generatorBefore = process.cpuUsage();
+      const started = performance.now();
+      const result = await mixedRun(target(side), job.sliceS, tally.record);
+      tally.durationS += (performance.now() - started) / 1000;
+      tally.cpuUs += processCpuUs(side.pid) - cpuBefore;
+      const generator = process.cpuUsage(generatorBefore);
+      tally.generatorCpuUs += generator.user + generator.system;
+      tally.errors += result.errors;
+    }
+    cycles.push(Object.fromEntries([...tallies].map(([name, tally]) => [name, tally.summary()])));
+  }
+  return { kind: 'sliced', cycles, warmupResponses };
 }
 
 process.once('message', (job: LoadJob) => {
-  const work = job.kind === 'throughput' ? runThroughput(job) : job.kind === 'latency' ? runLatency(job) : runMixed(job);
+  const work = job.kind === 'throughput' ? runThroughput(job) : job.kind === 'latency' ? runLatency(job) : runSliced(job);
   work.then(
     (result) => process.send?.(result, () => process.exit(0)),
     (error: unknown) => {

@@ -24,6 +24,13 @@ export interface BenchOptions {
   readonly retrieveRounds: number;
   readonly retrieveDurationS: number;
   readonly retrieveWarmupS: number;
+  /**
+   * Every comparison of servers side by side (sections 5 to 8 and 10; `SlicedJob`): each side's
+   * warm-up, the length of one slice, and the cycles (each runs every side twice).
+   */
+  readonly sliceWarmupS: number;
+  readonly sliceS: number;
+  readonly cycles: number;
   /** In-process creates timed per account size by the create-cost probe. */
   readonly probeCreates: number;
 }
@@ -38,6 +45,9 @@ const FULL: Omit<BenchOptions, 'quick' | 'only'> = {
   retrieveRounds: 5,
   retrieveDurationS: 3,
   retrieveWarmupS: 0.5,
+  sliceWarmupS: 1,
+  sliceS: 1,
+  cycles: 9,
   probeCreates: 300,
 };
 
@@ -50,6 +60,9 @@ const QUICK: Omit<BenchOptions, 'quick' | 'only'> = {
   retrieveRounds: 1,
   retrieveDurationS: 2,
   retrieveWarmupS: 0.5,
+  sliceWarmupS: 0.5,
+  sliceS: 0.5,
+  cycles: 2,
   probeCreates: 50,
 };
 
@@ -63,4 +76,9 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
   if (unknown.length > 0) throw new Error(`unknown argument(s): ${unknown.join(' ')} (accepted: ${accepted.join(', ')})`);
   const quick = argv.includes('--quick');
   return { quick, only, ...(quick ? QUICK : FULL) };
+}
+
+/** The load of a sliced comparison (`compareInSlices`) under these options. */
+export function sliceLoad(options: BenchOptions): { connections: number; warmupS: number; sliceS: number; cycles: number } {
+  return { connections: options.connections, warmupS: options.sliceWarmupS, sliceS: options.sliceS, cycles: options.cycles };
 }

@@ -9,10 +9,10 @@
  *
  * Each reports its own CPU time from /proc, so "server CPU per request" is the server's alone.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { freePort } from '../test/helpers/free-port.js';
 import { createInterface } from 'node:readline';
+import { processCpuUs } from './process-cpu.js';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -33,18 +33,6 @@ export interface ChildServer {
   /** Log lines the process has written to stdout so far. */
   logLines(): number;
   close(): Promise<void>;
-}
-
-let ticksPerSecond: number | null = null;
-
-/** CPU time of a process from /proc/<pid>/stat (utime + stime, in clock ticks), in µs. */
-function processCpuUs(pid: number): number {
-  ticksPerSecond ??= Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // Fields after the command name, which is in parentheses and may hold spaces.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const ticks = Number(fields[11]) + Number(fields[12]);
-  return (ticks / ticksPerSecond) * 1e6;
 }
 
 export { freePort };

@@ -57,13 +57,13 @@ async function main(): Promise<void> {
     progress(`retrieve vs bare Fastify: ${options.retrieveRounds} round(s) of ${options.retrieveDurationS} s each side`);
     const retrieve = await measureRetrieve(bench, options, big.sk);
 
-    progress(`verification: in process, /auth/v1/check vs bare Fastify (${options.retrieveRounds} round(s)), a flood of refusals`);
+    progress(`verification: in process, /auth/v1/check vs bare Fastify and a flood of refusals (${options.cycles} cycles of ${options.sliceS} s slices)`);
     const verification = await measureVerification(bench, options);
 
-    progress(`gateway vs a plain proxy of the same upstream (${options.retrieveRounds} round(s))`);
+    progress(`gateway vs a plain proxy of the same upstream (${options.cycles} cycles of ${options.sliceS} s slices)`);
     const gateway = await measureGateway(bench, options);
 
-    progress(`metrics on vs off on /auth/v1/check (${options.retrieveRounds} round(s))`);
+    progress(`metrics on vs off on /auth/v1/check (${options.cycles} cycles of ${options.sliceS} s slices)`);
     const metrics = await measureMetricsCost(bench, options);
 
     progress('a token update with and without its audit entry, in process');

@@ -7,9 +7,9 @@
  */
 import { hash, randomBytes } from 'node:crypto';
 import { newStoredToken, newTokenId, signTemporaryToken } from '../dist/domain/token-format.js';
-import { measureMixed } from './http-load.js';
-import type { MixedResult } from './load-jobs.js';
-import type { BenchOptions } from './options.js';
+import { compareInSlices } from './http-load.js';
+import type { SideRun } from './load-jobs.js';
+import { sliceLoad, type BenchOptions } from './options.js';
 import { startBareServer } from './processes.js';
 import type { BenchApp } from './setup.js';
 import { median } from './stats.js';
@@ -58,13 +58,14 @@ async function measureUsageWrites(bench: BenchApp): Promise<UsageWrites> {
 export interface VerificationFigures {
   readonly usage: UsageWrites;
   readonly inProcess: { readonly floorNs: number[]; readonly verifyNs: number[]; readonly tkNs: number[]; readonly skNs: number[] };
-  readonly bare: Array<MixedResult & { serverCpuUsPerRequest: number }>;
-  readonly check: Array<MixedResult & { serverCpuUsPerRequest: number }>;
-  /** Lines `serve` logged during the check runs (warm-ups included). */
-  readonly checkLogLines: number;
-  /** One flood run per round, in the same rounds as `check` (its ratio is judged per round). */
+  /** Per cycle of the sliced run (`SlicedJob`): bare Fastify, valid checks, refusals. */
+  readonly bare: SideRun[];
+  readonly check: SideRun[];
+  /** Lines `serve` logged during the sliced run: checks and refusals, warm-ups included. */
+  readonly logLines: number;
+  /** Refusals, per cycle of the same run as `check` (its ratio is judged per cycle). */
   readonly flood: {
-    readonly runs: MixedResult[];
+    readonly runs: SideRun[];
     readonly reads: number;
     readonly readsOver: number;
     readonly distinctUnknown: number;
@@ -171,32 +172,26 @@ export async function measureVerification(bench: BenchApp, options: BenchOptions
   const usage = await measureUsageWrites(bench);
 
   const valid = [{ method: 'GET', path: `/auth/v1/check?scope=${SCOPE}`, headers: { 'x-original-uri': `/tiles/1/2/3.png?access_token=${pk}` } }];
-  const bareServer = await startBareServer({ checkHeaders: CHECK_HEADERS });
-  const bare: VerificationFigures['bare'] = [];
-  const check: VerificationFigures['check'] = [];
-  const load = { connections: options.connections, durationS: options.retrieveDurationS, warmupS: options.retrieveWarmupS };
   const { requests: floodMix, kinds, tokens } = floodRequests('verify', parent);
-  const floodRuns: MixedResult[] = [];
-  let checkLogLines = 0;
-  // Rounds of (bare, valid checks, refusals), the order rotating, so load that comes and goes on
-  // the machine falls on every side alike; each ratio is judged on its per-round medians.
-  const SIDES = ['bare', 'check', 'flood'] as const;
+  const bareServer = await startBareServer({ checkHeaders: CHECK_HEADERS });
+  const logLinesBefore = bench.serve.logLines();
+  let runs: Record<'bare' | 'check' | 'flood', SideRun[]>;
   try {
-    for (let round = 0; round < options.retrieveRounds; round++) {
-      const sides = [...SIDES.slice(round % 3), ...SIDES.slice(0, round % 3)];
-      for (const side of sides) {
-        const server = side === 'bare' ? bareServer : bench.serve;
-        const expected = side === 'flood' ? '401' : '200';
-        const logLinesBefore = bench.serve.logLines();
-        const result = await measureMixed(server, { origin: server.origin, requests: side === 'flood' ? floodMix : valid, ...load });
-        if (Object.keys(result.statusCounts).some((s) => s !== expected)) throw new Error(`${side}: statuses ${JSON.stringify(result.statusCounts)}`);
-        if (side === 'check') checkLogLines += bench.serve.logLines() - logLinesBefore;
-        (side === 'bare' ? bare : side === 'check' ? check : floodRuns).push(result);
-      }
-    }
+    // One warm generator, the three sides in slices (bare, check, flood, flood, check, bare) for
+    // several cycles: each ratio pairs runs seconds apart, judged on its per-cycle median.
+    runs = await compareInSlices(
+      [
+        { name: 'bare', server: bareServer, requests: valid },
+        { name: 'check', server: bench.serve, requests: valid },
+        { name: 'flood', server: bench.serve, requests: floodMix, status: '401' },
+      ],
+      sliceLoad(options),
+    );
   } finally {
     await bareServer.close();
   }
+  const logLines = bench.serve.logLines() - logLinesBefore;
+  const { bare, check, flood: floodRuns } = runs;
   // The same flood, 20 times over, through the in-process verifier: how many store reads it costs.
   const readsBefore = app.directory.stats.reads;
   for (let round = 0; round < 20; round++) for (const token of tokens) await app.verifier.verify(token, { scope: SCOPE });
@@ -205,7 +200,7 @@ export async function measureVerification(bench: BenchApp, options: BenchOptions
     usage,
     bare,
     check,
-    checkLogLines,
+    logLines,
     flood: { runs: floodRuns, reads: app.directory.stats.reads - readsBefore, readsOver: tokens.length * 20, distinctUnknown: UNKNOWN_IDS, kinds },
   };
 }
@@ -238,17 +233,22 @@ export function printVerification(v: VerificationFigures): boolean[] {
   const p99Ratio = median(p99Ratios);
   line('5. /auth/v1/check on tokenbox serve (nginx style, cached pk, scope on the auth URL) vs a bare Fastify route answering 200 + the same headers');
   line(
-    `  bare:     ${f0(median(v.bare.map((b) => b.rps)))} req/s, p99 ${f2(median(v.bare.map((b) => b.p99Ms)))} ms   (rounds: ${v.bare.map((b) => f0(b.rps)).join(', ')})`,
+    `  one load generator, warm throughout: ${v.check.length} cycles of 1 s slices (bare, check, refusals, refusals, check, bare); ratios per cycle, judged on their median`,
   );
   line(
-    `  tokenbox: ${f0(median(v.check.map((c) => c.rps)))} req/s, p99 ${f2(median(v.check.map((c) => c.p99Ms)))} ms   (rounds: ${v.check.map((c) => f0(c.rps)).join(', ')})`,
+    `  bare:     ${f0(median(v.bare.map((b) => b.rps)))} req/s, p99 ${f2(median(v.bare.map((b) => b.p99Ms)))} ms   (cycles: ${v.bare.map((b) => f0(b.rps)).join(', ')})`,
   );
   line(
-    `  server CPU per request: bare ${f0(median(v.bare.map((b) => b.serverCpuUsPerRequest)))} µs, tokenbox ${f0(median(v.check.map((c) => c.serverCpuUsPerRequest)))} µs (ratio bare/tokenbox ${f2(median(v.bare.map((b) => b.serverCpuUsPerRequest)) / median(v.check.map((c) => c.serverCpuUsPerRequest)))}: the throughput ratio if the server alone were the bottleneck)`,
+    `  tokenbox: ${f0(median(v.check.map((c) => c.rps)))} req/s, p99 ${f2(median(v.check.map((c) => c.p99Ms)))} ms   (cycles: ${v.check.map((c) => f0(c.rps)).join(', ')})`,
   );
-  line(`  log lines serve wrote during these ${f0(v.check.reduce((n, c) => n + c.responses, 0))} checks (default logger): ${v.checkLogLines}`);
   line(
-    `  ratio throughput tokenbox/bare: ${f2(rpsRatio)}x (per round ${rpsRatios.map(f2).join(', ')});  p99 tokenbox/bare: ${f2(p99Ratio)}x (per round ${p99Ratios.map(f2).join(', ')})`,
+    `  server CPU per request: bare ${f0(median(v.bare.map((b) => b.serverCpuUsPerRequest)))} µs, tokenbox ${f0(median(v.check.map((c) => c.serverCpuUsPerRequest)))} µs (ratio bare/tokenbox ${f2(median(v.bare.map((b) => b.serverCpuUsPerRequest)) / median(v.check.map((c) => c.serverCpuUsPerRequest)))}: the throughput ratio if the server alone were the bottleneck); load generator ${f0(median(v.bare.map((b) => b.generatorCpuUsPerRequest)))} µs and ${f0(median(v.check.map((c) => c.generatorCpuUsPerRequest)))} µs`,
+  );
+  line(
+    `  log lines serve wrote during these ${f0(v.check.reduce((n, c) => n + c.responses, 0))} checks and ${f0(v.flood.runs.reduce((n, c) => n + c.responses, 0))} refusals, warm-ups included (default logger): ${v.logLines}`,
+  );
+  line(
+    `  ratio throughput tokenbox/bare: ${f2(rpsRatio)}x (per cycle ${rpsRatios.map(f2).join(', ')});  p99 tokenbox/bare: ${f2(p99Ratio)}x (per cycle ${p99Ratios.map(f2).join(', ')})`,
   );
   line();
   const floodRatios = v.flood.runs.map((f, i) => f.rps / (v.check[i]?.rps ?? Number.NaN));
@@ -259,9 +259,12 @@ export function printVerification(v: VerificationFigures): boolean[] {
       .join(', ')}, cycled`,
   );
   line(
-    `  ${f0(median(v.flood.runs.map((f) => f.rps)))} refusals/s (all 401), p99 ${f2(median(v.flood.runs.map((f) => f.p99Ms)))} ms   (rounds: ${v.flood.runs.map((f) => f0(f.rps)).join(', ')})`,
+    `  ${f0(median(v.flood.runs.map((f) => f.rps)))} refusals/s (all 401), p99 ${f2(median(v.flood.runs.map((f) => f.p99Ms)))} ms   (cycles: ${v.flood.runs.map((f) => f0(f.rps)).join(', ')})`,
   );
-  line(`  ratio to the valid-token rate, same round: ${f2(floodRatio)}x (per round ${floodRatios.map(f2).join(', ')})`);
+  line(`  ratio to the valid-token rate, same cycle: ${f2(floodRatio)}x (per cycle ${floodRatios.map(f2).join(', ')})`);
+  line(
+    `  CPU per request: server ${f0(median(v.flood.runs.map((f) => f.serverCpuUsPerRequest)))} µs a refusal, ${f0(median(v.check.map((c) => c.serverCpuUsPerRequest)))} µs a valid check; load generator ${f0(median(v.flood.runs.map((f) => f.generatorCpuUsPerRequest)))} µs and ${f0(median(v.check.map((c) => c.generatorCpuUsPerRequest)))} µs`,
+  );
   line(
     `  store reads for the same flood through the verifier (in process): ${v.flood.reads} for ${f0(v.flood.readsOver)} verifications (${v.flood.distinctUnknown} distinct unknown ids: at most one read each, then none)`,
   );

@@ -161,6 +161,41 @@ describe('the fast lane answers exactly as the Fastify routes do', () => {
       if (c.lane !== null) assert.equal(lane, c.lane, `${c.name}: which way took it`);
     });
   }
+
+  it('pipelined on one keep-alive connection: passes, refusals and HEADs come back whole, in order, as inject answers them', async () => {
+    const refused = (): InjectOptions => checkRequest('nginx', { path: '/tiles/1', scopeParam: PUBLIC_SCOPE });
+    const passes = (): InjectOptions => checkRequest('nginx', { path: '/tiles/1', token: pk(), scopeParam: PUBLIC_SCOPE });
+    const sequence: InjectOptions[] = [
+      refused(),
+      passes(),
+      refused(),
+      refused(),
+      { ...refused(), method: 'HEAD' },
+      passes(),
+      { ...passes(), method: 'HEAD' },
+      refused(),
+    ];
+    // Every request but the last keeps the connection open; all go in one write.
+    const bytes = sequence.map((options, i) =>
+      i < sequence.length - 1 ? requestBytes(options).replace('connection: close', 'connection: keep-alive') : requestBytes(options),
+    );
+    const before = fastifySaw;
+    let raw = await rawExchange(port, bytes.join(''));
+    assert.equal(fastifySaw, before, 'the lane took every request');
+    for (const [i, options] of sequence.entries()) {
+      const end = raw.indexOf('\r\n\r\n');
+      assert.notEqual(end, -1, `response ${i}: a whole head`);
+      const length = Number(/\r\ncontent-length: (\d+)/i.exec(raw.slice(0, end))?.[1] ?? 0);
+      const size = end + 4 + (options.method === 'HEAD' ? 0 : length);
+      const answer = parseResponse(raw.slice(0, size));
+      raw = raw.slice(size);
+      const injected = await server.inject(options);
+      assert.equal(answer.status, injected.statusCode, `response ${i}: status`);
+      assert.equal(answer.body, options.method === 'HEAD' ? '' : injected.body, `response ${i}: body`);
+      assert.equal(answer.headers['x-tokenbox-status'], injected.headers['x-tokenbox-status'], `response ${i}: X-Tokenbox-Status`);
+    }
+    assert.equal(raw, '', 'nothing after the last answer');
+  });
 });
 
 describe('the fast lane: a 429 and a store that fails', () => {

@@ -82,7 +82,18 @@ export function checkLane(check: ForwardAuthCheck, log: () => FastifyBaseLogger)
 function write(res: ServerResponse, answer: CheckAnswer): void {
   if (res.headersSent) return;
   const headers = answer.headers;
-  if (answer.body === '' && res.req.method !== 'HEAD') headers['content-length'] = '0';
+  if (answer.body === '') {
+    if (res.req.method !== 'HEAD') headers['content-length'] = '0';
+    res.writeHead(answer.status, headers);
+    res.end();
+    return;
+  }
   res.writeHead(answer.status, headers);
-  res.end(answer.body);
+  // The head and the body in one write: `end(body)` queues the body, then an empty last chunk,
+  // on a corked socket, and Node sends the pair through its slower writev path (about a tenth of
+  // a refusal's instructions). `write` corks until the next tick; uncorking now sends the one
+  // chunk, and `end` then finds nothing left to send. (HEAD: Node drops the body, as before.)
+  res.write(answer.body);
+  res.socket?.uncork();
+  res.end();
 }
