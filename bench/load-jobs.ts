@@ -114,8 +114,6 @@ export interface SlicedResult {
   readonly kind: 'sliced';
   /** Per cycle, per side name. */
   readonly cycles: ReadonlyArray<Record<string, SideRun>>;
-  /** Responses each side's warm-up received. */
-  readonly warmupResponses: Record<string, number>;
 }
 
 export type LoadJob = ThroughputJob | LatencyJob | SlicedJob;

@@ -123,11 +123,7 @@ class SideTally {
 
 async function runSliced(job: SlicedJob): Promise<SlicedResult> {
   const target = (side: SlicedJob['sides'][number]): Target => ({ origin: side.origin, connections: job.connections, requests: side.requests });
-  const warmupResponses: Record<string, number> = {};
-  for (const side of job.sides) {
-    const warm = await mixedRun(target(side), job.warmupS);
-    warmupResponses[side.name] = warm['2xx'] + warm.non2xx;
-  }
+  for (const side of job.sides) await mixedRun(target(side), job.warmupS);
   const order = [...job.sides, ...[...job.sides].reverse()];
   const cycles: Array<Record<string, SideRun>> = [];
   for (let cycle = 0; cycle < job.cycles; cycle++) {
@@ -146,7 +142,7 @@ async function runSliced(job: SlicedJob): Promise<SlicedResult> {
     }
     cycles.push(Object.fromEntries([...tallies].map(([name, tally]) => [name, tally.summary()])));
   }
-  return { kind: 'sliced', cycles, warmupResponses };
+  return { kind: 'sliced', cycles };
 }
 
 process.once('message', (job: LoadJob) => {

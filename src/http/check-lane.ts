@@ -90,8 +90,8 @@ function write(res: ServerResponse, answer: CheckAnswer): void {
   }
   res.writeHead(answer.status, headers);
   // The head and the body in one write: `end(body)` queues the body, then an empty last chunk,
-  // on a corked socket, and Node sends the pair through its slower writev path (about a tenth of
-  // a refusal's instructions). `write` corks until the next tick; uncorking now sends the one
+  // on a corked socket, and Node sends the pair through its slower writev path (about 7 % of a
+  // refusal's instructions, docs/benchmarks.md). `write` corks until the next tick; uncorking now sends the one
   // chunk, and `end` then finds nothing left to send. (HEAD: Node drops the body, as before.)
   res.write(answer.body);
   res.socket?.uncork();
